@@ -1,0 +1,51 @@
+"""Errors raised by the core. Each message names the parameter, column or URI concerned, what was
+expected and what was got. The Airflow shell lets them through (they fail the task) or wraps the
+quality-gate ones in :mod:`mlops_provider.exceptions`."""
+
+from __future__ import annotations
+
+
+class MlopsError(Exception):
+    """Base class of every error the core raises on purpose."""
+
+
+class InvalidInputError(MlopsError, ValueError):
+    """A parameter or an input dataset is not what the step needs."""
+
+
+class EmptyDatasetError(InvalidInputError):
+    pass
+
+
+class MissingColumnsError(InvalidInputError):
+    def __init__(self, message: str, missing: list[str] | None = None):
+        super().__init__(message)
+        self.missing = list(missing or [])
+
+
+class SingleClassLabelError(InvalidInputError):
+    pass
+
+
+class EstimatorNotAllowedError(InvalidInputError):
+    pass
+
+
+class InvalidParameterError(InvalidInputError):
+    pass
+
+
+class CorruptArtifactError(MlopsError):
+    """A file exists but cannot be read as what it claims to be (Parquet, skops, JSON)."""
+
+
+class IntegrityError(MlopsError):
+    """An artifact's content does not match the sha256 recorded for it."""
+
+
+class UnsafeModelError(MlopsError):
+    """A model file is a pickle, or holds types outside the trusted list."""
+
+
+class NotFoundError(MlopsError, LookupError):
+    """A model, version, alias or dataset does not exist."""

@@ -1,0 +1,347 @@
+"""Training: an allow-listed scikit-learn estimator inside a Pipeline with inferred preprocessing.
+
+The estimator is named by import path. Only paths on the allow-list are imported:
+
+* any class under ``sklearn.`` that is a classifier or regressor;
+* ``lightgbm.LGBMClassifier``/``LGBMRegressor`` and ``xgboost.XGBClassifier``/``XGBRegressor``
+  when those packages are installed;
+* paths registered with :func:`register_estimator` or listed in ``MLOPS_ALLOWED_ESTIMATORS``.
+
+Preprocessing is inferred from column types: numeric columns are median-imputed (and scaled for
+linear, kernel and distance-based models); categorical columns are one-hot encoded with rare and
+unseen categories grouped, or ordinal-encoded as native categories for HistGradientBoosting.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlops_provider.core.errors import (
+    EmptyDatasetError,
+    EstimatorNotAllowedError,
+    InvalidInputError,
+    InvalidParameterError,
+    MissingColumnsError,
+    SingleClassLabelError,
+)
+
+log = logging.getLogger(__name__)
+
+ALLOWED_PREFIXES = ("sklearn.",)
+ALLOWED_EXTRA = frozenset(
+    {"lightgbm.LGBMClassifier", "lightgbm.LGBMRegressor", "xgboost.XGBClassifier", "xgboost.XGBRegressor"}
+)
+_registered: set[str] = set()
+_SCALED_MODULES = ("sklearn.linear_model", "sklearn.svm", "sklearn.neighbors", "sklearn.neural_network")
+
+
+def register_estimator(path: str) -> None:
+    """Allow one more estimator import path (for example your own ``mycompany.models.Ranker``)."""
+    _registered.add(path)
+
+
+def allowed_estimator(path: str) -> bool:
+    env = {p.strip() for p in os.environ.get("MLOPS_ALLOWED_ESTIMATORS", "").split(",") if p.strip()}
+    return path.startswith(ALLOWED_PREFIXES) or path in ALLOWED_EXTRA or path in _registered or path in env
+
+
+def resolve_estimator(path: str, owner: str = "TrainModelOperator") -> type:
+    """Import the estimator class at ``path`` if it is allow-listed; clear errors otherwise."""
+    if not isinstance(path, str) or "." not in path:
+        raise EstimatorNotAllowedError(
+            f"The 'estimator' parameter of {owner} must be an import path such as "
+            f"'sklearn.ensemble.HistGradientBoostingClassifier'. Got {path!r} instead."
+        )
+    if not allowed_estimator(path):
+        raise EstimatorNotAllowedError(
+            f"The 'estimator' parameter of {owner} must be an allow-listed import path (sklearn.*, "
+            f"{', '.join(sorted(ALLOWED_EXTRA))}, or one registered with register_estimator() / "
+            f"MLOPS_ALLOWED_ESTIMATORS). Got {path!r} instead."
+        )
+    module_name, _, cls_name = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+        cls = getattr(module, cls_name)
+    except (ImportError, AttributeError) as err:
+        raise EstimatorNotAllowedError(
+            f"The 'estimator' parameter of {owner} names {path!r}, which cannot be imported: {err}"
+        ) from err
+    from sklearn.base import is_classifier, is_regressor
+
+    if not isinstance(cls, type) or not hasattr(cls, "fit"):
+        raise EstimatorNotAllowedError(
+            f"The 'estimator' parameter of {owner} must name an estimator class with fit(). Got {path!r} instead."
+        )
+    try:
+        probe = cls()
+    except TypeError as err:
+        raise EstimatorNotAllowedError(f"{path!r} cannot be built without arguments: {err}") from err
+    if not (is_classifier(probe) or is_regressor(probe)):
+        raise EstimatorNotAllowedError(
+            f"The 'estimator' parameter of {owner} must name a classifier or regressor. Got {path!r} instead."
+        )
+    return cls
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    """Form values arrive as JSON: 100.0 for an int parameter becomes 100."""
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def make_estimator(path: str, params: dict[str, Any] | None, seed: int | None, owner: str = "TrainModelOperator"):
+    """Instantiate and validate an estimator; invalid params raise :class:`InvalidParameterError`."""
+    cls = resolve_estimator(path, owner)
+    est = cls()
+    if params is not None and not isinstance(params, dict):
+        raise InvalidParameterError(
+            f"The 'params' parameter of {owner} must be a dict of {cls.__name__} parameters. Got {params!r} instead."
+        )
+    params = dict(params or {})
+    valid = est.get_params(deep=False)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise InvalidParameterError(
+            f"The 'params' parameter of {owner} has {unknown}, which {'is' if len(unknown) == 1 else 'are'} not "
+            f"parameter(s) of {cls.__name__}. Valid parameters: {sorted(valid)}."
+        )
+    params = {k: _coerce(v, valid[k]) for k, v in params.items()}
+    if seed is not None and "random_state" in valid and "random_state" not in params:
+        params["random_state"] = int(seed)
+    est.set_params(**params)
+    validate = getattr(est, "_validate_params", None)
+    if validate is not None:
+        try:
+            validate()
+        except (ValueError, TypeError) as err:
+            raise InvalidParameterError(f"Invalid 'params' for {owner}: {err}") from err
+    return est
+
+
+@dataclass
+class FeatureSpec:
+    label: str
+    numeric: list[str]
+    categorical: list[str]
+    task: str  # "classification" | "regression"
+    classes: list[Any] = field(default_factory=list)
+    positive_label: Any = None
+
+    @property
+    def features(self) -> list[str]:
+        return self.numeric + self.categorical
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
+        return cls(**d)
+
+
+def check_columns(columns: list[str], required: list[str], what: str, where: str) -> None:
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise MissingColumnsError(
+            f"{where} lacks the {what} column(s) {missing}. Expected columns {required}; the data has {list(columns)}.",
+            missing,
+        )
+
+
+def _is_numeric(series) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+
+
+def infer_spec(df, label: str, features: list[str] | None, categorical: list[str] | None, task: str) -> FeatureSpec:
+    cols = list(df.columns)
+    check_columns(cols, [label], "label", "The training data")
+    if features is None:
+        features = [c for c in cols if c != label]
+    check_columns(cols, list(features), "feature", "The training data")
+    if label in features:
+        raise InvalidInputError(f"The label column {label!r} is also listed in 'features'.")
+    categorical = list(categorical or [])
+    check_columns(list(features), categorical, "categorical", "The 'features' list")
+    numeric = [c for c in features if c not in categorical and _is_numeric(df[c])]
+    categorical = [c for c in features if c not in numeric]
+    return FeatureSpec(label=label, numeric=numeric, categorical=categorical, task=task)
+
+
+def prepare_frame(df, spec: FeatureSpec, where: str = "The input data"):
+    """The feature columns in the types the pipeline was fitted on (numeric float, categorical object)."""
+    import numpy as np
+    import pandas as pd
+
+    check_columns(list(df.columns), spec.features, "feature", where)
+    out = {}
+    for c in spec.numeric:
+        s = df[c]
+        if not _is_numeric(s):
+            try:
+                s = pd.to_numeric(s, errors="raise")
+            except (ValueError, TypeError) as err:
+                raise InvalidInputError(
+                    f"{where}: column {c!r} must be numeric (the model was trained on numbers). Got dtype "
+                    f"{df[c].dtype} with values such as {df[c].dropna().head(3).tolist()}: {err}"
+                ) from err
+        out[c] = s.astype("float64")
+    for c in spec.categorical:
+        s = df[c]
+        na = s.isna().to_numpy()
+        vals = s.astype(object).to_numpy(dtype=object, copy=True)
+        if not (pd.api.types.is_string_dtype(s.dtype) or pd.api.types.is_object_dtype(s.dtype)):
+            vals = np.array([str(v) for v in vals], dtype=object)
+        vals[na] = np.nan
+        out[c] = vals
+    return pd.DataFrame(out, index=df.index)
+
+
+def build_pipeline(estimator, spec: FeatureSpec):
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    module = type(estimator).__module__
+    native_categories = "categorical_features" in estimator.get_params(deep=False) and module.startswith("sklearn.")
+    num_steps: list[Any] = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+    if module.startswith(_SCALED_MODULES):
+        num_steps.append(("scale", StandardScaler()))
+    transformers = []
+    if spec.numeric:
+        transformers.append(("num", Pipeline(num_steps), spec.numeric))
+    if spec.categorical:
+        if native_categories:
+            enc = OrdinalEncoder(
+                handle_unknown="use_encoded_value",
+                unknown_value=np.nan,
+                encoded_missing_value=np.nan,
+                min_frequency=5,
+                max_categories=250,
+            )
+        else:
+            enc = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)
+        transformers.append(("cat", enc, spec.categorical))
+    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    if native_categories and spec.categorical and estimator.get_params().get("categorical_features") in (
+        "from_dtype",
+        None,
+    ):
+        n_num = len(spec.numeric)
+        mask = [False] * n_num + [True] * len(spec.categorical)
+        estimator.set_params(categorical_features=mask)
+    return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+@dataclass
+class TrainResult:
+    estimator: str
+    params: dict[str, Any]
+    seed: int | None
+    spec: FeatureSpec
+    rows: int
+    dropped_rows_missing_label: int
+    label_distribution: dict[str, int]
+    train_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["spec"] = self.spec.to_dict()
+        return d
+
+
+def _jsonable_params(est) -> dict[str, Any]:
+    out = {}
+    for k, v in est.get_params(deep=False).items():
+        if v is None or isinstance(v, (bool, int, float, str)):
+            out[k] = v
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, (bool, int, float, str)) for x in v):
+            out[k] = list(v)
+        else:
+            out[k] = repr(v)
+    return out
+
+
+def train_model(
+    df,
+    *,
+    label: str,
+    estimator: str,
+    params: dict[str, Any] | None = None,
+    features: list[str] | None = None,
+    categorical: list[str] | None = None,
+    seed: int | None = 42,
+    owner: str = "TrainModelOperator",
+):
+    """Fit a Pipeline on ``df``; returns ``(pipeline, TrainResult)``."""
+    import numpy as np
+    from sklearn.base import is_classifier
+
+    est = make_estimator(estimator, params, seed, owner)
+    task = "classification" if is_classifier(est) else "regression"
+    if len(df) == 0:
+        raise EmptyDatasetError("The training data has 0 rows; expected at least 2.")
+    spec = infer_spec(df, label, features, categorical, task)
+    y_all = df[label]
+    keep = y_all.notna().to_numpy()
+    dropped = int((~keep).sum())
+    if dropped:
+        log.warning("Dropping %d row(s) whose label %r is missing", dropped, label)
+        df = df.loc[keep]
+    y = df[label]
+    if len(df) == 0:
+        raise EmptyDatasetError(f"Every row of the training data has a missing label {label!r}.")
+    if task == "classification":
+        counts = y.value_counts()
+        if len(counts) < 2:
+            raise SingleClassLabelError(
+                f"The label column {label!r} has a single class ({counts.index[0]!r} in all {len(y)} rows); a "
+                "classifier needs at least 2 classes. Check the extract window or the label definition."
+            )
+        classes = sorted(counts.index.tolist())
+        spec.classes = [c.item() if hasattr(c, "item") else c for c in classes]
+        spec.positive_label = spec.classes[-1]
+        distribution = {str(k): int(v) for k, v in counts.sort_index().items()}
+        y = y.to_numpy()
+    else:
+        y = y.astype("float64").to_numpy()
+        distribution = {"count": len(y), "mean": float(np.mean(y))}
+    X = prepare_frame(df, spec, "The training data")
+    pipe = build_pipeline(est, spec)
+    t0 = time.perf_counter()
+    pipe.fit(X, y)
+    return pipe, TrainResult(
+        estimator=estimator,
+        params=_jsonable_params(est),
+        seed=seed,
+        spec=spec,
+        rows=len(X),
+        dropped_rows_missing_label=dropped,
+        label_distribution=distribution,
+        train_seconds=round(time.perf_counter() - t0, 3),
+    )
+
+
+def predict_scores(model, X, spec: FeatureSpec):
+    """(prediction, score) arrays: for classifiers the score is P(positive class)."""
+    if spec.task == "classification":
+        proba = model.predict_proba(X)
+        classes = list(model.classes_)
+        pos = classes.index(spec.positive_label) if spec.positive_label in classes else len(classes) - 1
+        import numpy as np
+
+        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)] if len(classes) > 2 else None
+        if pred is None:
+            pred = np.where(proba[:, pos] >= 0.5, classes[pos], classes[1 - pos])
+        return pred, proba[:, pos]
+    pred = model.predict(X)
+    return pred, pred

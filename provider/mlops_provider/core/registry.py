@@ -1,0 +1,256 @@
+"""The model registry kept on the artifact store (the default backend).
+
+Layout under the artifact root::
+
+    registry/<model>/versions/<n>/claim.json      version number taken (exclusive create)
+    registry/<model>/versions/<n>/model.skops     the model (skops, reproducible bytes)
+    registry/<model>/versions/<n>/metadata.json   lineage, metrics, verdict, sha256 (commit marker)
+    registry/<model>/aliases/<alias>.json         {"version", "updated_at", "actor", "reason"}
+    registry/<model>/events/<time>-<id>.json      one file per alias move (never rewritten)
+
+A version exists once its ``metadata.json`` does. Registering again with the same ``run_key``
+(dag_id/run_id/task_id) and the same model sha256 returns the existing version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlops_provider.core.datasets import check_name
+from mlops_provider.core.errors import CorruptArtifactError, InvalidInputError, NotFoundError
+from mlops_provider.core.serialization import load_model, sha256_bytes
+from mlops_provider.core.storage import ArtifactStore
+
+CHAMPION = "champion"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass
+class ModelVersion:
+    model: str
+    version: int
+    uri: str
+    model_uri: str
+    model_sha256: str
+    created_at: str
+    run_key: str | None = None
+    estimator: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    verdict: dict[str, Any] | None = None
+    lineage: dict[str, Any] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AliasEvent:
+    model: str
+    alias: str
+    version: int
+    previous_version: int | None
+    updated_at: str
+    actor: str
+    reason: str
+    action: str  # "promote" | "rollback" | "set"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ModelRegistry:
+    """Versions, aliases and lineage of models, on an :class:`ArtifactStore`."""
+
+    def __init__(self, store: ArtifactStore):
+        self.store = store
+
+    # ----------------------------------------------------------------- keys
+    @staticmethod
+    def _model_key(name: str) -> str:
+        return f"registry/{name}"
+
+    def _version_key(self, name: str, version: int) -> str:
+        return f"{self._model_key(name)}/versions/{int(version)}"
+
+    # ----------------------------------------------------------------- reads
+    def list_models(self) -> list[str]:
+        return [n for n in self.store.list_dir("registry") if not n.startswith(".")]
+
+    def _version_numbers(self, name: str) -> list[int]:
+        return sorted(int(n) for n in self.store.list_dir(f"{self._model_key(name)}/versions") if n.isdigit())
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        out = []
+        for n in self._version_numbers(name):
+            key = f"{self._version_key(name, n)}/metadata.json"
+            if self.store.exists(key):
+                out.append(self._read_version(key))
+        return out
+
+    def _read_version(self, key: str) -> ModelVersion:
+        try:
+            return ModelVersion(**self.store.read_json(key))
+        except TypeError as err:
+            raise CorruptArtifactError(f"{self.store.uri(key)} is not a model version record: {err}") from err
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        key = f"{self._version_key(name, version)}/metadata.json"
+        if not self.store.exists(key):
+            known = [v.version for v in self.list_versions(name)]
+            raise NotFoundError(f"Model {name!r} has no version {version}; registered versions: {known or 'none'}")
+        return self._read_version(key)
+
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
+        out = {}
+        for fname in self.store.list_dir(f"{self._model_key(name)}/aliases"):
+            if fname.endswith(".json") and not fname.startswith("."):
+                out[fname[:-5]] = self.store.read_json(f"{self._model_key(name)}/aliases/{fname}")
+        return out
+
+    def get_alias(self, name: str, alias: str = CHAMPION) -> int | None:
+        key = f"{self._model_key(name)}/aliases/{alias}.json"
+        if not self.store.exists(key):
+            return None
+        return int(self.store.read_json(key)["version"])
+
+    def resolve(self, name: str, ref: int | str = CHAMPION) -> ModelVersion:
+        """A version by number, or by alias (``"champion"``, ``"@champion"``)."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            return self.get_version(name, int(ref))
+        alias = str(ref).lstrip("@")
+        v = self.get_alias(name, alias)
+        if v is None:
+            raise NotFoundError(f"Model {name!r} has no {alias!r} alias yet")
+        return self.get_version(name, v)
+
+    def history(self, name: str) -> list[AliasEvent]:
+        key = f"{self._model_key(name)}/events"
+        return [AliasEvent(**self.store.read_json(f"{key}/{f}")) for f in self.store.list_dir(key) if f.endswith(".json")]
+
+    def load(self, name: str, ref: int | str = CHAMPION, trusted_types=()) -> tuple[Any, ModelVersion]:
+        """Load a version's model safely: sha256 pinned by its metadata, skops trusted list."""
+        mv = self.resolve(name, ref)
+        data = self.store.read_bytes(self.store.key_of(mv.model_uri))
+        model = load_model(
+            data, expected_sha256=mv.model_sha256, source=f"{mv.model_uri} ({name} v{mv.version})",
+            trusted_types=trusted_types,
+        )
+        return model, mv
+
+    def find_by_run_key(self, name: str, run_key: str) -> ModelVersion | None:
+        for mv in reversed(self.list_versions(name)):
+            if mv.run_key == run_key:
+                return mv
+        return None
+
+    # ----------------------------------------------------------------- writes
+    def register(
+        self,
+        name: str,
+        model_bytes: bytes,
+        *,
+        run_key: str | None = None,
+        estimator: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        verdict: dict[str, Any] | None = None,
+        lineage: dict[str, Any] | None = None,
+        spec: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> tuple[ModelVersion, bool]:
+        """Add a version; returns ``(version, created)``. Same run_key and sha256 -> the existing one."""
+        check_name(name, "model_name", "ModelRegistry.register")
+        sha = sha256_bytes(model_bytes)
+        if run_key:
+            existing = self.find_by_run_key(name, run_key)
+            if existing is not None and existing.model_sha256 == sha:
+                return existing, False
+        version = self._claim(name, run_key)
+        vkey = self._version_key(name, version)
+        self.store.write_bytes(f"{vkey}/model.skops", model_bytes)
+        mv = ModelVersion(
+            model=name,
+            version=version,
+            uri=self.store.uri(vkey),
+            model_uri=self.store.uri(f"{vkey}/model.skops"),
+            model_sha256=sha,
+            created_at=_now(),
+            run_key=run_key,
+            estimator=estimator,
+            metrics=dict(metrics or {}),
+            verdict=verdict,
+            lineage=dict(lineage or {}),
+            spec=dict(spec or {}),
+            params=dict(params or {}),
+            tags=dict(tags or {}),
+        )
+        self.store.write_json(f"{vkey}/metadata.json", mv.to_dict())
+        return mv, True
+
+    def _claim(self, name: str, run_key: str | None) -> int:
+        # A claim left by a crashed attempt of the same run is taken over rather than skipped.
+        for n in self._version_numbers(name):
+            vkey = self._version_key(name, n)
+            if run_key and not self.store.exists(f"{vkey}/metadata.json") and self.store.exists(f"{vkey}/claim.json"):
+                if self.store.read_json(f"{vkey}/claim.json").get("run_key") == run_key:
+                    return n
+        n = (self._version_numbers(name) or [0])[-1] + 1
+        while True:
+            claim = json.dumps({"run_key": run_key, "claimed_at": _now(), "id": uuid.uuid4().hex}).encode()
+            if self.store.create_exclusive(f"{self._version_key(name, n)}/claim.json", claim):
+                return n
+            n += 1
+
+    def set_alias(
+        self,
+        name: str,
+        version: int,
+        *,
+        alias: str = CHAMPION,
+        actor: str = "unknown",
+        reason: str = "",
+        action: str = "set",
+    ) -> AliasEvent:
+        """Point ``alias`` at ``version`` (which must exist) and record who did it and why."""
+        check_name(alias, "alias", "ModelRegistry.set_alias")
+        self.get_version(name, version)  # raises NotFoundError for a missing version
+        if not reason:
+            raise InvalidInputError(f"Moving alias {alias!r} of {name!r} needs a reason (got an empty one).")
+        previous = self.get_alias(name, alias)
+        event = AliasEvent(name, alias, int(version), previous, _now(), actor, reason, action)
+        self.store.write_json(f"{self._model_key(name)}/aliases/{alias}.json", event.to_dict())
+        stamp = event.updated_at.replace(":", "").replace("-", "").replace("+", "Z")
+        self.store.write_json(f"{self._model_key(name)}/events/{stamp}-{uuid.uuid4().hex[:8]}.json", event.to_dict())
+        return event
+
+    def promote(self, name: str, version: int, *, actor: str, reason: str, alias: str = CHAMPION) -> AliasEvent:
+        return self.set_alias(name, version, alias=alias, actor=actor, reason=reason, action="promote")
+
+    def rollback(
+        self, name: str, *, actor: str, reason: str, to_version: int | None = None, alias: str = CHAMPION
+    ) -> AliasEvent:
+        """Move ``alias`` back: to ``to_version``, or to the version it pointed at before the current one."""
+        current = self.get_alias(name, alias)
+        if current is None:
+            raise NotFoundError(f"Model {name!r} has no {alias!r} alias to roll back")
+        if to_version is None:
+            events = [e for e in self.history(name) if e.alias == alias]
+            # walk back past the current version to the most recent different one
+            candidates = [e.previous_version for e in reversed(events) if e.version == current and e.previous_version]
+            candidates = [c for c in candidates if c != current]
+            if not candidates:
+                raise NotFoundError(
+                    f"Model {name!r}: {alias!r} (v{current}) has no earlier version to roll back to; pass a version"
+                )
+            to_version = candidates[0]
+        return self.set_alias(name, int(to_version), alias=alias, actor=actor, reason=reason, action="rollback")

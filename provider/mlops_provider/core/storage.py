@@ -1,0 +1,280 @@
+"""The artifact store: one root URI (file://, s3://, gs://, ...) over an fsspec filesystem.
+
+Every write is atomic from a reader's point of view:
+
+* on a local filesystem a file is written under a temporary name in the same folder and renamed
+  into place (``os.replace``), so a reader sees the old file, the new file, or nothing;
+* on an object store a single object upload is already all-or-nothing, so the object is written
+  under its final key directly (a rename there would be a copy and a delete).
+
+Multi-file artifacts (dataset snapshots, model versions) write a JSON file last as their commit
+marker; readers treat an artifact without it as absent.
+
+This module imports no Airflow: the Airflow shell builds the filesystem (for example from an
+``ObjectStoragePath`` with a connection id) and hands it in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import uuid
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+CHUNK = 1 << 20
+
+
+class StorageError(OSError):
+    """An artifact could not be read or written; the message names its URI."""
+
+
+def _strip_protocol(uri: str) -> tuple[str, str]:
+    """Return (protocol, path) of a URI; a bare path is a local file path."""
+    if "://" not in uri:
+        return "file", os.path.abspath(os.path.expanduser(uri))
+    protocol, rest = uri.split("://", 1)
+    if protocol in ("file", "local"):
+        return "file", "/" + rest.lstrip("/") if rest else "/"
+    return protocol, rest
+
+
+def filesystem_for(uri: str, **storage_options: Any):
+    """An fsspec filesystem for ``uri`` (no Airflow connection involved)."""
+    import fsspec
+
+    protocol, _ = _strip_protocol(uri)
+    return fsspec.filesystem(protocol, **storage_options)
+
+
+class ArtifactStore:
+    """Reads and writes artifacts under one root URI.
+
+    ``key`` arguments are paths relative to the root (``"datasets/flights/ab12.../manifest.json"``);
+    :meth:`uri` turns a key into the full URI recorded in manifests and XComs, and
+    :meth:`key_of` turns such a URI back into a key (refusing URIs outside the root).
+    """
+
+    def __init__(self, root: str, fs: Any = None, **storage_options: Any):
+        protocol, path = _strip_protocol(str(root))
+        self.protocol = protocol
+        self.root_path = path.rstrip("/") or "/"
+        self.root = f"{protocol}://{self.root_path}" if protocol != "file" else f"file://{self.root_path}"
+        self.fs = fs if fs is not None else filesystem_for(self.root, **storage_options)
+        self.is_local = protocol == "file"
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self.root!r})"
+
+    # ----------------------------------------------------------------- addressing
+    def path(self, key: str = "") -> str:
+        key = key.strip("/")
+        return f"{self.root_path}/{key}" if key else self.root_path
+
+    def uri(self, key: str = "") -> str:
+        key = key.strip("/")
+        return f"{self.root}/{key}" if key else self.root
+
+    def key_of(self, uri: str) -> str:
+        """The key of ``uri`` inside this store, or a ValueError naming both if it is outside."""
+        protocol, path = _strip_protocol(str(uri))
+        if protocol == self.protocol and (path == self.root_path or path.startswith(self.root_path + "/")):
+            return path[len(self.root_path) :].strip("/")
+        if "://" not in str(uri) and not str(uri).startswith("/"):
+            return str(uri).strip("/")  # already a key
+        raise ValueError(f"URI {uri!r} is outside the artifact root {self.root!r}")
+
+    # ----------------------------------------------------------------- reads
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self.path(key)))
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            with self.fs.open(self.path(key), "rb") as f:
+                return f.read()
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"No artifact at {self.uri(key)}") from err
+        except OSError as err:
+            raise StorageError(f"Could not read {self.uri(key)}: {err}") from err
+
+    def read_json(self, key: str) -> Any:
+        data = self.read_bytes(key)
+        try:
+            return json.loads(data)
+        except ValueError as err:
+            raise StorageError(f"{self.uri(key)} is not valid JSON: {err}") from err
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return self.fs.open(self.path(key), "rb")
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"No artifact at {self.uri(key)}") from err
+
+    def sha256(self, key: str) -> str:
+        h = hashlib.sha256()
+        with self.open_read(key) as f:
+            for chunk in iter(lambda: f.read(CHUNK), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+    def size(self, key: str) -> int:
+        return int(self.fs.size(self.path(key)))
+
+    def list_dir(self, key: str) -> list[str]:
+        """Names (not keys) directly under ``key``; empty if it does not exist."""
+        p = self.path(key)
+        try:
+            entries = self.fs.ls(p, detail=False)
+        except FileNotFoundError:
+            return []
+        names = []
+        for e in entries:
+            name = posixpath.basename(str(e).rstrip("/"))
+            if name and str(e).rstrip("/") != p.rstrip("/"):
+                names.append(name)
+        return sorted(set(names))
+
+    # ----------------------------------------------------------------- writes
+    def _tmp_path(self, key: str) -> str:
+        folder, name = posixpath.split(self.path(key))
+        return f"{folder}/.tmp-{uuid.uuid4().hex[:12]}-{name}"
+
+    def _makedirs(self, key: str) -> None:
+        if self.is_local:
+            self.fs.makedirs(posixpath.dirname(self.path(key)), exist_ok=True)
+
+    @contextlib.contextmanager
+    def open_atomic(self, key: str) -> Iterator[HashingWriter]:
+        """A binary writer whose content appears at ``key`` only if the block exits cleanly.
+
+        The writer hashes what passes through it: ``writer.sha256`` and ``writer.size`` are set
+        when the block ends.
+        """
+        self._makedirs(key)
+        final = self.path(key)
+        target = self._tmp_path(key) if self.is_local else final
+        try:
+            raw = self.fs.open(target, "wb")
+        except OSError as err:
+            raise StorageError(f"Could not write {self.uri(key)}: {err}") from err
+        writer = HashingWriter(raw)
+        ok = False
+        try:
+            yield writer
+            raw.close()
+            if self.is_local:
+                os.replace(target, final)
+            ok = True
+        finally:
+            if not ok:
+                with contextlib.suppress(Exception):
+                    raw.close()
+                with contextlib.suppress(Exception):
+                    if self.fs.exists(target):
+                        self.fs.rm(target)
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        """Write atomically; returns the sha256 of ``data``."""
+        with self.open_atomic(key) as f:
+            f.write(data)
+        return f.sha256
+
+    def write_json(self, key: str, obj: Any) -> str:
+        return self.write_bytes(key, json_dumps(obj).encode())
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Create ``key`` only if nothing is there; True if this call created it.
+
+        Local filesystems use ``os.link`` of a fully written temporary file, which is atomic and
+        fails if the name exists. Object stores fall back to check-then-write.
+        """
+        self._makedirs(key)
+        final = self.path(key)
+        if self.is_local:
+            tmp = self._tmp_path(key)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            try:
+                os.link(tmp, final)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        if self.fs.exists(final):
+            return False
+        with self.fs.open(final, "wb") as f:
+            f.write(data)
+        return True
+
+    def move(self, src_key: str, dst_key: str) -> None:
+        """Rename within the store (atomic on a local filesystem, copy+delete on object stores)."""
+        self._makedirs(dst_key)
+        if self.is_local:
+            os.replace(self.path(src_key), self.path(dst_key))
+        else:
+            self.fs.mv(self.path(src_key), self.path(dst_key))
+
+    def delete(self, key: str, recursive: bool = False) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self.path(key), recursive=recursive)
+
+
+class HashingWriter:
+    """A write-only binary stream that hashes and counts what goes through it."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._h = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        b = bytes(data) if not isinstance(data, bytes) else data
+        self._h.update(b)
+        self.size += len(b)
+        self._raw.write(b)
+        return len(b)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:  # the store closes the underlying stream itself
+        self.closed = True
+
+    @property
+    def sha256(self) -> str:
+        return self._h.hexdigest()
+
+
+def json_dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
+
+
+def _json_default(o: Any):
+    import datetime as _dt
+
+    if isinstance(o, (_dt.datetime, _dt.date)):
+        return o.isoformat()
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    return str(o)

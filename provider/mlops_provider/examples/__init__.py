@@ -1,0 +1,1 @@
+"""Data for the demo and the end-to-end tests."""
