@@ -101,14 +101,14 @@ def make_estimator(path: str, params: dict[str, Any] | None, seed: int | None, o
     est = cls()
     if params is not None and not isinstance(params, dict):
         raise InvalidParameterError(
-            f"The 'params' parameter of {owner} must be a dict of {cls.__name__} parameters. Got {params!r} instead."
+            f"The 'model_params' parameter of {owner} must be a dict of {cls.__name__} parameters. Got {params!r} instead."
         )
     params = dict(params or {})
     valid = est.get_params(deep=False)
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise InvalidParameterError(
-            f"The 'params' parameter of {owner} has {unknown}, which {'is' if len(unknown) == 1 else 'are'} not "
+            f"The 'model_params' parameter of {owner} has {unknown}, which {'is' if len(unknown) == 1 else 'are'} not "
             f"parameter(s) of {cls.__name__}. Valid parameters: {sorted(valid)}."
         )
     params = {k: _coerce(v, valid[k]) for k, v in params.items()}
@@ -120,7 +120,7 @@ def make_estimator(path: str, params: dict[str, Any] | None, seed: int | None, o
         try:
             validate()
         except (ValueError, TypeError) as err:
-            raise InvalidParameterError(f"Invalid 'params' for {owner}: {err}") from err
+            raise InvalidParameterError(f"Invalid 'model_params' for {owner}: {err}") from err
     return est
 
 

@@ -1,0 +1,40 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+Valid against Airflow's ``provider_info.schema.json`` (checked by a test, which also imports
+every module and class listed here)."""
+
+from __future__ import annotations
+
+from mlops_provider import __version__
+
+
+def get_provider_info() -> dict:
+    return {
+        "package-name": "airflow-provider-mlops",
+        "name": "MLOps",
+        "description": "Model retraining as a routine, observable, safe operation: extract, validate "
+        "(Great Expectations), train (scikit-learn), evaluate against the champion, register with "
+        "lineage, and batch-score, on file://, S3 or GCS.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "MLOps",
+                "external-doc-url": "https://pypi.org/project/airflow-provider-mlops/",
+                "tags": ["software"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "MLOps",
+                "python-modules": [
+                    "mlops_provider.operators.extract",
+                    "mlops_provider.operators.validate",
+                    "mlops_provider.operators.train",
+                    "mlops_provider.operators.evaluate",
+                    "mlops_provider.operators.register",
+                    "mlops_provider.operators.batch_score",
+                ],
+            }
+        ],
+        "hooks": [{"integration-name": "MLOps", "python-modules": ["mlops_provider.hooks.artifacts"]}],
+    }

@@ -1,0 +1,62 @@
+"""Where artifacts live: one root URI, resolved at run time (never at DAG parse time).
+
+Resolution order: the operator's ``artifact_root`` argument, the ``MLOPS_ARTIFACT_ROOT``
+environment variable, the Airflow Variable ``mlops_artifact_root``, then
+``file://$AIRFLOW_HOME/mlops``. For object stores the connection comes from
+``artifact_conn_id`` / ``MLOPS_ARTIFACT_CONN_ID`` / Variable ``mlops_artifact_conn_id`` and is
+applied through Airflow's ``ObjectStoragePath``, so credentials stay in the connection.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk.bases.hook import BaseHook
+
+from mlops_provider.core.storage import ArtifactStore
+
+ROOT_ENV = "MLOPS_ARTIFACT_ROOT"
+CONN_ENV = "MLOPS_ARTIFACT_CONN_ID"
+
+
+def _variable(key: str) -> str | None:
+    try:
+        from airflow.sdk import Variable
+
+        return Variable.get(key, default=None)
+    except Exception:  # no Airflow context (CLI, tests): fall through to the default
+        return None
+
+
+def default_root() -> str:
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return f"file://{os.path.abspath(home)}/mlops"
+
+
+def resolve_root(root: str | None = None) -> str:
+    return root or os.environ.get(ROOT_ENV) or _variable("mlops_artifact_root") or default_root()
+
+
+def resolve_conn_id(conn_id: str | None = None) -> str | None:
+    return conn_id or os.environ.get(CONN_ENV) or _variable("mlops_artifact_conn_id")
+
+
+class ArtifactStoreHook(BaseHook):
+    """Builds the :class:`ArtifactStore` for the configured root and connection."""
+
+    conn_name_attr = "artifact_conn_id"
+    hook_name = "MLOps artifact store"
+
+    def __init__(self, artifact_root: str | None = None, artifact_conn_id: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.artifact_root = artifact_root
+        self.artifact_conn_id = artifact_conn_id
+
+    def get_store(self) -> ArtifactStore:
+        root = resolve_root(self.artifact_root)
+        if "://" not in root or root.startswith(("file://", "local://")):
+            return ArtifactStore(root)
+        from airflow.sdk import ObjectStoragePath
+
+        path = ObjectStoragePath(root, conn_id=resolve_conn_id(self.artifact_conn_id))
+        return ArtifactStore(root, fs=path.fs)

@@ -1,0 +1,124 @@
+"""What every operator of the package shares: the artifact store, run keys, argument checks, and
+the gate outcome (fail / skip / warn)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from mlops_provider.core.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from mlops_provider.core.storage import ArtifactStore
+
+ON_FAIL = ("fail", "skip", "warn")
+
+
+class MlopsBaseOperator(BaseOperator):
+    """Base of the package's operators: ``artifact_root`` and ``artifact_conn_id`` select the store."""
+
+    template_fields: Sequence[str] = ("artifact_root",)
+    ui_color = "#e8f1fb"
+
+    def __init__(self, *, artifact_root: str | None = None, artifact_conn_id: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.artifact_root = artifact_root
+        self.artifact_conn_id = artifact_conn_id
+
+    def execute(self, context: Context) -> Any:
+        """Run the step; bad input fails the task at once (no retries), I/O errors may retry."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from mlops_provider.core.errors import MlopsError
+
+        try:
+            return self.execute_step(context)
+        except MlopsError as err:
+            self.log.error("%s: %s", type(err).__name__, err)
+            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+
+    def execute_step(self, context: Context) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers
+    def store(self) -> ArtifactStore:
+        from mlops_provider.hooks.artifacts import ArtifactStoreHook
+
+        return ArtifactStoreHook(self.artifact_root, self.artifact_conn_id).get_store()
+
+    @staticmethod
+    def run_key(context: Context) -> str:
+        ti = context["ti"]
+        key = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}"
+        map_index = getattr(ti, "map_index", -1)
+        return key if map_index in (-1, None) else f"{key}/{map_index}"
+
+    @staticmethod
+    def run_folder(context: Context) -> str:
+        """Artifact key of this task instance's own folder (stable across retries and clears)."""
+        ti = context["ti"]
+        safe_run = "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in ti.run_id)
+        return f"runs/{ti.dag_id}/{safe_run}/{ti.task_id}"
+
+    def owner_name(self) -> str:
+        return type(self).__name__
+
+    def param_error(self, name: str, expected: str, got: Any) -> InvalidParameterError:
+        return InvalidParameterError(
+            f"The {name!r} parameter of {self.owner_name()} (task {self.task_id!r}) must be {expected}. "
+            f"Got {got!r} instead."
+        )
+
+    def as_uri(self, value: Any, name: str) -> str:
+        """Accept a URI, or the dict an upstream operator returned (its ``uri``)."""
+        if isinstance(value, dict) and isinstance(value.get("uri"), str):
+            return value["uri"]
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        raise self.param_error(name, "a URI or an upstream result with a 'uri' key", value)
+
+    def as_dict(self, value: Any, name: str, allow_none: bool = True) -> dict | None:
+        """Dicts may arrive as JSON text when a template renders them without native types."""
+        if value is None or value == "":
+            if allow_none:
+                return None
+            raise self.param_error(name, "a dict", value)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as err:
+                raise self.param_error(name, "a dict (or JSON object text)", value) from err
+        if not isinstance(value, dict):
+            raise self.param_error(name, "a dict", value)
+        return value
+
+    def check_on_fail(self, on_fail: Any) -> str:
+        if on_fail not in ON_FAIL:
+            raise self.param_error("on_fail", f"one of {list(ON_FAIL)}", on_fail)
+        return on_fail
+
+    def gate_outcome(self, context: Context, result: dict[str, Any], passed: bool, summary: str, on_fail: str, exc_type):
+        """Push the result to XCom first, then fail / skip / warn as configured."""
+        if passed:
+            self.log.info("%s", summary)
+            return result
+        context["ti"].xcom_push(key="return_value", value=result)
+        if on_fail == "skip":
+            self.log.warning("%s -- skipping downstream tasks (on_fail='skip')", summary)
+            raise AirflowSkipException(summary)
+        if on_fail == "warn":
+            self.log.warning("%s -- continuing (on_fail='warn')", summary)
+            return result
+        raise exc_type(summary, result)
+
+
+def quiet_library_logs() -> None:
+    for name in ("great_expectations", "great_expectations._docs_decorators", "skops"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,107 @@
+"""EvaluateModelOperator: the model quality gate, challenger vs champion on the same data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlops_provider.exceptions import ModelGateFailed
+from mlops_provider.operators._base import MlopsBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class EvaluateModelOperator(MlopsBaseOperator):
+    """Score the challenger (and the current champion) on one evaluation snapshot and decide.
+
+    :param model_name: registry name; its ``alias`` version is the champion.
+    :param model: the ``TrainModelOperator``'s result (``train.output``).
+    :param dataset: evaluation snapshot URI or the upstream ``ExtractOperator``'s result.
+    :param thresholds: absolute gates, ``{"roc_auc": 0.7, "log_loss": {"max": 0.55}}`` (templated).
+    :param compare_metric: metric for challenger vs champion (default roc_auc / rmse).
+    :param min_improvement: the challenger must beat the champion by more than this (ties never promote).
+    :param bootstrap: first-run policy with no champion: ``"promote"``, ``"require_thresholds"``, ``"fail"``.
+    :param on_fail: ``"fail"`` | ``"skip"`` | ``"warn"`` when the verdict does not pass.
+    :return: the verdict (passed, decision, reason, checks with metric / threshold / champion /
+        challenger / delta, metrics) plus ``challenger`` (the model result) and ``verdict_uri``.
+    """
+
+    template_fields: Sequence[str] = (
+        "model_name", "model", "dataset", "thresholds", "compare_metric", "min_improvement", "bootstrap",
+        "on_fail", "artifact_root",
+    )
+    ui_color = "#f6e3f3"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        model: Any,
+        dataset: Any,
+        thresholds: Any = None,
+        compare_metric: str | None = None,
+        min_improvement: Any = 0.0,
+        bootstrap: str = "promote",
+        on_fail: str = "fail",
+        alias: str = "champion",
+        trusted_types: list[str] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.model_name = model_name
+        self.model = model
+        self.dataset = dataset
+        self.thresholds = thresholds
+        self.compare_metric = compare_metric
+        self.min_improvement = min_improvement
+        self.bootstrap = bootstrap
+        self.on_fail = on_fail
+        self.alias = alias
+        self.trusted_types = trusted_types
+
+    def execute_step(self, context: Context) -> dict[str, Any]:
+        from mlops_provider.core.datasets import read_dataframe, read_manifest
+        from mlops_provider.core.evaluation import compute_metrics, decide
+        from mlops_provider.core.modeling import FeatureSpec
+        from mlops_provider.core.registry import ModelRegistry
+        from mlops_provider.core.serialization import load_model
+
+        on_fail = self.check_on_fail(self.on_fail)
+        challenger = self.as_dict(self.model, "model", allow_none=False)
+        for key in ("model_uri", "model_sha256", "spec"):
+            if key not in challenger:
+                raise self.param_error("model", f"a TrainModelOperator result with {key!r}", sorted(challenger))
+        thresholds = self.as_dict(self.thresholds, "thresholds")
+        try:
+            min_improvement = float(self.min_improvement)
+        except (TypeError, ValueError) as err:
+            raise self.param_error("min_improvement", "a number >= 0", self.min_improvement) from err
+        store = self.store()
+        snap = read_manifest(store, self.as_uri(self.dataset, "dataset"))
+        df = read_dataframe(store, snap.uri)
+        spec = FeatureSpec.from_dict(challenger["spec"])
+        ch_model = load_model(
+            store.read_bytes(store.key_of(challenger["model_uri"])),
+            expected_sha256=challenger["model_sha256"], source=challenger["model_uri"],
+            trusted_types=self.trusted_types or (),
+        )
+        ch_metrics = compute_metrics(ch_model, df, spec, f"The evaluation snapshot {snap.uri}")
+        registry = ModelRegistry(store)
+        champ_version = registry.get_alias(self.model_name, self.alias)
+        champ_metrics = None
+        if champ_version is not None:
+            champ_model, mv = registry.load(self.model_name, champ_version, self.trusted_types or ())
+            champ_metrics = compute_metrics(champ_model, df, FeatureSpec.from_dict(mv.spec),
+                                            f"The evaluation snapshot {snap.uri} (champion v{champ_version})")
+        verdict = decide(
+            model=self.model_name, task=spec.task, challenger_metrics=ch_metrics, champion_metrics=champ_metrics,
+            champion_version=champ_version, thresholds=thresholds, compare_metric=self.compare_metric,
+            min_improvement=min_improvement, bootstrap=self.bootstrap,
+            eval_dataset={"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows}, owner=self.owner_name(),
+        )
+        key = f"{self.run_folder(context)}/verdict.json"
+        result = verdict.to_dict()
+        result.update(challenger=challenger, verdict_uri=store.uri(key), alias=self.alias)
+        store.write_json(key, result)
+        return self.gate_outcome(context, result, verdict.passed, verdict.summary(), on_fail, ModelGateFailed)

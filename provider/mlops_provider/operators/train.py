@@ -1,0 +1,102 @@
+"""TrainModelOperator: an allow-listed scikit-learn estimator in a Pipeline, seeded and reproducible."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlops_provider.operators._base import MlopsBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class TrainModelOperator(MlopsBaseOperator):
+    """Fit ``estimator`` (an import path on the allow-list) with ``params`` on a snapshot.
+
+    :param dataset: training snapshot URI or the upstream ``ExtractOperator``'s result.
+    :param label: the label column.
+    :param estimator: e.g. ``"sklearn.ensemble.HistGradientBoostingClassifier"`` (templated).
+    :param model_params: estimator parameters (templated; with ``render_template_as_native_obj=True``
+        on the DAG, ``"{{ params.model_params }}"`` passes the Params form's JSON object).
+    :param features: feature columns (default: every column but the label and ``exclude``).
+    :param categorical: columns to treat as categories even if numeric.
+    :param exclude: columns never used as features (ids, timestamps).
+    :param seed: random seed (``random_state`` unless ``model_params`` sets it).
+    :param trusted_types: extra types the saved model may hold (see serialization).
+    :return: ``model_uri``, ``model_sha256``, the feature spec, effective params, rows, timing and
+        the training dataset's URI and sha256.
+    """
+
+    template_fields: Sequence[str] = ("dataset", "estimator", "model_params", "seed", "features", "label_column", "artifact_root")
+    ui_color = "#e3f6e3"
+
+    def __init__(
+        self,
+        *,
+        dataset: Any,
+        label: str,
+        estimator: str = "sklearn.ensemble.HistGradientBoostingClassifier",
+        model_params: Any = None,
+        features: list[str] | None = None,
+        categorical: list[str] | None = None,
+        exclude: list[str] | None = None,
+        seed: Any = 42,
+        trusted_types: list[str] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.label_column = label  # 'label' is a BaseOperator property
+        self.estimator = estimator
+        self.model_params = model_params
+        self.features = features
+        self.categorical = categorical
+        self.exclude = exclude
+        self.seed = seed
+        self.trusted_types = trusted_types
+
+    def _seed(self) -> int:
+        seed = self.seed
+        if isinstance(seed, str) and seed.strip().lstrip("-").isdigit():
+            seed = int(seed)
+        if isinstance(seed, float) and seed.is_integer():
+            seed = int(seed)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise self.param_error("seed", "an int in [0, 2**32)", self.seed)
+        return seed
+
+    def execute_step(self, context: Context) -> dict[str, Any]:
+        from mlops_provider.core.datasets import read_dataframe, read_manifest
+        from mlops_provider.core.modeling import make_estimator, train_model
+        from mlops_provider.core.serialization import dump_model
+
+        seed = self._seed()
+        params = self.as_dict(self.model_params, "model_params")
+        make_estimator(self.estimator, params, seed, self.owner_name())  # fail fast, before any I/O
+        store = self.store()
+        snap = read_manifest(store, self.as_uri(self.dataset, "dataset"))
+        df = read_dataframe(store, snap.uri)
+        features = self.features
+        if features is None:
+            features = [c for c in df.columns if c != self.label_column and c not in set(self.exclude or [])]
+        model, result = train_model(
+            df, label=self.label_column, estimator=self.estimator, params=params, features=list(features),
+            categorical=self.categorical, seed=seed, owner=self.owner_name(),
+        )
+        data = dump_model(model, self.trusted_types or ())
+        folder = self.run_folder(context)
+        sha = store.write_bytes(f"{folder}/model.skops", data)
+        out = result.to_dict()
+        out.update(
+            model_uri=store.uri(f"{folder}/model.skops"),
+            model_sha256=sha,
+            model_bytes=len(data),
+            dataset={"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows, "source": snap.source, "query": snap.query},
+        )
+        store.write_json(f"{folder}/train.json", out)
+        self.log.info(
+            "Trained %s on %d rows in %.1fs; model %s (sha256 %s)",
+            self.estimator, result.rows, result.train_seconds, out["model_uri"], sha,
+        )
+        return out
