@@ -259,6 +259,10 @@ class TrainResult:
         return d
 
 
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
 def _jsonable_params(est) -> dict[str, Any]:
     out = {}
     for k, v in est.get_params(deep=False).items():
@@ -304,11 +308,11 @@ def train_model(
         counts = y.value_counts()
         if len(counts) < 2:
             raise SingleClassLabelError(
-                f"The label column {label!r} has a single class ({counts.index[0]!r} in all {len(y)} rows); a "
+                f"The label column {label!r} has a single class ({_plain(counts.index[0])!r} in all {len(y)} rows); a "
                 "classifier needs at least 2 classes. Check the extract window or the label definition."
             )
         classes = sorted(counts.index.tolist())
-        spec.classes = [c.item() if hasattr(c, "item") else c for c in classes]
+        spec.classes = [_plain(c) for c in classes]
         spec.positive_label = spec.classes[-1]
         distribution = {str(k): int(v) for k, v in counts.sort_index().items()}
         y = y.to_numpy()

@@ -166,8 +166,10 @@ def validate_dataframe(
         cfg = r["expectation_config"]
         kwargs = {k: v for k, v in cfg.get("kwargs", {}).items() if k != "batch_id"}
         res = r.get("result") or {}
-        exc = r.get("exception_info") or {}
-        exc_msg = exc.get("exception_message") if exc.get("raised_exception") else None
+        exc_msg = _exception_message(r.get("exception_info") or {})
+        missing = [c for c in _columns_of(kwargs) if c not in df.columns]
+        if missing:
+            exc_msg = f"column(s) {missing} not in the data; it has {list(df.columns)}"
         outcomes.append(
             ExpectationOutcome(
                 expectation=cfg["type"],
@@ -196,3 +198,20 @@ def validate_dataframe(
         results=outcomes,
         gx_version=gx.__version__,
     )
+
+
+def _exception_message(info: dict[str, Any]) -> str | None:
+    """GX reports exceptions flat ({raised_exception, exception_message}) or keyed by metric id."""
+    if "raised_exception" in info:
+        return info.get("exception_message") if info.get("raised_exception") else None
+    for v in info.values():
+        if isinstance(v, dict) and v.get("exception_message"):
+            return str(v["exception_message"])
+    return None
+
+
+def _columns_of(kwargs: dict[str, Any]) -> list[str]:
+    cols = [kwargs[k] for k in ("column", "column_A", "column_B") if isinstance(kwargs.get(k), str)]
+    if isinstance(kwargs.get("column_list"), list):
+        cols += [c for c in kwargs["column_list"] if isinstance(c, str)]
+    return cols

@@ -1,0 +1,408 @@
+"""Benchmark: batch scoring throughput and peak memory of ``mlops_provider.core.scoring.batch_score``.
+
+Usage::
+
+    python benchmarks/bench_scoring.py                        # 1M and 5M rows (the reference figures)
+    python benchmarks/bench_scoring.py --quick                # 200k rows, small model: well under a minute
+    python benchmarks/bench_scoring.py --rows 1000000,5000000 --repeat 3
+    python benchmarks/bench_scoring.py --batch-size 262144    # try another batch size for "ours"
+
+What is measured
+----------------
+Synthetic data (seeded numpy): an int64 ``id`` column and 20 float64 features ``f00``..``f19``
+(about 1% missing values in four of them), written as a dataset snapshot (Parquet, zstd, 128k-row
+row groups, i.e. what ``ExtractOperator`` writes) into a temporary ``file://`` ArtifactStore. The
+model is our pipeline, ``train_model(..., estimator="sklearn.ensemble.HistGradientBoostingClassifier",
+params={"max_iter": 100, "early_stopping": False}, seed=0)``, fitted on 200k separate rows (50k
+with ``--quick``) and saved/loaded with skops as the registry does.
+
+Each method runs in a FRESH subprocess, so the peak RSS it reports (``VmHWM`` of the child, i.e.
+its own high-water mark; ``ru_maxrss`` where /proc is missing) belongs to that method alone. The
+model is loaded before the clock starts in every method; the peak includes the interpreter, the
+imports and the model (the "base" column shows the RSS just before the clock starts).
+
+* ``ours``         -- ``batch_score(store, model, spec, ..., passthrough=["id"])``: Parquet in,
+                      Parquet out (``id, prediction, score, model_version``), atomic, manifest last.
+* ``pandas``       -- ``pd.read_parquet`` -> ``prepare_frame`` -> ``predict_scores`` (i.e.
+                      ``model.predict_proba``) -> ``DataFrame.to_parquet`` (zstd), same columns.
+* ``predict-only`` -- the whole file already loaded and prepared in memory; only
+                      ``model.predict_proba(X)`` is timed (the ceiling for ``ours``).
+
+After each size, a verification child checks that ``ours`` and ``pandas`` wrote identical ``id``,
+``prediction`` and ``score`` columns (exact equality).
+
+Targets (printed as PASS/MISS; the script exits 0 either way, these are figures, not tests):
+
+* ours / pandas throughput       >= 1.0   (at every size)
+* ours / predict-only throughput >= 0.75  (at every size)
+* ours peak RSS, largest / smallest size <= 1.2  (memory bounded whatever the input size)
+* ours peak RSS at 5M rows (or the largest size) < 1024 MiB
+
+Only the standard library is imported in the parent process; the children import the provider
+from the repository checkout (``provider/`` is put on ``sys.path`` if the package is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+N_FEATURES = 20
+LABEL = "label"
+ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"
+MODEL_PARAMS = {"max_iter": 100, "early_stopping": False}
+GEN_CHUNK = 500_000
+METHODS = ("ours", "pandas", "predict-only")
+
+
+# ---------------------------------------------------------------------------------- child helpers
+def _ensure_provider_importable() -> None:
+    try:
+        import mlops_provider  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, os.path.join(REPO, "provider"))
+
+
+def _rss_mib() -> tuple[float, float]:
+    """(current RSS, peak RSS) of this process in MiB."""
+    cur = peak = None
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    cur = int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    if peak is None:
+        import resource
+
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
+    return (cur if cur is not None else float("nan")), peak
+
+
+def _features(rng, n: int):
+    """n rows of the 20 synthetic features (float64), as a dict of numpy arrays."""
+    import numpy as np
+
+    cols = {}
+    for j in range(N_FEATURES):
+        kind = j % 4
+        if kind == 0:
+            x = rng.standard_normal(n)
+        elif kind == 1:
+            x = rng.uniform(0.0, 100.0, n)
+        elif kind == 2:
+            x = rng.exponential(2.0, n)
+        else:
+            x = rng.integers(0, 24, n).astype(np.float64)
+        if j in (3, 7, 11, 15):
+            x[rng.random(n) < 0.01] = np.nan
+        cols[f"f{j:02d}"] = x
+    return cols
+
+
+def _label(cols, rng):
+    import numpy as np
+
+    z = (
+        0.8 * cols["f00"]
+        - 0.03 * cols["f01"]
+        + 0.4 * np.sin(cols["f02"])
+        + 0.1 * np.nan_to_num(cols["f03"]) * cols["f04"]
+        + 0.5 * (np.nan_to_num(cols["f07"]) > 12)
+        - 0.2 * cols["f08"] ** 2
+        + 0.5
+    )
+    p = 1.0 / (1.0 + np.exp(-z))
+    return (rng.random(len(p)) < p).astype(np.int64)
+
+
+def child_setup(a) -> dict:
+    """Train and save the model, write one input snapshot per size."""
+    _ensure_provider_importable()
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import sklearn
+
+    from mlops_provider.core.datasets import write_snapshot
+    from mlops_provider.core.modeling import train_model
+    from mlops_provider.core.serialization import dump_model, sha256_bytes
+    from mlops_provider.core.storage import ArtifactStore
+
+    store = ArtifactStore(f"file://{a.workdir}/store")
+    rng = np.random.default_rng([a.seed, 1])
+    cols = _features(rng, a.train_rows)
+    cols[LABEL] = _label(cols, rng)
+    t0 = time.perf_counter()
+    pipe, tr = train_model(pd.DataFrame(cols), label=LABEL, estimator=ESTIMATOR, params=MODEL_PARAMS, seed=0)
+    train_s = time.perf_counter() - t0
+    data = dump_model(pipe)
+    store.write_bytes("models/bench/model.skops", data)
+    store.write_json("models/bench/spec.json", tr.spec.to_dict())
+
+    inputs = {}
+    for n in a.rows:
+
+        def batches(n=n):
+            for start in range(0, n, GEN_CHUNK):
+                m = min(GEN_CHUNK, n - start)
+                r = np.random.default_rng([a.seed, 2, n, start])
+                c = {"id": np.arange(start, start + m, dtype=np.int64)}
+                c.update(_features(r, m))
+                yield pa.table(c)
+
+        snap = write_snapshot(store, f"score_{n}", batches(), source="synthetic")
+        inputs[str(n)] = {"uri": snap.data_uri, "bytes": snap.size_bytes}
+    return {
+        "store": store.root,
+        "model_key": "models/bench/model.skops",
+        "model_sha256": sha256_bytes(data),
+        "spec_key": "models/bench/spec.json",
+        "train_rows": a.train_rows,
+        "train_seconds": round(train_s, 2),
+        "inputs": inputs,
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "pyarrow": pa.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
+    }
+
+
+def _load(setup: dict):
+    from mlops_provider.core.modeling import FeatureSpec
+    from mlops_provider.core.serialization import load_model
+    from mlops_provider.core.storage import ArtifactStore
+
+    store = ArtifactStore(setup["store"])
+    model = load_model(store.read_bytes(setup["model_key"]), expected_sha256=setup["model_sha256"])
+    spec = FeatureSpec.from_dict(store.read_json(setup["spec_key"]))
+    return store, model, spec
+
+
+def child_method(a) -> dict:
+    _ensure_provider_importable()
+    import numpy as np
+    import pandas as pd
+    import pyarrow  # noqa: F401  (imported before the clock in every method)
+
+    from mlops_provider.core.modeling import predict_scores, prepare_frame
+    from mlops_provider.core.scoring import batch_score
+
+    setup = json.loads(a.setup_json)
+    store, model, spec = _load(setup)
+    n = a.n
+    in_uri = setup["inputs"][str(n)]["uri"]
+    out: dict = {"method": a.method, "rows": n}
+
+    if a.method == "ours":
+        kwargs = {} if a.batch_size is None else {"batch_size": a.batch_size}
+        base, _ = _rss_mib()
+        t0 = time.perf_counter()
+        res = batch_score(
+            store, model, spec, model_name="bench", model_version=1, model_sha256=setup["model_sha256"],
+            input_uri=in_uri, output_key=f"out/ours/{n}", passthrough=["id"], **kwargs,
+        )
+        secs = time.perf_counter() - t0
+        out.update(output=res.output_uri, batches=res.batches, scored=res.rows)
+    elif a.method == "pandas":
+        base, _ = _rss_mib()
+        t0 = time.perf_counter()
+        df = pd.read_parquet(store.path(store.key_of(in_uri)))
+        X = prepare_frame(df, spec, "The scoring input")
+        pred, score = predict_scores(model, X, spec)
+        res = pd.DataFrame({"id": df["id"], "prediction": pred, "score": score,
+                            "model_version": np.full(len(score), 1, dtype=np.int32)})
+        key = f"out/pandas/{n}/predictions.parquet"
+        os.makedirs(os.path.dirname(store.path(key)), exist_ok=True)
+        res.to_parquet(store.path(key), compression="zstd", index=False)
+        secs = time.perf_counter() - t0
+        out.update(output=store.uri(key), scored=len(res))
+    elif a.method == "predict-only":
+        df = pd.read_parquet(store.path(store.key_of(in_uri)), columns=spec.features)
+        X = prepare_frame(df, spec, "The scoring input")
+        del df
+        base, _ = _rss_mib()
+        t0 = time.perf_counter()
+        proba = model.predict_proba(X)
+        secs = time.perf_counter() - t0
+        out.update(scored=len(proba))
+    else:
+        raise SystemExit(f"unknown method {a.method!r}")
+    _, peak = _rss_mib()
+    out.update(seconds=secs, base_mib=base, peak_mib=peak)
+    return out
+
+
+def child_verify(a) -> dict:
+    _ensure_provider_importable()
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from mlops_provider.core.storage import ArtifactStore
+
+    setup = json.loads(a.setup_json)
+    store = ArtifactStore(setup["store"])
+    ours = pq.read_table(store.path(f"out/ours/{a.n}/predictions.parquet"))
+    base = pq.read_table(store.path(f"out/pandas/{a.n}/predictions.parquet"))
+    manifest = store.exists(f"out/ours/{a.n}/manifest.json")
+    checks = {"rows": ours.num_rows == base.num_rows == a.n, "manifest": manifest}
+    for c in ("id", "prediction", "score", "model_version"):
+        x, y = ours.column(c).to_numpy(), base.column(c).to_numpy()
+        checks[c] = bool(len(x) == len(y) and np.array_equal(x, y))
+    return {"ok": all(checks.values()), "checks": checks, "columns": ours.column_names}
+
+
+# ---------------------------------------------------------------------------------- parent
+def _run_child(role: str, a, setup: dict | None = None, **extra) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--_child", role, "--workdir", a.workdir,
+           "--seed", str(a.seed), "--train-rows", str(a.train_rows), "--rows", ",".join(map(str, a.rows))]
+    if setup is not None:
+        cmd += ["--_setup", json.dumps(setup)]
+    for k, v in extra.items():
+        if v is not None:
+            cmd += [f"--_{k}", str(v)]
+    if a.batch_size is not None:
+        cmd += ["--batch-size", str(a.batch_size)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"child {role} {extra} failed with exit code {proc.returncode}")
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise SystemExit(f"child {role} printed no result:\n{proc.stdout}\n{proc.stderr}")
+
+
+def _fmt_rows(n: int) -> str:
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", default=None, help="comma-separated row counts (default 1000000,5000000)")
+    p.add_argument("--quick", action="store_true", help="200k rows, 50k training rows: a smoke run in well under a minute")
+    p.add_argument("--train-rows", type=int, default=None, help="training rows (default 200000; 50000 with --quick)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch_size for ours (default: batch_score's default)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per method and size (median reported)")
+    p.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", default=None, help="keep the store here instead of a deleted temp folder")
+    p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_setup", dest="setup_json", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_method", dest="method", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_n", dest="n", type=int, default=None, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.rows is None:
+        a.rows = "200000" if a.quick else "1000000,5000000"
+    a.rows = sorted({int(float(x)) for x in a.rows.split(",") if x.strip()})
+    if a.train_rows is None:
+        a.train_rows = 50_000 if a.quick else 200_000
+
+    if a._child:
+        fn = {"setup": child_setup, "method": child_method, "verify": child_verify}[a._child]
+        print(json.dumps(fn(a)))
+        return 0
+
+    methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        p.error(f"unknown method(s) {bad}; choose from {METHODS}")
+    tmp = None
+    if a.workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="mlops-bench-scoring-")
+        a.workdir = tmp.name
+    try:
+        return _parent(a, methods)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _parent(a, methods: list[str]) -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"bench_scoring: rows={a.rows} train_rows={a.train_rows} repeat={a.repeat} "
+          f"batch_size={a.batch_size or 'default'} cpus={cpus} workdir={a.workdir}", flush=True)
+    t0 = time.perf_counter()
+    setup = _run_child("setup", a)
+    sizes = ", ".join(f"{_fmt_rows(int(k))}: {v['bytes'] / 2**20:.0f} MiB" for k, v in setup["inputs"].items())
+    versions = ", ".join(f"{k} {v}" for k, v in setup["versions"].items())
+    print(f"setup: model trained on {setup['train_rows']} rows in {setup['train_seconds']}s, inputs written "
+          f"({sizes}) in {time.perf_counter() - t0:.1f}s; {versions}", flush=True)
+
+    results: dict[tuple[int, str], dict] = {}
+    verified: dict[int, dict] = {}
+    for n in a.rows:
+        for m in methods:
+            runs = [_run_child("method", a, setup, method=m, n=n) for _ in range(a.repeat)]
+            secs = statistics.median(r["seconds"] for r in runs)
+            peak = statistics.median(r["peak_mib"] for r in runs)
+            base = statistics.median(r["base_mib"] for r in runs)
+            results[(n, m)] = {"seconds": secs, "rps": n / secs, "peak": peak, "base": base,
+                               "all": [round(r["seconds"], 2) for r in runs], "extra": runs[-1]}
+            r = results[(n, m)]
+            print(f"  {_fmt_rows(n):>5} {m:<13} {secs:7.2f}s {r['rps']:>10,.0f} rows/s  peak {peak:6.0f} MiB"
+                  + (f"  runs {r['all']}" if a.repeat > 1 else ""), flush=True)
+        if "ours" in methods and "pandas" in methods:
+            verified[n] = _run_child("verify", a, setup, n=n)
+
+    print()
+    hdr = f"{'rows':>10} {'method':<13} {'seconds':>8} {'rows/s':>11} {'peak RSS MiB':>13} {'base MiB':>9}"
+    print(hdr)
+    print("-" * len(hdr))
+    for n in a.rows:
+        for m in methods:
+            r = results[(n, m)]
+            note = " (predict only)" if m == "predict-only" else ""
+            print(f"{n:>10,} {m:<13} {r['seconds']:8.2f} {r['rps']:11,.0f} {r['peak']:13.0f} {r['base']:9.0f}{note}")
+    print()
+    if verified:
+        for n, v in verified.items():
+            status = "identical" if v["ok"] else f"DIFFERENT {v['checks']}"
+            print(f"predictions ours vs pandas at {_fmt_rows(n)}: {status} (columns {v['columns']})")
+        print()
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    print("targets:")
+    if "ours" in methods:
+        for n in a.rows:
+            ours = results[(n, "ours")]
+            if "pandas" in methods:
+                ratio = ours["rps"] / results[(n, "pandas")]["rps"]
+                print(f"  {_fmt_rows(n):>5} ours/pandas throughput        {ratio:6.2f}  (>= 1.00)  {verdict(ratio >= 1.0)}")
+            if "predict-only" in methods:
+                ratio = ours["rps"] / results[(n, "predict-only")]["rps"]
+                print(f"  {_fmt_rows(n):>5} ours/predict-only throughput  {ratio:6.2f}  (>= 0.75)  {verdict(ratio >= 0.75)}")
+        lo, hi = a.rows[0], a.rows[-1]
+        if hi != lo:
+            ratio = results[(hi, "ours")]["peak"] / results[(lo, "ours")]["peak"]
+            print(f"  ours peak RSS {_fmt_rows(hi)}/{_fmt_rows(lo)}           {ratio:6.2f}  (<= 1.20)  {verdict(ratio <= 1.2)}")
+        peak = results[(hi, "ours")]["peak"]
+        print(f"  ours peak RSS at {_fmt_rows(hi):<5}          {peak:6.0f} MiB (< 1024)  {verdict(peak < 1024)}")
+    if verified:
+        print(f"  predictions identical to the pandas baseline     {verdict(all(v['ok'] for v in verified.values()))}")
+    print(f"total {time.perf_counter() - _T0:.1f}s")
+    return 0
+
+
+_T0 = time.perf_counter()
+
+if __name__ == "__main__":
+    sys.exit(main())
