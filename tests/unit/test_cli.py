@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mlops_provider.cli import main
 from mlops_provider.core.registry import ModelRegistry
 from mlops_provider.core.serialization import dump_model

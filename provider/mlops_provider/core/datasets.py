@@ -18,7 +18,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlops_provider.core.errors import CorruptArtifactError, EmptyDatasetError, InvalidInputError, NotFoundError
+from mlops_provider.core.errors import (
+    CorruptArtifactError,
+    EmptyDatasetError,
+    InvalidInputError,
+    NotFoundError,
+)
 from mlops_provider.core.storage import ArtifactStore
 
 MANIFEST = "manifest.json"

