@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,9 @@ def utc(day: str) -> dt.datetime:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keep", action="store_true", help="keep the registry of earlier demo runs")
+    ap.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
     args = ap.parse_args()
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO" if args.verbose else "WARNING")
     env = localenv.configure()
     root = env["MLOPS_ARTIFACT_ROOT"]
     if not args.keep and root == f"file://{localenv.LOCAL / 'mlops'}":

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import warnings
 import zipfile
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +44,22 @@ _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 _PICKLE_MAGIC = (b"\x80",)  # protocol 2+ pickles start with PROTO (0x80)
 
 
+@contextlib.contextmanager
+def _quiet():
+    """skops probes module attributes while resolving types, which trips deprecation warnings of
+    unrelated modules (Airflow's among them); they say nothing about the model."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _skops():
+    with _quiet():  # skops scans every loaded module when first imported
+        import skops.io
+
+    return skops.io
+
+
 def _env_trusted() -> set[str]:
     raw = os.environ.get("MLOPS_TRUSTED_TYPES", "")
     return {t.strip() for t in raw.split(",") if t.strip()}
@@ -60,11 +78,12 @@ def is_trusted(type_name: str, extra: Iterable[str] = ()) -> bool:
 
 def dump_model(model: Any, trusted_types: Iterable[str] = ()) -> bytes:
     """skops bytes for ``model``; refuses a model that could not be loaded back safely."""
-    import skops.io as sio
+    sio = _skops()
 
-    raw = sio.dumps(model)
-    data = _normalize_zip(raw)
-    untrusted = sio.get_untrusted_types(data=data)
+    with _quiet():
+        raw = sio.dumps(model)
+        data = _normalize_zip(raw)
+        untrusted = sio.get_untrusted_types(data=data)
     refused = [t for t in untrusted if not is_trusted(t, trusted_types)]
     if refused:
         raise UnsafeModelError(
@@ -138,7 +157,7 @@ def load_model(
     trusted_types: Iterable[str] = (),
 ) -> Any:
     """Load skops bytes after checking sha256, format and the trusted-type list."""
-    import skops.io as sio
+    sio = _skops()
 
     actual = sha256_bytes(data)
     if expected_sha256 is not None and actual != expected_sha256:
@@ -154,7 +173,8 @@ def load_model(
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise CorruptArtifactError(f"{source} is not a skops file (expected a zip archive, got {data[:8]!r}...)")
     try:
-        untrusted = sio.get_untrusted_types(data=data)
+        with _quiet():
+            untrusted = sio.get_untrusted_types(data=data)
     except Exception as err:
         raise CorruptArtifactError(f"{source} is not a readable skops file: {err}") from err
     extra = list(trusted_types)
@@ -165,6 +185,7 @@ def load_model(
             "pass trusted_types=[...] or set MLOPS_TRUSTED_TYPES."
         )
     try:
-        return sio.loads(data, trusted=list(untrusted))
+        with _quiet():
+            return sio.loads(data, trusted=list(untrusted))
     except Exception as err:
         raise CorruptArtifactError(f"{source} could not be loaded by skops: {err}") from err
