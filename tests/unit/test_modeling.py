@@ -115,3 +115,24 @@ def test_regressor_task():
     df["y"] = 2 * df["x"] + (df["c"] == "a")
     model, res = modeling.train_model(df, label="y", estimator="sklearn.linear_model.Ridge")
     assert res.spec.task == "regression" and res.spec.categorical == ["c"]
+
+
+def test_model_bytes_are_identical_across_processes():
+    """A retried or cleared task runs in a new process: it must produce the same model file."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, pandas as pd\n"
+        "from mlops_provider.core.modeling import train_model\n"
+        "from mlops_provider.core.serialization import dump_model, sha256_bytes\n"
+        "rng = np.random.default_rng(0)\n"
+        "df = pd.DataFrame({'x': rng.normal(size=3000), 'c': rng.choice(['a', 'b', 'c'], 3000)})\n"
+        "df['y'] = ((df.x + (df.c == 'a')) > 0.5).astype(int)\n"
+        "m, _ = train_model(df, label='y', estimator='sklearn.ensemble.HistGradientBoostingClassifier',\n"
+        "                   params={'max_iter': 10}, seed=5)\n"
+        "print(sha256_bytes(dump_model(m)))\n"
+    )
+    shas = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)}
+    assert len(shas) == 1 and len(shas.pop()) == 64

@@ -61,11 +61,15 @@ class MlopsBaseOperator(BaseOperator):
         return key if map_index in (-1, None) else f"{key}/{map_index}"
 
     @staticmethod
-    def run_folder(context: Context) -> str:
-        """Artifact key of this task instance's own folder (stable across retries and clears)."""
+    def dag_run_path(context: Context) -> str:
+        """``<dag_id>/<run_id>`` with the run id made safe as a path segment."""
         ti = context["ti"]
         safe_run = "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in ti.run_id)
-        return f"runs/{ti.dag_id}/{safe_run}/{ti.task_id}"
+        return f"{ti.dag_id}/{safe_run}"
+
+    def run_folder(self, context: Context) -> str:
+        """Artifact key of this task instance's own folder (stable across retries and clears)."""
+        return f"runs/{self.dag_run_path(context)}/{context['ti'].task_id}"
 
     def owner_name(self) -> str:
         return type(self).__name__

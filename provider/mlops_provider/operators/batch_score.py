@@ -58,7 +58,7 @@ class BatchScoreOperator(MlopsBaseOperator):
         uri = self.as_uri(self.dataset, "dataset")
         model, mv = ModelRegistry(store).load(self.model_name, self.model_ref, self.trusted_types or ())
         ti = context["ti"]
-        output_key = self.output_key or f"predictions/{self.model_name}/{self.run_folder(context).split('/', 1)[1].rsplit('/', 1)[0]}"
+        output_key = self.output_key or f"predictions/{self.model_name}/{self.dag_run_path(context)}"
         self.log.info("Scoring %s with %s v%d (sha256 %s)", uri, self.model_name, mv.version, mv.model_sha256)
         result = batch_score(
             store, model, FeatureSpec.from_dict(mv.spec), model_name=self.model_name, model_version=mv.version,
