@@ -1,15 +1,29 @@
 """Batch scoring with bounded memory.
 
-The input Parquet is streamed in record batches; reading, predicting and writing run in three
-stages joined by small bounded queues (pyarrow releases the GIL while decoding and encoding, and
-the model's own threads predict), so memory holds a few batches whatever the input size. The
-output is one Parquet file that appears at once when complete, then a ``manifest.json``; a
-reader sees all predictions or none.
+The input Parquet is streamed one row group at a time, in batches of ``batch_size`` rows, through
+three stages joined by queues: one thread reads, a few worker threads prepare and predict, one
+thread writes the predictions back in input order. A fixed number of batch "tokens" bounds what is
+in flight (read, being predicted or waiting to be written), so memory holds a row group and a few
+batches whatever the input size. pyarrow releases the GIL while decoding and encoding, and so do
+the estimators' compiled predict loops.
+
+With a scikit-learn model, up to one worker per CPU (at most ``_MAX_WORKERS``) predicts different
+batches at the same time, each with its share of the CPUs for its OpenMP threads (set per thread
+with ``threadpoolctl``). One OpenMP team spanning every CPU waits at each tree for its slowest
+thread, so it stalls whenever the reader, the writer or another process takes one of its CPUs;
+independent teams do not. Other models (LightGBM, XGBoost, registered estimators), whose thread
+safety is not known here, are predicted by a single worker with their own threading.
+
+The output is one Parquet file that appears at once when complete, then a ``manifest.json``; a
+reader sees all predictions or none. The predictions are those of ``prepare_frame`` then
+``predict_scores`` on each batch, the same as scoring the whole input at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -25,6 +39,11 @@ from mlops_provider.core.storage import ArtifactStore
 log = logging.getLogger(__name__)
 PREDICTIONS_FILE = "predictions.parquet"
 _DONE = object()
+#: At most this many predict workers (each holds a batch and its intermediate copies).
+_MAX_WORKERS = 4
+#: Batches in flight beyond one per worker (one being read, one being written).
+_SPARE_BATCHES = 2
+_POLL = 0.2
 
 
 @dataclass
@@ -60,9 +79,10 @@ def _progress_logger(every_seconds: float = 10.0) -> Callable[[int, int, float],
 
 
 class _Stage(threading.Thread):
-    def __init__(self, target, name):
+    def __init__(self, target, name: str, failed: threading.Event):
         super().__init__(target=self._run, name=name, daemon=True)
         self._target_fn = target
+        self._failed = failed
         self.error: BaseException | None = None
 
     def _run(self):
@@ -70,17 +90,78 @@ class _Stage(threading.Thread):
             self._target_fn()
         except BaseException as err:  # surfaced in the main thread
             self.error = err
+            self._failed.set()
 
 
-def _put(q: queue.Queue, item, stop: threading.Event, peer: threading.Thread | None = None) -> bool:
-    """Put unless ``stop`` is set or the consuming ``peer`` thread has died; True if put."""
-    while not stop.is_set() and (peer is None or peer.is_alive()):
+def _get(q: queue.Queue, stop: threading.Event):
+    """The next item of ``q``, or None once ``stop`` is set."""
+    while not stop.is_set():
         try:
-            q.put(item, timeout=0.2)
-            return True
-        except queue.Full:
+            return q.get(timeout=_POLL)
+        except queue.Empty:
             continue
+    return None
+
+
+def _acquire(tokens: threading.Semaphore, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        if tokens.acquire(timeout=_POLL):
+            return True
     return False
+
+
+def _cpu_budget() -> int:
+    """CPUs this process may use: its affinity mask, capped by ``OMP_NUM_THREADS`` if set."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        n = min(n, int(env))
+    return max(1, n)
+
+
+def _sklearn_only(model: Any) -> bool:
+    """True if ``model`` and every estimator nested in it are scikit-learn's (their predict is
+    thread-safe); a LightGBM model inside a Pipeline, say, makes it False."""
+    objs = [model]
+    get_params = getattr(model, "get_params", None)
+    if callable(get_params):
+        try:
+            objs += [v for v in get_params(deep=True).values() if hasattr(v, "fit") or hasattr(v, "get_params")]
+        except Exception:
+            return False
+    return all(type(o).__module__.startswith("sklearn.") for o in objs)
+
+
+def _plan_workers(model: Any) -> tuple[int, Callable[[], Any]]:
+    """(number of predict workers, factory of the per-worker OpenMP limit context)."""
+    budget = _cpu_budget()
+    workers = min(budget, _MAX_WORKERS) if _sklearn_only(model) else 1
+    if workers > 1:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            controller = ThreadpoolController()
+        except Exception:  # without a way to split the CPUs, several OpenMP teams would oversubscribe
+            workers = 1
+        else:
+            per_worker = max(1, budget // workers)
+            # OpenMP limits are per calling thread, so each worker sets its own.
+            return workers, lambda: controller.limit(limits=per_worker, user_api="openmp")
+    return workers, contextlib.nullcontext
+
+
+def _dictionary_columns(schema, passthrough) -> list[str]:
+    """Columns worth dictionary-encoding: not floats (scores) and not integer ids."""
+    import pyarrow as pa
+
+    return [
+        f.name
+        for f in schema
+        if not pa.types.is_floating(f.type) and not (f.name in passthrough and pa.types.is_integer(f.type))
+    ]
 
 
 def batch_score(
@@ -98,6 +179,7 @@ def batch_score(
     progress: Callable[[int, int, float], None] | None = None,
     extra_manifest: dict[str, Any] | None = None,
 ) -> ScoringResult:
+    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -108,82 +190,147 @@ def batch_score(
     pf, fh = _parquet_file(store, key)
     names = pf.schema_arrow.names
     where = f"The scoring input {store.uri(key)}"
-    check_columns(names, spec.features, "feature", where)
-    check_columns(names, list(passthrough), "passthrough", where)
-    overlap = [c for c in ("prediction", "score", "model_version") if c in passthrough]
-    if overlap:
-        raise InvalidInputError(f"The 'passthrough' columns {overlap} clash with the output columns of the same names.")
-    total = pf.metadata.num_rows
-    if total == 0:
+    try:
+        check_columns(names, spec.features, "feature", where)
+        check_columns(names, list(passthrough), "passthrough", where)
+        overlap = [c for c in ("prediction", "score", "model_version") if c in passthrough]
+        if overlap:
+            raise InvalidInputError(
+                f"The 'passthrough' columns {overlap} clash with the output columns of the same names."
+            )
+        total = pf.metadata.num_rows
+        if total == 0:
+            raise EmptyDatasetError(f"{where} has 0 rows; nothing to score.")
+    except BaseException:
         fh.close()
-        raise EmptyDatasetError(f"{where} has 0 rows; nothing to score.")
-    read_cols = list(dict.fromkeys(list(passthrough) + spec.features))
+        raise
+    passthrough = list(passthrough)
+    read_cols = list(dict.fromkeys(passthrough + spec.features))
     out_key = f"{output_key.strip('/')}/{PREDICTIONS_FILE}"
+    version = int(model_version)
+    n_workers, omp_limit = _plan_workers(model)
 
-    stop = threading.Event()
-    q_in: queue.Queue = queue.Queue(maxsize=2)
-    q_out: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()  # tells every stage to give up
+    failed = threading.Event()  # set by a stage that raised
+    tokens = threading.Semaphore(n_workers + _SPARE_BATCHES)  # batches in flight
+    q_in: queue.Queue = queue.Queue()  # bounded by the tokens
+    q_out: queue.Queue = queue.Queue()
     state = {"rows": 0, "batches": 0}
 
+    def chunks():
+        """Lists of record batches of ``batch_size`` rows (the last one shorter), in file order.
+
+        Row groups are read one at a time: with pyarrow 26, one ``iter_batches`` over the whole
+        file kept what it had read, so memory grew with the file (1.25 GiB at 5M rows x 20).
+        """
+        buf, rows = [], 0
+        for rg in range(pf.num_row_groups):
+            for b in pf.iter_batches(batch_size=batch_size, row_groups=[rg], columns=read_cols, use_threads=True):
+                while b.num_rows:
+                    take = min(b.num_rows, batch_size - rows)
+                    buf.append(b.slice(0, take))
+                    rows += take
+                    b = b.slice(take)
+                    if rows == batch_size:
+                        yield buf
+                        buf, rows = [], 0
+        if buf:
+            yield buf
+
     def read():
+        seq = 0
+        it = chunks()
         try:
-            for b in pf.iter_batches(batch_size=batch_size, columns=read_cols, use_threads=True):
-                if not _put(q_in, b, stop):
+            while _acquire(tokens, stop):
+                try:
+                    chunk = next(it)
+                except StopIteration:
                     return
-        except Exception as err:
-            raise CorruptArtifactError(f"{store.uri(key)} could not be read as Parquet: {err}") from err
+                except Exception as err:
+                    raise CorruptArtifactError(f"{store.uri(key)} could not be read as Parquet: {err}") from err
+                q_in.put((seq, chunk))
+                seq += 1
         finally:
-            _put(q_in, _DONE, stop)
+            for _ in range(n_workers):
+                q_in.put(_DONE)
+
+    def score_batch(chunk):
+        table = pa.Table.from_batches(chunk)
+        frame = table.select(spec.features).to_pandas(split_blocks=True)
+        X = prepare_frame(frame, spec, where)
+        pred, score = predict_scores(model, X, spec)
+        cols = {c: table.column(c) for c in passthrough}
+        cols["prediction"] = pa.array(pred)
+        cols["score"] = pa.array(score, type=pa.float64())
+        cols["model_version"] = pa.array(np.full(len(score), version, dtype=np.int32))
+        return pa.table(cols)
+
+    def work():
+        with omp_limit():
+            while True:
+                item = _get(q_in, stop)
+                if item is None or item is _DONE:
+                    return
+                seq, chunk = item
+                q_out.put((seq, score_batch(chunk)))
 
     def write(sink):
         writer = None
-        while True:
-            item = q_out.get()
-            if item is _DONE:
-                break
-            if writer is None:
-                writer = pq.ParquetWriter(sink, item.schema, compression="zstd")
-            writer.write_table(item)
-        if writer is not None:
-            writer.close()
-
-    t0 = time.perf_counter()
-    reader = _Stage(read, "mlops-score-read")
-    with fh, store.open_atomic(out_key) as sink:
-        writer_stage = _Stage(lambda: write(sink), "mlops-score-write")
-        reader.start()
-        writer_stage.start()
+        pending: dict[int, Any] = {}
         try:
             while True:
-                try:
-                    b = q_in.get(timeout=0.5)
-                except queue.Empty:
-                    if reader.error or writer_stage.error:
-                        break
-                    continue
-                if b is _DONE:
+                item = _get(q_out, stop)
+                if item is None:
+                    return
+                if item is _DONE:
                     break
-                frame = pa.Table.from_batches([b]).select(spec.features).to_pandas(split_blocks=True)
-                X = prepare_frame(frame, spec, where)
-                pred, score = predict_scores(model, X, spec)
-                cols = {c: b.column(c) for c in passthrough}
-                cols["prediction"] = pa.array(pred)
-                cols["score"] = pa.array(score, type=pa.float64())
-                cols["model_version"] = pa.array([int(model_version)] * len(score), type=pa.int32())
-                if not _put(q_out, pa.table(cols), stop, writer_stage):
-                    break
-                state["rows"] += len(score)
-                state["batches"] += 1
-                progress(state["rows"], total, time.perf_counter() - t0)
-        except BaseException:
-            stop.set()
-            raise
+                seq, table = item
+                pending[seq] = table
+                while state["batches"] in pending:  # write in input order
+                    table = pending.pop(state["batches"])
+                    if writer is None:
+                        writer = pq.ParquetWriter(
+                            sink,
+                            table.schema,
+                            compression="zstd",
+                            use_dictionary=_dictionary_columns(table.schema, passthrough),
+                        )
+                    writer.write_table(table)
+                    state["rows"] += table.num_rows
+                    state["batches"] += 1
+                    del table
+                    tokens.release()
+                    progress(state["rows"], total, time.perf_counter() - t0)
+            if pending:
+                raise CorruptArtifactError(f"Batches {sorted(pending)} of {store.uri(key)} were never written")
         finally:
-            _put(q_out, _DONE, threading.Event(), writer_stage)
-            writer_stage.join()
-            stop.set()
-            reader.join()
-        for stage in (reader, writer_stage):
+            if writer is not None:
+                writer.close()
+
+    t0 = time.perf_counter()
+    with fh, store.open_atomic(out_key) as sink:
+        reader = _Stage(read, "mlops-score-read", failed)
+        workers = [_Stage(work, f"mlops-score-predict-{i}", failed) for i in range(n_workers)]
+        writer_stage = _Stage(lambda: write(sink), "mlops-score-write", failed)
+        stages = [reader, *workers, writer_stage]
+        try:
+            for stage in stages:
+                stage.start()
+            for stage in (reader, *workers):
+                while stage.is_alive() and not failed.is_set():
+                    stage.join(_POLL)
+            if failed.is_set():
+                stop.set()
+            else:
+                q_out.put(_DONE)
+            while writer_stage.is_alive():
+                writer_stage.join(_POLL)
+        finally:
+            stop.set()  # every stage polls it, so each returns within one batch
+            for stage in stages:
+                with contextlib.suppress(RuntimeError):  # never started (interrupted while starting)
+                    stage.join()
+        for stage in stages:
             if stage.error is not None:
                 raise stage.error
         if state["rows"] != total:
@@ -191,7 +338,7 @@ def batch_score(
     seconds = time.perf_counter() - t0
     result = ScoringResult(
         model=model_name,
-        model_version=int(model_version),
+        model_version=version,
         model_sha256=model_sha256,
         input_uri=store.uri(key),
         output_uri=store.uri(out_key),
@@ -200,7 +347,7 @@ def batch_score(
         batches=state["batches"],
         seconds=round(seconds, 3),
         rows_per_second=round(state["rows"] / seconds, 1) if seconds > 0 else 0.0,
-        columns=list(passthrough) + ["prediction", "score", "model_version"],
+        columns=passthrough + ["prediction", "score", "model_version"],
         output_sha256=sink.sha256,
     )
     manifest = result.to_dict()
