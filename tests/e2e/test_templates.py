@@ -149,3 +149,18 @@ def test_invalid_form_input_fails_clearly_and_keeps_the_champion(env, second_run
     out = capfd.readouterr().out
     assert "The 'max_iter' parameter of HistGradientBoostingClassifier must be an int" in out and "'ten'" in out
     assert reg.get_alias(MODEL) == champion and len(reg.list_versions(MODEL)) == versions
+
+
+def test_extra_links_are_recorded_for_the_ui(env, first_run):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    dr, _ = first_run
+    with create_session() as session:
+        rows = session.query(XComModel.task_id, XComModel.key, XComModel.value).filter(
+            XComModel.dag_id == dr.dag_id, XComModel.run_id == dr.run_id, XComModel.key.like("_link_%")
+        ).all()
+    links = {(task, key): value for task, key, value in rows}
+    assert "/mlops/artifacts/runs/mlops_retrain_scheduled/" in str(links[("validate_train", "_link_DataQualityReportLink")])
+    assert "evaluation.html" in str(links[("evaluate", "_link_EvaluationReportLink")])
+    assert "/mlops/models/flights_delay/versions/1" in str(links[("register", "_link_ModelVersionLink")])

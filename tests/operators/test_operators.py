@@ -197,3 +197,48 @@ def test_evaluate_refuses_model_changed_after_training(june, store):
     store.write_bytes(store.key_of(model["model_uri"]), pickle.dumps(object))
     with pytest.raises(AirflowFailException, match="IntegrityError"):
         evaluate(model, eval_snap)
+
+
+def test_reports_links_and_lineage(june, store):
+    from html.parser import HTMLParser
+
+    train_snap, eval_snap = june
+    suite = [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "carrier"}}]
+    validate = ValidateDataOperator(task_id="validate", dataset=eval_snap, expectations=suite)
+    report = validate.execute(context_for("validate"))
+    link = validate.mlops_links["Data quality report"]
+    assert link.endswith("/mlops/artifacts/runs/test_dag/manual__2013-07-01/validate/validation.html")
+    assert store.read_bytes(store.key_of(report["report_html_uri"])).startswith(b"<!DOCTYPE html>")
+    lineage = validate.get_openlineage_facets_on_complete(None)
+    assert [d.name for d in lineage.inputs] == [store.path(store.key_of(eval_snap["data_uri"]))]
+    assert lineage.inputs[0].facets["schema"].fields[0].name == "flight_id"
+    assert lineage.run_facets["mlops"].details["success"] is True
+
+    model = train(train_snap)
+    op = EvaluateModelOperator(task_id="evaluate", model_name="flights_delay", model=model, dataset=eval_snap,
+                               slice_column="carrier")
+    verdict = op.execute(context_for("evaluate"))
+    html = store.read_bytes(store.key_of(verdict["report_html_uri"])).decode()
+    images = []
+
+    class Imgs(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                images.append(dict(attrs)["src"])
+
+    Imgs().feed(html)
+    folder = store.key_of(verdict["report_html_uri"]).rsplit("/", 1)[0]
+    assert images and all(store.read_bytes(f"{folder}/{src}").startswith(b"\x89PNG") for src in images)
+    assert "UA" in html and "roc_auc" in html  # per-carrier slices and the metric table
+    assert op.mlops_links["Evaluation report"].endswith(f"/mlops/artifacts/{folder}/evaluation.html")
+    ol = op.get_openlineage_facets_on_complete(None)
+    assert {d.name.rsplit("/", 1)[-1] for d in ol.inputs} == {"model.skops", "data.parquet"}
+    assert ol.run_facets["mlops"].details["decision"] == "promote"
+
+    reg = RegisterModelOperator(task_id="register", model_name="flights_delay", evaluation=verdict)
+    out = reg.execute(context_for("register"))
+    assert reg.mlops_links["Model version"].endswith(f"/mlops/models/flights_delay/versions/{out['version']}")
+    assert reg.get_openlineage_facets_on_complete(None).outputs[0].name.endswith(f"versions/{out['version']}/model.skops")
+    with pytest.raises(AirflowFailException, match="'slice_column' parameter"):
+        EvaluateModelOperator(task_id="e", model_name="flights_delay", model=model, dataset=eval_snap,
+                              slice_column="airline").execute(context_for("e"))

@@ -42,17 +42,21 @@ def default_compare_metric(task: str) -> str:
     return "roc_auc" if task == "classification" else "rmse"
 
 
-def compute_metrics(model, df, spec: FeatureSpec, where: str = "The evaluation data") -> dict[str, float]:
-    import numpy as np
-    from sklearn import metrics as m
-
+def score_frame(model, df, spec: FeatureSpec, where: str = "The evaluation data"):
+    """Rows with a label, scored: ``(labelled_df, y, prediction, score)``."""
     from mlops_provider.core.modeling import check_columns
 
     check_columns(list(df.columns), [spec.label], "label", where)
     df = df.loc[df[spec.label].notna()]
     X = prepare_frame(df, spec, where)
-    y = df[spec.label].to_numpy()
     pred, score = predict_scores(model, X, spec)
+    return df, df[spec.label].to_numpy(), pred, score
+
+
+def metrics_from(y, pred, score, spec: FeatureSpec, where: str = "The evaluation data") -> dict[str, float]:
+    import numpy as np
+    from sklearn import metrics as m
+
     if spec.task == "classification":
         y_pos = y == spec.positive_label
         if y_pos.all() or (~y_pos).all():
@@ -84,6 +88,11 @@ def compute_metrics(model, df, spec: FeatureSpec, where: str = "The evaluation d
     out = {k: round(float(v), 6) for k, v in out.items()}
     out["rows"] = len(y)
     return out
+
+
+def compute_metrics(model, df, spec: FeatureSpec, where: str = "The evaluation data") -> dict[str, float]:
+    _, y, pred, score = score_frame(model, df, spec, where)
+    return metrics_from(y, pred, score, spec, where)
 
 
 @dataclass

@@ -31,6 +31,17 @@ class MlopsBaseOperator(BaseOperator):
         super().__init__(**kwargs)
         self.artifact_root = artifact_root
         self.artifact_conn_id = artifact_conn_id
+        self.mlops_links: dict[str, str] = {}  # extra-link name -> URL, recorded while running
+        self.lineage_record: dict[str, Any] | None = None  # for OpenLineage, recorded while running
+
+    def get_openlineage_facets_on_complete(self, task_instance):
+        """Inputs, outputs and the step's decision, when the openlineage provider is installed."""
+        from mlops_provider.lineage import operator_lineage
+
+        return operator_lineage(self.lineage_record)
+
+    def get_openlineage_facets_on_failure(self, task_instance):
+        return self.get_openlineage_facets_on_complete(task_instance)
 
     def execute(self, context: Context) -> Any:
         """Run the step; bad input fails the task at once (no retries), I/O errors may retry."""

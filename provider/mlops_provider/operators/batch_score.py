@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.links.report import ModelVersionLink
 from mlops_provider.operators._base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class BatchScoreOperator(MlopsBaseOperator):
 
     template_fields: Sequence[str] = ("model_name", "dataset", "model_ref", "output_key", "artifact_root")
     ui_color = "#e6e3f6"
+    operator_extra_links = (ModelVersionLink(),)
 
     def __init__(
         self,
@@ -59,6 +61,9 @@ class BatchScoreOperator(MlopsBaseOperator):
         model, mv = ModelRegistry(store).load(self.model_name, self.model_ref, self.trusted_types or ())
         ti = context["ti"]
         output_key = self.output_key or f"predictions/{self.model_name}/{self.dag_run_path(context)}"
+        from mlops_provider.links.report import model_version_url
+
+        self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)
         self.log.info("Scoring %s with %s v%d (sha256 %s)", uri, self.model_name, mv.version, mv.model_sha256)
         result = batch_score(
             store, model, FeatureSpec.from_dict(mv.spec), model_name=self.model_name, model_version=mv.version,
@@ -66,5 +71,8 @@ class BatchScoreOperator(MlopsBaseOperator):
             passthrough=list(self.passthrough or []), batch_size=self.batch_size,
             extra_manifest={"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id},
         )
+        self.lineage_record = {"inputs": [result.input_uri, mv.model_uri], "outputs": [result.output_uri],
+                               "step": "batch_score", "details": {"model": self.model_name, "version": mv.version,
+                                                                  "rows": result.rows}}
         self.log.info("Wrote %d predictions to %s (%.0f rows/s)", result.rows, result.output_uri, result.rows_per_second)
         return result.to_dict()

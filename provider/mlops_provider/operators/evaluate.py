@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops_provider.exceptions import ModelGateFailed
+from mlops_provider.links.report import EvaluationReportLink
 from mlops_provider.operators._base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ class EvaluateModelOperator(MlopsBaseOperator):
     :param min_improvement: the challenger must beat the champion by more than this (ties never promote).
     :param bootstrap: first-run policy with no champion: ``"promote"``, ``"require_thresholds"``, ``"fail"``.
     :param on_fail: ``"fail"`` | ``"skip"`` | ``"warn"`` when the verdict does not pass.
+    :param slice_column: a column of the evaluation data (e.g. ``"carrier"``) whose values get
+        per-slice metrics in the HTML report.
     :return: the verdict (passed, decision, reason, checks with metric / threshold / champion /
         challenger / delta, metrics) plus ``challenger`` (the model result) and ``verdict_uri``.
     """
@@ -32,6 +35,7 @@ class EvaluateModelOperator(MlopsBaseOperator):
         "on_fail", "artifact_root",
     )
     ui_color = "#f6e3f3"
+    operator_extra_links = (EvaluationReportLink(),)
 
     def __init__(
         self,
@@ -45,6 +49,7 @@ class EvaluateModelOperator(MlopsBaseOperator):
         bootstrap: str = "promote",
         on_fail: str = "fail",
         alias: str = "champion",
+        slice_column: str | None = None,
         trusted_types: list[str] | None = None,
         **kwargs: Any,
     ):
@@ -58,11 +63,12 @@ class EvaluateModelOperator(MlopsBaseOperator):
         self.bootstrap = bootstrap
         self.on_fail = on_fail
         self.alias = alias
+        self.slice_column = slice_column
         self.trusted_types = trusted_types
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.datasets import read_dataframe, read_manifest
-        from mlops_provider.core.evaluation import compute_metrics, decide
+        from mlops_provider.core.evaluation import decide, metrics_from, score_frame
         from mlops_provider.core.modeling import FeatureSpec
         from mlops_provider.core.registry import ModelRegistry
         from mlops_provider.core.serialization import load_model
@@ -86,22 +92,42 @@ class EvaluateModelOperator(MlopsBaseOperator):
             expected_sha256=challenger["model_sha256"], source=challenger["model_uri"],
             trusted_types=self.trusted_types or (),
         )
-        ch_metrics = compute_metrics(ch_model, df, spec, f"The evaluation snapshot {snap.uri}")
+        where = f"The evaluation snapshot {snap.uri}"
+        if self.slice_column and self.slice_column not in df.columns:
+            raise self.param_error("slice_column", f"a column of the evaluation data {list(df.columns)}", self.slice_column)
+        labelled, y, ch_pred, ch_score = score_frame(ch_model, df, spec, where)
+        ch_metrics = metrics_from(y, ch_pred, ch_score, spec, where)
         registry = ModelRegistry(store)
         champ_version = registry.get_alias(self.model_name, self.alias)
-        champ_metrics = None
+        champ_metrics = champ_score = None
         if champ_version is not None:
             champ_model, mv = registry.load(self.model_name, champ_version, self.trusted_types or ())
-            champ_metrics = compute_metrics(champ_model, df, FeatureSpec.from_dict(mv.spec),
-                                            f"The evaluation snapshot {snap.uri} (champion v{champ_version})")
+            champ_spec = FeatureSpec.from_dict(mv.spec)
+            _, y_c, champ_pred, champ_score = score_frame(champ_model, labelled, champ_spec, f"{where} (champion v{champ_version})")
+            champ_metrics = metrics_from(y_c, champ_pred, champ_score, champ_spec, where)
         verdict = decide(
             model=self.model_name, task=spec.task, challenger_metrics=ch_metrics, champion_metrics=champ_metrics,
             champion_version=champ_version, thresholds=thresholds, compare_metric=self.compare_metric,
             min_improvement=min_improvement, bootstrap=self.bootstrap,
             eval_dataset={"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows}, owner=self.owner_name(),
         )
-        key = f"{self.run_folder(context)}/verdict.json"
+        from mlops_provider.core.reports import write_evaluation_report
+        from mlops_provider.links.report import artifact_url
+
+        folder = self.run_folder(context)
         result = verdict.to_dict()
-        result.update(challenger=challenger, verdict_uri=store.uri(key), alias=self.alias)
-        store.write_json(key, result)
+        result.update(challenger=challenger, verdict_uri=store.uri(f"{folder}/verdict.json"), alias=self.alias)
+        report = write_evaluation_report(
+            store, folder, verdict=result, y_true=y, challenger_score=ch_score, champion_score=champ_score,
+            slice_values=labelled[self.slice_column].to_numpy() if self.slice_column else None,
+            slice_column=self.slice_column, positive_label=spec.positive_label,
+            title=f"{self.model_name}: challenger vs champion v{champ_version}" if champ_version else self.model_name,
+        )
+        result["report_html_uri"] = report["html_uri"]
+        store.write_json(f"{folder}/verdict.json", result)
+        self.mlops_links[EvaluationReportLink.name] = artifact_url(store, report["html_uri"])
+        self.lineage_record = {
+            "inputs": [challenger["model_uri"], (snap.data_uri, snap.columns)], "step": "evaluate",
+            "details": {k: result[k] for k in ("passed", "decision", "reason", "champion_version", "compare_metric")},
+        }
         return self.gate_outcome(context, result, verdict.passed, verdict.summary(), on_fail, ModelGateFailed)

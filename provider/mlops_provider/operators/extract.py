@@ -80,13 +80,17 @@ class ExtractOperator(MlopsBaseOperator):
             hook = conn.get_hook()
             if not hasattr(hook, "get_conn"):
                 raise self.param_error("conn_id", "a connection whose hook speaks DB-API (get_conn)", self.conn_id)
-            source = f"sql:{self.conn_id} ({conn.conn_type}://{conn.host or ''}/{conn.schema or ''})"
+            source_uri = f"{conn.conn_type}://{conn.host or ''}/{conn.schema or ''}"
+            source = f"sql:{self.conn_id} ({source_uri})"
             self.log.info("Extracting %r from %s", self.dataset_name, source)
             batches = iter_sql_batches(hook.get_conn, self.sql, self.fetch_batch_size)
             snap = write_snapshot(store, self.dataset_name, batches, source=source, query=self.sql,
                                   min_rows=self.min_rows, extra=extra)
+            self.lineage_record = {"inputs": [source_uri], "sql": self.sql}
         else:
             from mlops_provider.core.sources import iter_file_batches
+
+            self.lineage_record = {"inputs": [self.source_uri]}
 
             fs = None
             if self.source_conn_id:
@@ -96,6 +100,8 @@ class ExtractOperator(MlopsBaseOperator):
             batches = iter_file_batches(self.source_uri, self.file_format, fs=fs)
             snap = write_snapshot(store, self.dataset_name, batches, source=self.source_uri,
                                   min_rows=self.min_rows, extra=extra)
+        self.lineage_record.update(outputs=[(snap.data_uri, snap.columns)], step="extract",
+                                   details={"rows": snap.rows, "sha256": snap.sha256, "reused": snap.reused})
         self.log.info(
             "Snapshot %s: %d rows, sha256 %s%s", snap.uri, snap.rows, snap.sha256,
             " (identical data: reused)" if snap.reused else "",

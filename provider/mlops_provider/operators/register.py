@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.links.report import ModelVersionLink
 from mlops_provider.operators._base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class RegisterModelOperator(MlopsBaseOperator):
 
     template_fields: Sequence[str] = ("model_name", "evaluation", "model", "tags", "artifact_root")
     ui_color = "#f3f0d6"
+    operator_extra_links = (ModelVersionLink(),)
 
     def __init__(
         self,
@@ -121,6 +123,12 @@ class RegisterModelOperator(MlopsBaseOperator):
             )
             promoted = True
             self.log.info("Promoted %s v%d to %r (was v%s)", self.model_name, mv.version, self.alias, current)
+        from mlops_provider.links.report import model_version_url
+
+        self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)
+        self.lineage_record = {"inputs": [model["model_uri"]], "outputs": [mv.model_uri], "step": "register",
+                               "details": {"model": self.model_name, "version": mv.version, "promoted": promoted,
+                                           "model_sha256": mv.model_sha256}}
         out = mv.to_dict()
         out.update(created=created, promoted=promoted, alias=self.alias,
                    champion_version=registry.get_alias(self.model_name, self.alias))

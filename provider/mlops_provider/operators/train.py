@@ -95,6 +95,8 @@ class TrainModelOperator(MlopsBaseOperator):
             dataset={"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows, "source": snap.source, "query": snap.query},
         )
         store.write_json(f"{folder}/train.json", out)
+        self.lineage_record = {"inputs": [(snap.data_uri, snap.columns)], "outputs": [out["model_uri"]], "step": "train",
+                               "details": {"estimator": self.estimator, "model_sha256": sha, "seed": seed, "rows": result.rows}}
         self.log.info(
             "Trained %s on %d rows in %.1fs; model %s (sha256 %s)",
             self.estimator, result.rows, result.train_seconds, out["model_uri"], sha,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops_provider.exceptions import DataValidationFailed
+from mlops_provider.links.report import DataQualityReportLink
 from mlops_provider.operators._base import MlopsBaseOperator, quiet_library_logs
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class ValidateDataOperator(MlopsBaseOperator):
 
     template_fields: Sequence[str] = ("dataset", "expectations_file", "on_fail", "artifact_root")
     ui_color = "#fbe8d6"
+    operator_extra_links = (DataQualityReportLink(),)
 
     def __init__(
         self,
@@ -61,8 +63,17 @@ class ValidateDataOperator(MlopsBaseOperator):
         snap = read_manifest(store, uri)
         df = read_dataframe(store, snap.uri)
         report = validate_dataframe(df, suite, dataset_uri=snap.uri, dataset_sha256=snap.sha256)
-        key = f"{self.run_folder(context)}/validation.json"
-        report.report_uri = store.uri(key)
+        from mlops_provider.core.reports import write_validation_report
+        from mlops_provider.links.report import artifact_url
+
+        folder = self.run_folder(context)
+        report.report_uri = store.uri(f"{folder}/validation.json")
         result = report.to_dict()
-        store.write_json(key, result)
+        store.write_json(f"{folder}/validation.json", result)
+        result["report_html_uri"] = write_validation_report(store, folder, result)
+        self.mlops_links[DataQualityReportLink.name] = artifact_url(store, result["report_html_uri"])
+        self.lineage_record = {
+            "inputs": [(snap.data_uri, snap.columns)], "step": "validate",
+            "details": {k: result[k] for k in ("suite_name", "success", "evaluated", "unsuccessful", "summary")},
+        }
         return self.gate_outcome(context, result, report.success, report.summary(), on_fail, DataValidationFailed)

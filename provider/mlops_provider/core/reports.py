@@ -1,0 +1,740 @@
+"""Human-readable reports for the two quality gates: self-contained HTML pages (and PNG plots).
+
+* :func:`render_validation_html` / :func:`write_validation_report`: the data-quality gate, from a
+  ``ValidationReport.to_dict()``: a PASS/FAIL banner, the statistics, and one row per expectation
+  (failed ones first and highlighted) with what was expected, what was observed, how many rows
+  were unexpected and examples of them.
+* :func:`write_evaluation_report`: the model gate, from a ``Verdict.to_dict()`` and the scores of
+  the challenger (and champion) on the evaluation data: ROC, precision-recall, confusion-matrix
+  and calibration plots for a binary classifier (residual and predicted-vs-actual plots for a
+  regressor), the checks, the metric comparison and an optional per-slice table.
+
+Every value that comes from data or parameters is HTML-escaped. The evaluation page links its
+PNGs by relative name (``<img src="roc.png">``), so it works both served from the artifact store
+and opened from disk. Plots use ``matplotlib.figure.Figure`` with the Agg canvas directly: no
+pyplot, no global backend switch. Heavy libraries are imported inside functions only, and this
+module imports no Airflow.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mlops_provider.core.errors import InvalidInputError
+from mlops_provider.core.evaluation import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
+
+MAX_SLICES = 30
+MAX_CURVE_POINTS = 1500
+MAX_SCATTER_POINTS = 5000
+MAX_SET_ITEMS = 20
+MAX_TEXT = 400
+_CHALLENGER_COLOR = "#1f77b4"
+_CHAMPION_COLOR = "#ff7f0e"
+
+_CSS = """
+body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;padding:1.5rem 2rem;color:#1d2330;background:#f7f8fa;line-height:1.4}
+h1{font-size:1.5rem;margin:0 0 1rem}h2{font-size:1.15rem;margin:1.8rem 0 .6rem}
+.banner{padding:1rem 1.25rem;border-radius:6px;margin-bottom:1.2rem;color:#fff}
+.banner.pass{background:#1e8e3e}.banner.fail{background:#c5221f}
+.banner .verdict{font-size:1.6rem;font-weight:700;letter-spacing:.03em}
+.banner p{margin:.35rem 0 0}
+dl.stats{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1.2rem;margin:0;background:#fff;padding:1rem 1.25rem;border-radius:6px;border:1px solid #dde1e7}
+dl.stats dt{font-weight:600;color:#4a5568}dl.stats dd{margin:0;word-break:break-all}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:.88rem;border:1px solid #dde1e7}
+th,td{padding:.4rem .6rem;border-bottom:1px solid #e5e8ec;text-align:left;vertical-align:top}
+th{background:#eef1f5;font-weight:600;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tr.fail td{background:#fdecea}tr.fail td.status{color:#c5221f;font-weight:700}
+tr.pass td.status{color:#1e8e3e;font-weight:700}
+.better{color:#1e8e3e}.worse{color:#c5221f}
+code{font-family:SFMono-Regular,Consolas,Menlo,monospace;font-size:.85em;background:#f1f3f6;padding:0 .2em;border-radius:3px;word-break:break-all}
+.muted{color:#6b7280}.err{color:#c5221f}
+.plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1rem}
+figure{margin:0;background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:.5rem}
+figure img{width:100%;height:auto;display:block}figcaption{font-size:.85rem;color:#4a5568;padding:.3rem}
+"""
+
+
+# --------------------------------------------------------------------------- small formatting helpers
+def _e(value: Any) -> str:
+    """HTML-escape anything (None -> empty)."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars -> Python scalars."""
+    return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
+
+
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _fmt_num(v: Any, digits: int = 4, signed: bool = False) -> str:
+    """A number for a table cell: ints as is, floats with ``digits`` decimals; '' for None/NaN."""
+    v = _plain(v)
+    if v is None or _is_nan(v):
+        return ""
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:+d}" if signed else str(v)
+    if isinstance(v, float):
+        if math.isinf(v):
+            return str(v)
+        return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+    return str(v)
+
+
+def _num_cell(v: Any, digits: int = 4, signed: bool = False, cls: str = "") -> str:
+    """A right-aligned number cell; the exact value is in the tooltip."""
+    text = _fmt_num(v, digits, signed)
+    pv = _plain(v)
+    title = f' title="{_e(repr(pv))}"' if isinstance(pv, float) and text else ""
+    klass = f"num {cls}".strip()
+    return f'<td class="{klass}"{title}>{_e(text)}</td>'
+
+
+def _short(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _fmt_value(v: Any) -> str:
+    """Any observed/expected value as short readable text (not yet escaped)."""
+    v = _plain(v)
+    if v is None:
+        return "null"
+    if isinstance(v, float):
+        return "NaN" if math.isnan(v) else f"{v:.6g}"
+    if isinstance(v, (int, bool)):
+        return str(v)
+    if isinstance(v, str):
+        return v
+    try:
+        return _short(json.dumps(v, default=str, sort_keys=True))
+    except (TypeError, ValueError):
+        return _short(repr(v))
+
+
+def _fmt_set(values: Iterable[Any]) -> str:
+    items = list(values)
+    shown = ", ".join(_fmt_value(x) for x in items[:MAX_SET_ITEMS])
+    more = f", \u2026 (+{len(items) - MAX_SET_ITEMS} more)" if len(items) > MAX_SET_ITEMS else ""
+    return "{" + shown + more + "}"
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _stats(items: Iterable[tuple[str, Any]]) -> str:
+    rows = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items)
+    return f'<dl class="stats">{rows}</dl>'
+
+
+def _table(headers: list[str], rows: list[str], caption: str | None = None) -> str:
+    cap = f'<caption class="muted">{_e(caption)}</caption>' if caption else ""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(rows) or f'<tr><td colspan="{len(headers)}" class="muted">(none)</td></tr>'
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _norm_prefix(key_prefix: str) -> str:
+    return str(key_prefix or "").strip("/")
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
+
+
+# --------------------------------------------------------------------------- data-quality report
+# shown in the Column cell, or not about the data
+_HIDDEN_KWARGS = {"column", "column_A", "column_B", "result_format", "catch_exceptions", "meta", "batch_id", "include_config"}
+
+
+def describe_expected(expectation: str, kwargs: Mapping[str, Any] | None) -> str:
+    """What an expectation asks for, readably: ``between 1 and 5000``, ``in {UA, AA}``, ``mostly >= 95%``."""
+    kw = {k: v for k, v in dict(kwargs or {}).items() if k not in _HIDDEN_KWARGS}
+    parts: list[str] = []
+    lo, hi = kw.pop("min_value", None), kw.pop("max_value", None)
+    strict_lo, strict_hi = bool(kw.pop("strict_min", False)), bool(kw.pop("strict_max", False))
+    if lo is not None and hi is not None:
+        parts.append(f"{'>' if strict_lo else '>='} {_fmt_value(lo)} and {'<' if strict_hi else '<='} {_fmt_value(hi)}")
+    elif lo is not None:
+        parts.append(f"{'>' if strict_lo else '>='} {_fmt_value(lo)}")
+    elif hi is not None:
+        parts.append(f"{'<' if strict_hi else '<='} {_fmt_value(hi)}")
+    if "value_set" in kw:
+        vs = kw.pop("value_set")
+        word = "not in" if "_not_" in expectation else "in"
+        parts.append(f"{word} {_fmt_set(vs) if isinstance(vs, (list, tuple, set, frozenset)) else _fmt_value(vs)}")
+    if "regex" in kw:
+        parts.append(f"matches /{_fmt_value(kw.pop('regex'))}/")
+    if "regex_list" in kw:
+        parts.append(f"matches any of {_fmt_set(kw.pop('regex_list'))}")
+    if "type_" in kw:
+        parts.append(f"type {_fmt_value(kw.pop('type_'))}")
+    if "type_list" in kw:
+        parts.append(f"type in {_fmt_set(kw.pop('type_list'))}")
+    if "value" in kw:
+        parts.append(f"= {_fmt_value(kw.pop('value'))}")
+    if "column_list" in kw:
+        parts.append(f"columns {_fmt_set(kw.pop('column_list'))}")
+    mostly = kw.pop("mostly", None)
+    for k in sorted(kw):
+        parts.append(f"{k}={_fmt_value(kw[k])}")
+    if mostly is not None and mostly != 1:
+        try:
+            parts.append(f"(mostly >= {float(mostly) * 100:g}%)")
+        except (TypeError, ValueError):
+            parts.append(f"(mostly {_fmt_value(mostly)})")
+    if not parts:
+        return "\u2014"
+    return "; ".join(parts)
+
+
+def _examples_html(examples: Any) -> str:
+    if not examples:
+        return ""
+    items = list(examples) if isinstance(examples, (list, tuple)) else [examples]
+    return " ".join(f"<code>{_e(_short(_fmt_value(x), 80))}</code>" for x in items)
+
+
+def _expectation_row(r: Mapping[str, Any]) -> str:
+    ok = bool(r.get("success"))
+    status = "PASS" if ok else "FAIL"
+    observed = ""
+    if r.get("exception"):
+        observed = f'<span class="err">error: {_e(_short(str(r["exception"])))}</span>'
+    elif r.get("observed_value") is not None:
+        observed = _e(_fmt_value(r.get("observed_value")))
+    pct = r.get("unexpected_percent")
+    count = r.get("unexpected_count")
+    elements = r.get("element_count")
+    count_cell = _fmt_num(count)
+    if count is not None and elements is not None:
+        count_cell = f"{_fmt_num(count)} / {_fmt_num(elements)}"
+    col = r.get("column")
+    table_level = '<span class="muted">(table)</span>'
+    if col is None:
+        kw = r.get("kwargs") or {}
+        pair = [str(kw[k]) for k in ("column_A", "column_B") if kw.get(k) is not None]
+        col = ", ".join(pair) if pair else None
+    return (
+        f'<tr class="{"pass" if ok else "fail"}">'
+        f'<td class="status">{status}</td>'
+        f"<td><code>{_e(r.get('expectation'))}</code></td>"
+        f"<td>{_e(col) if col is not None else table_level}</td>"
+        f"<td>{_e(describe_expected(str(r.get('expectation') or ''), r.get('kwargs')))}</td>"
+        f"<td>{observed}</td>"
+        f'<td class="num">{_e(count_cell)}</td>'
+        f'<td class="num">{_e(_fmt_num(pct, 2) + "%" if pct is not None and not _is_nan(_plain(pct)) else "")}</td>'
+        f'<td class="num">{_e(_fmt_num(r.get("missing_count")))}</td>'
+        f"<td>{_examples_html(r.get('unexpected_examples'))}</td>"
+        "</tr>"
+    )
+
+
+def render_validation_html(report: Mapping[str, Any]) -> str:
+    """A self-contained HTML5 page for a data-quality report (``ValidationReport.to_dict()``)."""
+    ok = bool(report.get("success"))
+    suite = report.get("suite_name") or "suite"
+    results = list(report.get("results") or [])
+    ordered = [r for r in results if not r.get("success")] + [r for r in results if r.get("success")]
+    pct = report.get("success_percent")
+    banner = (
+        f'<div class="banner {"pass" if ok else "fail"}" id="verdict">'
+        f'<div class="verdict">{"PASS" if ok else "FAIL"}</div>'
+        f"<p>Data quality gate {'passed' if ok else 'failed'} for suite <strong>{_e(suite)}</strong>: "
+        f"{_e(report.get('successful'))} of {_e(report.get('evaluated'))} expectations met.</p></div>"
+    )
+    stats = _stats(
+        [
+            ("Suite", _e(suite)),
+            ("Dataset", f"<code>{_e(report.get('dataset_uri'))}</code>" if report.get("dataset_uri") else "\u2014"),
+            ("Dataset sha256", f"<code>{_e(report.get('dataset_sha256'))}</code>" if report.get("dataset_sha256") else "\u2014"),
+            ("Evaluated", _e(report.get("evaluated"))),
+            ("Successful", _e(report.get("successful"))),
+            ("Unsuccessful", _e(report.get("unsuccessful"))),
+            ("Success", _e(f"{float(pct):.1f}%") if isinstance(pct, (int, float)) else "\u2014"),
+        ]
+        + ([("Great Expectations", _e(report["gx_version"]))] if report.get("gx_version") else [])
+    )
+    table = _table(
+        ["Status", "Expectation", "Column", "Expected", "Observed", "Unexpected", "Unexpected %", "Missing", "Examples"],
+        [_expectation_row(r) for r in ordered],
+    )
+    summary = f'<h2>Summary</h2><p>{_e(report.get("summary"))}</p>' if report.get("summary") else ""
+    body = (
+        f"<h1>Data quality report: {_e(suite)}</h1>\n{banner}\n{stats}\n{summary}\n"
+        f"<h2>Expectations ({len(results)})</h2>\n{table}"
+    )
+    return _page(f"Data quality: {suite} \u2014 {'PASS' if ok else 'FAIL'}", body)
+
+
+def write_validation_report(store, key_prefix: str, report: Mapping[str, Any]) -> str:
+    """Write ``<key_prefix>/validation.html`` atomically through ``store``; returns its URI."""
+    key = _key(_norm_prefix(key_prefix), "validation.html")
+    store.write_bytes(key, render_validation_html(report).encode("utf-8"))
+    return store.uri(key)
+
+
+# --------------------------------------------------------------------------- evaluation report: data prep
+def _as_array(values: Any, name: str):
+    import numpy as np
+
+    if values is None:
+        return None
+    if hasattr(values, "to_numpy"):
+        arr = values.to_numpy()
+    else:
+        arr = np.asarray(values)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1) if arr.ndim == 2 and 1 in arr.shape else arr
+    if arr.ndim != 1:
+        raise InvalidInputError(f"{name} must be one-dimensional. Got shape {arr.shape} instead.")
+    return arr
+
+
+def _infer_task(verdict: Mapping[str, Any], y, positive_label: Any) -> str:
+    import numpy as np
+
+    metric = verdict.get("compare_metric")
+    if metric in REGRESSION_METRICS:
+        return "regression"
+    if metric in CLASSIFICATION_METRICS:
+        return "classification"
+    ch = (verdict.get("metrics") or {}).get("challenger") or {}
+    if any(k in ch for k in REGRESSION_METRICS) and not any(k in ch for k in CLASSIFICATION_METRICS):
+        return "regression"
+    if positive_label is None:
+        return "regression"
+    if np.issubdtype(y.dtype, np.floating):
+        vals = np.unique(y[~np.isnan(y)])
+        if len(vals) > 2 or (len(vals) and not np.isin(vals, [0.0, 1.0]).all()):
+            return "regression"
+    return "classification"
+
+
+def _thin(*arrays, max_points: int = MAX_CURVE_POINTS):
+    """Every array downsampled to at most ``max_points`` evenly spaced indices (first and last kept)."""
+    import numpy as np
+
+    n = len(arrays[0])
+    if n <= max_points:
+        return arrays
+    idx = np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+    return tuple(a[idx] for a in arrays)
+
+
+def _new_figure(width: float = 6.4, height: float = 5.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#c5221f", wrap=True)
+
+
+def _models(challenger, champion) -> list[tuple[str, Any, str]]:
+    out = [("challenger", challenger, _CHALLENGER_COLOR)]
+    if champion is not None:
+        out.append(("champion", champion, _CHAMPION_COLOR))
+    return out
+
+
+# --------------------------------------------------------------------------- classification plots
+def _roc_png(y_pos, models, two_classes: bool) -> bytes:
+    from sklearn.metrics import auc, roc_curve
+
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa0a6", linewidth=1, label="chance")
+    if two_classes:
+        for name, score, color in models:
+            fpr, tpr, _ = roc_curve(y_pos, score)
+            area = auc(fpr, tpr)
+            fpr, tpr = _thin(fpr, tpr)
+            ax.plot(fpr, tpr, color=color, linewidth=1.8, label=f"{name} (AUC = {area:.4f})")
+    else:
+        _note(ax, "ROC undefined: the evaluation data has a single class")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate", ylabel="True positive rate", title="ROC curve")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _pr_png(y_pos, models, two_classes: bool) -> bytes:
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    base = float(y_pos.mean()) if len(y_pos) else 0.0
+    ax.axhline(base, linestyle="--", color="#9aa0a6", linewidth=1, label=f"positive rate ({base:.3f})")
+    if two_classes:
+        for name, score, color in models:
+            precision, recall, _ = precision_recall_curve(y_pos, score)
+            ap = average_precision_score(y_pos, score)
+            recall, precision = _thin(recall, precision)
+            ax.step(recall, precision, where="post", color=color, linewidth=1.8, label=f"{name} (AP = {ap:.4f})")
+    else:
+        _note(ax, "Precision-recall undefined: the evaluation data has a single class")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="Recall", ylabel="Precision", title="Precision-recall curve")
+    ax.legend(loc="lower left")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _confusion_png(y_pos, models, positive_label: Any) -> bytes:
+    import numpy as np
+
+    fig = _new_figure(5.0 * len(models), 4.6)
+    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    labels = ["negative", f"positive ({_fmt_value(positive_label)})"]
+    n = max(len(y_pos), 1)
+    for ax, (name, score, _color) in zip(axes, models, strict=True):
+        pred = score >= 0.5
+        cm = np.array(
+            [[np.sum(~y_pos & ~pred), np.sum(~y_pos & pred)], [np.sum(y_pos & ~pred), np.sum(y_pos & pred)]]
+        )
+        ax.imshow(cm, cmap="Blues", vmin=0)
+        top = cm.max() or 1
+        for i in range(2):
+            for j in range(2):
+                ax.text(j, i, f"{cm[i, j]:,}\n({100 * cm[i, j] / n:.1f}%)", ha="center", va="center",
+                        color="white" if cm[i, j] > top / 2 else "#1d2330", fontsize=11)
+        ax.set_xticks([0, 1], labels)
+        ax.set_yticks([0, 1], labels, rotation=90, va="center")
+        ax.set(xlabel="Predicted (threshold 0.5)", ylabel="Actual", title=f"{name.capitalize()}")
+    return _png(fig)
+
+
+def _calibration_png(y_pos, models, two_classes: bool) -> bytes:
+    import numpy as np
+    from sklearn.calibration import calibration_curve
+
+    fig = _new_figure(6.4, 6.0)
+    ax, hist = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa0a6", linewidth=1, label="perfectly calibrated")
+    probabilities = all(len(s) == 0 or (np.min(s) >= 0 and np.max(s) <= 1) for _, s, _ in models)
+    if not probabilities:
+        _note(ax, "Scores are not probabilities in [0, 1]; no reliability curve")
+    elif not two_classes:
+        _note(ax, "Reliability curve undefined: the evaluation data has a single class")
+    else:
+        for name, score, color in models:
+            frac_pos, mean_pred = calibration_curve(y_pos, score, n_bins=10, strategy="uniform")
+            ax.plot(mean_pred, frac_pos, marker="o", color=color, linewidth=1.8, label=name)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), ylabel="Observed positive rate", title="Calibration (reliability curve)")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    if probabilities:
+        bins = np.linspace(0, 1, 41)
+        for name, score, color in models:
+            hist.hist(score, bins=bins, histtype="step", color=color, linewidth=1.5, label=name)
+    hist.set(xlabel="Predicted probability of the positive class", ylabel="Rows")
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- regression plots
+def _scatter_sample(n: int):
+    import numpy as np
+
+    if n <= MAX_SCATTER_POINTS:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, MAX_SCATTER_POINTS, replace=False))
+
+
+def _residuals_png(y, models) -> bytes:
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    idx = _scatter_sample(len(y))
+    for name, pred, color in models:
+        ax.scatter(pred[idx], (y - pred)[idx], s=6, alpha=0.35, color=color, label=name, linewidths=0)
+    ax.axhline(0, color="#5f6368", linewidth=1)
+    note = f" (sample of {len(idx):,} of {len(y):,})" if len(idx) < len(y) else ""
+    ax.set(xlabel="Predicted", ylabel="Residual (actual - predicted)", title="Residuals" + note)
+    ax.legend(loc="best", markerscale=3)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _pred_vs_actual_png(y, models) -> bytes:
+    import numpy as np
+
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    idx = _scatter_sample(len(y))
+    for name, pred, color in models:
+        ax.scatter(y[idx], pred[idx], s=6, alpha=0.35, color=color, label=name, linewidths=0)
+    if len(y):
+        lo = float(np.nanmin([np.nanmin(y)] + [np.nanmin(p) for _, p, _ in models]))
+        hi = float(np.nanmax([np.nanmax(y)] + [np.nanmax(p) for _, p, _ in models]))
+        ax.plot([lo, hi], [lo, hi], linestyle="--", color="#5f6368", linewidth=1, label="perfect")
+    note = f" (sample of {len(idx):,} of {len(y):,})" if len(idx) < len(y) else ""
+    ax.set(xlabel="Actual", ylabel="Predicted", title="Predicted vs actual" + note)
+    ax.legend(loc="best", markerscale=3)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- slices
+def _slice_rows(task: str, y, challenger, champion, slices, y_pos=None) -> tuple[list[dict[str, Any]], int]:
+    """Per-slice metrics for the ``MAX_SLICES`` largest slices; returns (rows, number of slices)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, roc_auc_score
+
+    codes, uniques = pd.factorize(pd.Series(slices, dtype=object), sort=False, use_na_sentinel=False)
+    counts = np.bincount(codes, minlength=len(uniques))
+    order = sorted(range(len(uniques)), key=lambda i: (-counts[i], str(uniques[i])))[:MAX_SLICES]
+    rows = []
+    for i in order:
+        mask = codes == i
+        value = _plain(uniques[i])
+        row: dict[str, Any] = {"value": None if pd.isna(value) else value, "rows": int(counts[i])}
+        if task == "classification":
+            yp = y_pos[mask]
+            row["positive_rate"] = round(float(yp.mean()), 6)
+            both = bool(yp.any() and not yp.all())
+            for name, score in (("challenger", challenger), ("champion", champion)):
+                if score is None:
+                    continue
+                s = score[mask]
+                row[f"{name}_roc_auc"] = round(float(roc_auc_score(yp, s)), 6) if both else None
+                row[f"{name}_accuracy"] = round(float(np.mean((s >= 0.5) == yp)), 6)
+        else:
+            yt = y[mask]
+            row["mean_actual"] = round(float(np.mean(yt)), 6)
+            for name, pred in (("challenger", challenger), ("champion", champion)):
+                if pred is None:
+                    continue
+                p = pred[mask]
+                row[f"{name}_rmse"] = round(float(np.sqrt(mean_squared_error(yt, p))), 6)
+                row[f"{name}_mae"] = round(float(mean_absolute_error(yt, p)), 6)
+        rows.append(row)
+    return rows, len(uniques)
+
+
+def _slice_table(task: str, rows: list[dict[str, Any]], total: int, column: str | None, has_champion: bool) -> str:
+    metrics = ["roc_auc", "accuracy"] if task == "classification" else ["rmse", "mae"]
+    first = "positive_rate" if task == "classification" else "mean_actual"
+    headers = [column or "slice", "rows", "positive rate" if task == "classification" else "mean actual"]
+    models = ["challenger"] + (["champion"] if has_champion else [])
+    headers += [f"{m} {k}" for m in models for k in metrics]
+    body = []
+    for r in rows:
+        label = f"<code>{_e(r['value'])}</code>" if r["value"] is not None else '<span class="muted">(missing)</span>'
+        cells = [f"<td>{label}</td>", _num_cell(r["rows"]), _num_cell(r.get(first))]
+        cells += [_num_cell(r.get(f"{m}_{k}")) for m in models for k in metrics]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    shown = f"{len(rows)} largest of {total} slices" if total > len(rows) else f"{total} slices"
+    note = " ROC AUC is blank for a slice with a single class." if task == "classification" else ""
+    return f'<p class="muted">{_e(shown)}, by rows.{_e(note)}</p>' + _table(headers, body)
+
+
+# --------------------------------------------------------------------------- evaluation report: HTML
+def _delta_class(metric: str, delta: Any) -> str:
+    d = _plain(delta)
+    if metric not in HIGHER_IS_BETTER or not isinstance(d, (int, float)) or _is_nan(d) or d == 0:
+        return ""
+    return "better" if (d > 0) == HIGHER_IS_BETTER[metric] else "worse"
+
+
+def _checks_table(checks: list[Mapping[str, Any]]) -> str:
+    rows = []
+    for c in checks:
+        ok = bool(c.get("passed"))
+        metric = str(c.get("metric"))
+        rows.append(
+            f'<tr class="{"pass" if ok else "fail"}">'
+            f"<td>{_e(c.get('kind'))}</td><td><code>{_e(metric)}</code></td><td>{_e(c.get('op'))}</td>"
+            f"{_num_cell(c.get('threshold'))}{_num_cell(c.get('challenger'))}{_num_cell(c.get('champion'))}"
+            f"{_num_cell(c.get('delta'), signed=True, cls=_delta_class(metric, c.get('delta')))}"
+            f'<td class="status">{"passed" if ok else "FAILED"}</td></tr>'
+        )
+    return _table(["kind", "metric", "op", "threshold", "challenger", "champion", "delta", "passed"], rows)
+
+
+def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> str:
+    ch = dict(metrics.get("challenger") or {})
+    cm = metrics.get("champion")
+    cm = dict(cm) if cm else None
+    names = list(ch) + [k for k in (cm or {}) if k not in ch]
+    rows = []
+    for name in names:
+        a = _plain(ch.get(name))
+        b = _plain(cm.get(name)) if cm else None
+        delta = None
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            delta = a - b if isinstance(a, int) and isinstance(b, int) else round(float(a) - float(b), 6)
+        rows.append(
+            f"<tr><td><code>{_e(name)}</code></td>{_num_cell(b) if cm is not None else '<td></td>'}"
+            f"{_num_cell(a)}{_num_cell(delta, signed=True, cls=_delta_class(name, delta))}</tr>"
+        )
+    return _table(["metric", "champion", "challenger", "delta (challenger - champion)"], rows)
+
+
+_CAPTIONS = {
+    "roc.png": "ROC curve",
+    "pr.png": "Precision-recall curve",
+    "confusion.png": "Confusion matrix at threshold 0.5",
+    "calibration.png": "Calibration (reliability) and score distribution",
+    "residuals.png": "Residuals vs predicted",
+    "predicted_vs_actual.png": "Predicted vs actual",
+}
+
+
+def _render_evaluation_html(
+    verdict: Mapping[str, Any],
+    *,
+    title: str,
+    task: str,
+    rows: int,
+    images: list[str],
+    slice_html: str,
+    slice_column: str | None,
+) -> str:
+    ok = bool(verdict.get("passed"))
+    decision = verdict.get("decision") or ("promote" if ok else "reject")
+    banner = (
+        f'<div class="banner {"pass" if ok else "fail"}" id="verdict">'
+        f'<div class="verdict">{"PASSED" if ok else "FAILED"} \u2014 {_e(str(decision).upper())}</div>'
+        f"<p>{_e(verdict.get('reason'))}</p></div>"
+    )
+    ds = verdict.get("eval_dataset") or {}
+    champion_version = verdict.get("champion_version")
+    info = [
+        ("Model", f"<code>{_e(verdict.get('model'))}</code>"),
+        ("Task", _e(task)),
+        ("Champion", _e(f"v{champion_version}") if champion_version is not None else "none (first version)"),
+        ("Compare metric", f"<code>{_e(verdict.get('compare_metric'))}</code>"),
+        ("Bootstrap policy", _e(verdict.get("bootstrap"))),
+        ("Evaluation rows", _e(f"{rows:,}")),
+    ]
+    for k in ("uri", "sha256", "rows"):
+        if ds.get(k) is not None:
+            info.append((f"Evaluation dataset {k}", f"<code>{_e(ds[k])}</code>"))
+    figures = "".join(
+        f'<figure><img src="{_e(name)}" alt="{_e(_CAPTIONS.get(name, name))}" loading="lazy">'
+        f"<figcaption>{_e(_CAPTIONS.get(name, name))}</figcaption></figure>"
+        for name in images
+    )
+    checks = list(verdict.get("checks") or [])
+    checks_html = _checks_table(checks) if checks else '<p class="muted">No checks were configured.</p>'
+    body = (
+        f"<h1>{_e(title)}</h1>\n{banner}\n{_stats(info)}\n"
+        f"<h2>Checks</h2>\n{checks_html}\n"
+        f"<h2>Metrics</h2>\n{_metrics_table(verdict.get('metrics') or {})}\n"
+        f'<h2>Plots</h2>\n<div class="plots">{figures}</div>\n'
+    )
+    if slice_html:
+        body += f"<h2>By {_e(slice_column or 'slice')}</h2>\n{slice_html}\n"
+    if verdict.get("summary"):
+        body += f'<h2>Summary</h2>\n<p class="muted">{_e(verdict["summary"])}</p>\n'
+    return _page(title, body)
+
+
+def write_evaluation_report(
+    store,
+    key_prefix: str,
+    *,
+    verdict: Mapping[str, Any],
+    y_true,
+    challenger_score,
+    champion_score=None,
+    slice_values=None,
+    slice_column: str | None = None,
+    positive_label: Any = 1,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Write the model-gate report under ``key_prefix``: PNG plots, then ``evaluation.html`` (last).
+
+    ``verdict`` is a ``Verdict.to_dict()``. For a classifier the scores are P(``positive_label``)
+    per row of ``y_true``; for a regressor they are the predictions. Rows whose label or a score is
+    missing are left out. Returns ``{"html_uri", "images": {name: uri}, "slices": [...]}``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    prefix = _norm_prefix(key_prefix)
+    y = _as_array(y_true, "y_true")
+    ch = _as_array(challenger_score, "challenger_score")
+    cm = _as_array(champion_score, "champion_score")
+    sl = _as_array(slice_values, "slice_values")
+    for name, arr in (("challenger_score", ch), ("champion_score", cm), ("slice_values", sl)):
+        if arr is not None and len(arr) != len(y):
+            raise InvalidInputError(
+                f"{name} has {len(arr)} values but y_true has {len(y)}; they must describe the same rows."
+            )
+    ch = ch.astype("float64")
+    cm = cm.astype("float64") if cm is not None else None
+    task = _infer_task(verdict, y, positive_label)
+    keep = ~pd.isna(y) & np.isfinite(ch)
+    if cm is not None:
+        keep &= np.isfinite(cm)
+    if not keep.all():
+        y, ch = y[keep], ch[keep]
+        cm = cm[keep] if cm is not None else None
+        sl = sl[keep] if sl is not None else None
+    models = _models(ch, cm)
+
+    pngs: dict[str, bytes] = {}
+    y_pos = None
+    if task == "classification":
+        y_pos = np.asarray(y == positive_label, dtype=bool)
+        if not y_pos.any() and positive_label is not None and y.dtype == object:
+            y_pos = np.asarray([str(v) == str(positive_label) for v in y], dtype=bool)
+        two = bool(y_pos.any() and not y_pos.all())
+        pngs["roc.png"] = _roc_png(y_pos, models, two)
+        pngs["pr.png"] = _pr_png(y_pos, models, two)
+        pngs["confusion.png"] = _confusion_png(y_pos, models, positive_label)
+        pngs["calibration.png"] = _calibration_png(y_pos, models, two)
+    else:
+        y = y.astype("float64")
+        pngs["residuals.png"] = _residuals_png(y, models)
+        pngs["predicted_vs_actual.png"] = _pred_vs_actual_png(y, models)
+
+    slices: list[dict[str, Any]] = []
+    slice_html = ""
+    if sl is not None:
+        slices, total = _slice_rows(task, y, ch, cm, sl, y_pos)
+        slice_html = _slice_table(task, slices, total, slice_column, cm is not None)
+
+    images = {}
+    for name, data in pngs.items():
+        key = _key(prefix, name)
+        store.write_bytes(key, data)
+        images[name.removesuffix(".png")] = store.uri(key)
+    page = _render_evaluation_html(
+        verdict,
+        title=title or f"Model evaluation: {verdict.get('model') or 'model'}",
+        task=task,
+        rows=len(y),
+        images=list(pngs),
+        slice_html=slice_html,
+        slice_column=slice_column,
+    )
+    html_key = _key(prefix, "evaluation.html")
+    store.write_bytes(html_key, page.encode("utf-8"))
+    return {"html_uri": store.uri(html_key), "images": images, "slices": slices}
