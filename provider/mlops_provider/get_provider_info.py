@@ -37,4 +37,9 @@ def get_provider_info() -> dict:
             }
         ],
         "hooks": [{"integration-name": "MLOps", "python-modules": ["mlops_provider.hooks.artifacts"]}],
+        "extra-links": [
+            "mlops_provider.links.report.DataQualityReportLink",
+            "mlops_provider.links.report.EvaluationReportLink",
+            "mlops_provider.links.report.ModelVersionLink",
+        ],
     }
