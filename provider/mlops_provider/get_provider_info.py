@@ -33,10 +33,15 @@ def get_provider_info() -> dict:
                     "mlops_provider.operators.evaluate",
                     "mlops_provider.operators.register",
                     "mlops_provider.operators.batch_score",
+                    "mlops_provider.notifications.quality_gate",
                 ],
             }
         ],
         "hooks": [{"integration-name": "MLOps", "python-modules": ["mlops_provider.hooks.artifacts"]}],
+        # The registry page plugin is registered through the "airflow.plugins" entry point only: Airflow
+        # loads provider-info plugins lazily (not in the api-server by default), and listing it in both
+        # places makes the api-server report a duplicate-plugin import error.
+        "notifications": ["mlops_provider.notifications.quality_gate.QualityGateNotifier"],
         "extra-links": [
             "mlops_provider.links.report.DataQualityReportLink",
             "mlops_provider.links.report.EvaluationReportLink",

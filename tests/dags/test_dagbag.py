@@ -55,3 +55,17 @@ def test_parsing_templates_imports_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_alert_always_runs_after_the_gates_and_approval_is_optional(bag):
+    dag = bag.dags["mlops_retrain_scheduled"]
+    alert = dag.get_task("alert")
+    assert str(alert.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
+    assert set(alert.upstream_task_ids) == {"validate_train", "validate_eval", "evaluate"}
+    assert "approve_promotion" not in dag.task_ids  # off by default
+    src = (DAGS / "mlops_retrain_scheduled.py").read_text().replace("REQUIRE_APPROVAL = False", "REQUIRE_APPROVAL = True")
+    namespace: dict = {"__name__": "approval_variant"}
+    exec(compile(src, "approval_variant.py", "exec"), namespace)
+    approved = namespace["dag"]
+    assert approved.get_task("approve_promotion").upstream_task_ids == {"evaluate"}
+    assert approved.get_task("register").upstream_task_ids == {"evaluate", "approve_promotion"}

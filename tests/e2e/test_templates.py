@@ -164,3 +164,66 @@ def test_extra_links_are_recorded_for_the_ui(env, first_run):
     assert "/mlops/artifacts/runs/mlops_retrain_scheduled/" in str(links[("validate_train", "_link_DataQualityReportLink")])
     assert "evaluation.html" in str(links[("evaluate", "_link_EvaluationReportLink")])
     assert "/mlops/models/flights_delay/versions/1" in str(links[("register", "_link_ModelVersionLink")])
+
+
+GATE_DAG = '''
+import datetime as dt
+from airflow.sdk import DAG
+from mlops_provider.notifications.quality_gate import GateAlertOperator
+from mlops_provider.operators.evaluate import EvaluateModelOperator
+from mlops_provider.operators.register import RegisterModelOperator
+
+for on_fail in ("skip", "warn"):
+    with DAG(dag_id=f"mlops_gate_{{on_fail}}", schedule=None, catchup=False,
+             start_date=dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc)):
+        evaluate = EvaluateModelOperator(task_id="evaluate", model_name="flights_delay", model={model!r},
+                                         dataset={dataset!r}, thresholds={{"roc_auc": 0.99}}, on_fail=on_fail)
+        register = RegisterModelOperator(task_id="register", model_name="flights_delay", evaluation=evaluate.output)
+        evaluate >> GateAlertOperator(task_id="alert", gate_task_ids=["evaluate"], channels=[{{"type": "log"}}])
+'''
+
+
+@pytest.mark.parametrize("on_fail", ["skip", "warn"])
+def test_model_gate_skip_and_warn_keep_the_champion(env, second_run, tmp_path, monkeypatch, on_fail):
+    """A challenger below an absolute threshold: 'skip' skips registration, 'warn' registers it
+    unpromoted; the alert task runs either way and the champion does not move."""
+    import json
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    reg, store = env["registry"], env["store"]
+    v2 = reg.get_version(MODEL, 2)
+    train_key = f"runs/mlops_retrain_scheduled/{v2.lineage['run_id']}/train/train.json".replace(":", "_")
+    model = store.read_json(train_key)
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "gate_dags.py").write_text(GATE_DAG.format(model=model, dataset=v2.verdict["eval_dataset"]["uri"]))
+    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
+        {"name": "mlops-gate-tests", "classpath": local, "kwargs": {"path": str(folder)}},
+        {"name": "dags-folder", "classpath": local, "kwargs": {}},
+    ]))
+    bag = DagBag(dag_folder=str(folder))
+    assert bag.import_errors == {}
+    champion, versions = reg.get_alias(MODEL), [v.version for v in reg.list_versions(MODEL)]
+    dr = bag.dags[f"mlops_gate_{on_fail}"].test(logical_date=utc("2013-10-01"))
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    (alert_ti,) = [ti for ti in dr.get_task_instances() if ti.task_id == "alert"]
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        (payload,) = session.query(XComModel.value).filter(
+            XComModel.dag_id == dr.dag_id, XComModel.run_id == dr.run_id, XComModel.task_id == "alert",
+            XComModel.key == "return_value").one()
+    payload = json.loads(payload) if isinstance(payload, str) else payload
+    assert states["alert"] == "success" and payload["status"] == ("skipped" if on_fail == "skip" else "warned")
+    assert "roc_auc" in json.dumps(payload["gates"][0])
+    if on_fail == "skip":
+        assert states["evaluate"] == "skipped" and states["register"] == "skipped"
+        assert [v.version for v in reg.list_versions(MODEL)] == versions
+    else:
+        assert states["evaluate"] == "success" and states["register"] == "success"
+        new = reg.list_versions(MODEL)[-1]
+        assert new.version == versions[-1] + 1 and new.verdict["passed"] is False
+    assert reg.get_alias(MODEL) == champion

@@ -1,0 +1,573 @@
+"""Server-rendered HTML of the model-registry plugin (no JavaScript, no template engine).
+
+Pure functions from plain dicts (``ModelVersion.to_dict()``, alias records, ``AliasEvent.to_dict()``)
+to HTML strings. Every value that comes from the registry, a form or the request goes through
+:func:`e` (``html.escape``); URLs are built with :func:`urllib.parse.quote` and escaped again
+where they land in an attribute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+CHAMPION = "champion"
+PREFERRED_METRICS = (
+    "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "balanced_accuracy", "f1",
+    "precision", "recall", "rmse", "mae", "r2",
+)
+
+CSS = """
+:root{--fg:#1d2330;--muted:#5f6b7a;--line:#e3e7ed;--bg:#f5f7fa;--card:#fff;--brand:#017cee;
+--ok:#1e8e3e;--ok-bg:#e6f4ea;--bad:#c5221f;--bad-bg:#fdecea;--info-bg:#e8f1fd;--warn-bg:#fff4e0}
+*{box-sizing:border-box}
+body{margin:0;font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+color:var(--fg);background:var(--bg);font-size:14px;line-height:1.45}
+a{color:var(--brand);text-decoration:none}a:hover{text-decoration:underline}
+header.top{display:flex;align-items:center;gap:1rem;padding:.7rem 1.5rem;background:#0b1f33;color:#fff}
+header.top a{color:#fff}header.top .brand{font-weight:700;font-size:1.05rem;letter-spacing:.01em}
+header.top .crumbs{flex:1;color:#b7c4d3}header.top .crumbs a{color:#dbe6f2}
+header.top .user{color:#b7c4d3;font-size:.85rem}
+main{padding:1.2rem 1.5rem 2rem;max-width:1400px}
+h1{font-size:1.45rem;margin:.2rem 0 .9rem}h2{font-size:1.08rem;margin:1.6rem 0 .6rem}
+h3{font-size:.95rem;margin:1rem 0 .4rem;color:var(--muted)}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem 1.2rem;margin:.8rem 0}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(330px,1fr));gap:1rem}
+table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line);border-radius:6px}
+th,td{padding:.45rem .65rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th{background:#eef2f7;font-weight:600;font-size:.82rem;color:#3c4757;white-space:nowrap}
+tr:last-child td{border-bottom:none}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1.2rem;margin:0}
+dl.kv dt{font-weight:600;color:var(--muted)}dl.kv dd{margin:0;word-break:break-word}
+code,pre{font-family:SFMono-Regular,Consolas,Menlo,monospace;font-size:.82rem}
+code{background:#f0f3f7;padding:0 .25em;border-radius:3px;word-break:break-all}
+pre{background:#f0f3f7;padding:.6rem .8rem;border-radius:6px;overflow:auto;max-height:22rem;margin:.3rem 0;white-space:pre-wrap}
+.badge{display:inline-block;padding:.05rem .5rem;border-radius:999px;font-size:.78rem;font-weight:600;
+background:#e8ecf1;color:#3c4757;margin-right:.25rem;white-space:nowrap}
+.badge.ok{background:var(--ok-bg);color:var(--ok)}.badge.bad{background:var(--bad-bg);color:var(--bad)}
+.badge.champion{background:#fff1c2;color:#7a5300}.badge.alias{background:var(--info-bg);color:#0b4f9c}
+.muted{color:var(--muted)}.small{font-size:.82rem}
+.reason{color:var(--muted);font-size:.82rem;font-weight:400;max-width:34rem}
+td.when,td.move{white-space:nowrap}
+.flash{padding:.7rem 1rem;border-radius:6px;margin:.2rem 0 1rem;border:1px solid}
+.flash.ok{background:var(--ok-bg);border-color:#b7dfc3}.flash.bad{background:var(--bad-bg);border-color:#f3c2bf}
+.banner{padding:.8rem 1rem;border-radius:6px;color:#fff;margin:.4rem 0 .8rem}
+.banner.ok{background:var(--ok)}.banner.bad{background:var(--bad)}.banner .big{font-size:1.2rem;font-weight:700}
+form.inline{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end;margin:0}
+form.inline label{display:flex;flex-direction:column;font-size:.78rem;color:var(--muted);gap:.15rem}
+input[type=text],select{font:inherit;padding:.38rem .5rem;border:1px solid #c6ceda;border-radius:5px;background:#fff;min-width:8rem}
+input[type=text]{min-width:22rem}
+button{font:inherit;font-weight:600;padding:.42rem .95rem;border-radius:5px;border:1px solid var(--brand);
+background:var(--brand);color:#fff;cursor:pointer}
+button.secondary{background:#fff;color:var(--brand)}
+tr.passed td.status{color:var(--ok);font-weight:700}tr.failed td{background:#fff7f6}tr.failed td.status{color:var(--bad);font-weight:700}
+tr.current td{background:#fffbea}
+.empty{padding:2rem;text-align:center;color:var(--muted)}
+footer{padding:0 1.5rem 1.5rem;color:var(--muted);font-size:.78rem}
+"""
+
+
+# --------------------------------------------------------------------------- small helpers
+def e(value: Any) -> str:
+    """HTML-escape anything (None -> empty string)."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def q(value: Any) -> str:
+    """One URL path segment."""
+    return quote(str(value), safe="")
+
+
+def fmt_num(value: Any, digits: int = 4) -> str:
+    if value is None or isinstance(value, bool):
+        return "" if value is None else str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def fmt_signed(value: Any, digits: int = 4) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:+.{digits}f}"
+    return fmt_num(value, digits)
+
+
+def fmt_time(value: Any) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM:SS UTC`` in a <time> element (the exact value on hover)."""
+    if not value:
+        return ""
+    text = str(value)
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if t.tzinfo is not None:
+            t = t.astimezone(dt.timezone.utc)
+        shown = t.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if t.tzinfo is not None else "")
+    except ValueError:
+        shown = text
+    return f'<time datetime="{e(text)}" title="{e(text)}">{e(shown)}</time>'
+
+
+def short(text: Any, limit: int = 160) -> str:
+    s = "" if text is None else str(text)
+    return s if len(s) <= limit else s[: limit - 1] + "\u2026"
+
+
+def pretty_json(value: Any) -> str:
+    try:
+        return json.dumps(value, indent=2, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def key_metrics(metric_dicts: Iterable[Mapping[str, Any]], first: str | None = None, limit: int = 3) -> list[str]:
+    """The few metrics worth a column: the gate's compare metric first, then well-known ones."""
+    present: set[str] = set()
+    for m in metric_dicts:
+        present.update(k for k, v in (m or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+    present.discard("rows")
+    keys = [first] if first and first in present else []
+    keys += [k for k in PREFERRED_METRICS if k in present and k not in keys]
+    keys += sorted(k for k in present if k not in keys)
+    return keys[:limit]
+
+
+def gate_badge(verdict: Mapping[str, Any] | None) -> str:
+    if not verdict:
+        return '<span class="badge">no gate</span>'
+    if verdict.get("passed"):
+        return '<span class="badge ok">gate passed</span>'
+    return '<span class="badge bad">gate failed</span>'
+
+
+def alias_badges(aliases: Iterable[str]) -> str:
+    return "".join(
+        f'<span class="badge {"champion" if a == CHAMPION else "alias"}">{e(a)}</span>' for a in sorted(aliases)
+    )
+
+
+def table(headers: list[str], rows: list[str], empty: str = "(none)", cls: str = "") -> str:
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = "".join(rows) or f'<tr><td colspan="{len(headers)}" class="muted">{e(empty)}</td></tr>'
+    klass = f' class="{e(cls)}"' if cls else ""
+    return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def kv(items: Iterable[tuple[str, str]]) -> str:
+    """A definition list; values are HTML already (escape them before)."""
+    rows = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in items if v not in (None, ""))
+    return f'<dl class="kv">{rows}</dl>'
+
+
+# --------------------------------------------------------------------------- page frame
+@dataclass
+class Ctx:
+    """What every page needs to build links: where the plugin and the Airflow UI are mounted."""
+
+    prefix: str  # the plugin's mount path, e.g. "/mlops" (or "/airflow/mlops" behind a base_url)
+    ui_root: str  # the Airflow UI root path, e.g. "" or "/airflow"
+    user: str
+    artifact_url: Callable[[Any], str | None]  # URI or key -> URL of /artifacts/..., None if not servable
+    root: str = ""
+
+    def model_url(self, name: str) -> str:
+        return f"{self.prefix}/models/{q(name)}"
+
+    def version_url(self, name: str, version: Any) -> str:
+        return f"{self.prefix}/models/{q(name)}/versions/{q(version)}"
+
+    def run_url(self, dag_id: str, run_id: str) -> str:
+        return f"{self.ui_root}/dags/{q(dag_id)}/runs/{q(run_id)}"
+
+    def dag_url(self, dag_id: str) -> str:
+        return f"{self.ui_root}/dags/{q(dag_id)}"
+
+
+def page(ctx: Ctx, title: str, body: str, crumbs: list[tuple[str, str | None]] | None = None,
+         flash: str = "") -> str:
+    trail = " / ".join(
+        f'<a href="{e(href)}">{e(label)}</a>' if href else e(label) for label, href in (crumbs or [])
+    )
+    user = f'<span class="user">signed in as {e(ctx.user)}</span>' if ctx.user else ""
+    footer = f"<footer>Artifact root: <code>{e(ctx.root)}</code></footer>" if ctx.root else ""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="referrer" content="same-origin">\n'
+        f"<title>{e(title)} \u00b7 Model registry</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f'<header class="top"><a class="brand" href="{e(ctx.prefix)}/">Model registry</a>'
+        f'<span class="crumbs">{trail}</span>{user}<a href="{e(ctx.ui_root)}/">Airflow \u2197</a></header>\n'
+        f"<main>\n{flash}{body}\n</main>\n{footer}\n</body>\n</html>\n"
+    )
+
+
+def flash_html(kind: str, text: str) -> str:
+    return f'<div class="flash {"ok" if kind == "ok" else "bad"}" role="status">{e(text)}</div>' if text else ""
+
+
+def error_page(ctx: Ctx, status: int, title: str, detail: str, extra_html: str = "") -> str:
+    body = f'<h1>{e(status)} \u00b7 {e(title)}</h1><div class="card"><p>{e(detail)}</p>{extra_html}</div>'
+    return page(ctx, title, body)
+
+
+# --------------------------------------------------------------------------- models
+def index_page(ctx: Ctx, models: list[dict[str, Any]]) -> str:
+    """``models``: [{name, versions: [version dicts], aliases: {alias: record}, history: [events]}]."""
+    if not models:
+        body = (
+            "<h1>Models</h1><div class=\"card empty\">No model is registered yet under this artifact root. "
+            "A retraining DAG's <code>RegisterModelOperator</code> adds versions here.</div>"
+        )
+        return page(ctx, "Models", body, [("Models", None)])
+    rows = []
+    for m in models:
+        name, versions = m["name"], m["versions"]
+        by_number = {v["version"]: v for v in versions}
+        champ_no = (m["aliases"].get(CHAMPION) or {}).get("version")
+        champ = by_number.get(champ_no)
+        latest = versions[-1] if versions else None
+        champ_cell = (
+            f'<a href="{e(ctx.version_url(name, champ_no))}"><span class="badge champion">v{e(champ_no)}</span></a>'
+            if champ_no is not None else '<span class="muted">none yet</span>'
+        )
+        latest_cell = (
+            f'<a href="{e(ctx.version_url(name, latest["version"]))}">v{e(latest["version"])}</a> '
+            f'{gate_badge(latest.get("verdict"))}<div class="small muted">{fmt_time(latest.get("created_at"))}</div>'
+            if latest else ""
+        )
+        metrics_cell = ""
+        if champ:
+            cm = (champ.get("verdict") or {}).get("compare_metric")
+            keys = key_metrics([champ.get("metrics") or {}], cm, limit=4)
+            metrics_cell = " ".join(
+                f'<span class="badge" title="{e(k)}">{e(k)} {e(fmt_num(champ["metrics"].get(k)))}</span>' for k in keys
+            )
+        champ_events = [ev for ev in m["history"] if ev.get("alias") == CHAMPION]
+        last = champ_events[-1] if champ_events else None
+        last_cell = (
+            f'{e(last.get("action"))} v{e(last.get("version"))} by <b>{e(last.get("actor"))}</b>'
+            f'<div class="small muted">{fmt_time(last.get("updated_at"))}</div>'
+            f'<div class="reason">{e(short(last.get("reason"), 120))}</div>'
+            if last else '<span class="muted">never</span>'
+        )
+        rows.append(
+            f'<tr><td><a href="{e(ctx.model_url(name))}"><b>{e(name)}</b></a></td><td>{champ_cell}</td>'
+            f'<td class="num">{len(versions)}</td><td>{latest_cell}</td><td>{metrics_cell}</td><td>{last_cell}</td></tr>'
+        )
+    body = "<h1>Models</h1>" + table(
+        ["Model", "Champion", "Versions", "Latest version", "Champion metrics", "Last champion change"], rows,
+        cls="models",
+    )
+    return page(ctx, "Models", body, [("Models", None)])
+
+
+def _version_options(versions: list[dict[str, Any]], selected: Any = None, skip: Any = None) -> str:
+    out = []
+    for v in reversed(versions):
+        if v["version"] == skip:
+            continue
+        verdict = v.get("verdict")
+        gate = "no gate" if not verdict else ("gate passed" if verdict.get("passed") else "gate failed")
+        sel = " selected" if v["version"] == selected else ""
+        out.append(f'<option value="{e(v["version"])}"{sel}>v{e(v["version"])} \u2014 {e(gate)}</option>')
+    return "".join(out)
+
+
+def promote_form(ctx: Ctx, name: str, versions: list[dict[str, Any]], champion: Any,
+                 fixed_version: Any = None) -> str:
+    if fixed_version is not None:
+        pick = f'<input type="hidden" name="version" value="{e(fixed_version)}">'
+        label = f"Promote v{e(fixed_version)} to champion"
+    else:
+        candidates = [v for v in versions if v["version"] != champion]
+        if not candidates:
+            return '<p class="muted small">No other version to promote.</p>'
+        default = candidates[-1]["version"]
+        pick = (
+            f'<label>Version<select name="version" required>{_version_options(versions, default, champion)}'
+            "</select></label>"
+        )
+        label = "Promote to champion"
+    return (
+        f'<form class="inline" method="post" action="{e(ctx.model_url(name))}/promote">{pick}'
+        '<label>Reason (required)<input type="text" name="reason" required maxlength="1000" '
+        'placeholder="why this version should serve"></label>'
+        f'<button type="submit" name="action" value="promote">{label}</button></form>'
+    )
+
+
+def rollback_form(ctx: Ctx, name: str, versions: list[dict[str, Any]], champion: Any) -> str:
+    if champion is None:
+        return '<p class="muted small">There is no champion to roll back.</p>'
+    options = '<option value="">previous champion</option>' + _version_options(versions, None, champion)
+    return (
+        f'<form class="inline" method="post" action="{e(ctx.model_url(name))}/rollback">'
+        f'<label>Roll back to<select name="version">{options}</select></label>'
+        '<label>Reason (required)<input type="text" name="reason" required maxlength="1000" '
+        'placeholder="what went wrong with the current champion"></label>'
+        '<button type="submit" class="secondary" name="action" value="rollback">Roll back</button></form>'
+    )
+
+
+def history_table(events: list[dict[str, Any]]) -> str:
+    rows = []
+    for ev in reversed(events):
+        prev = ev.get("previous_version")
+        move = f"v{e(prev)} \u2192 v{e(ev.get('version'))}" if prev is not None else f"\u2192 v{e(ev.get('version'))}"
+        rows.append(
+            f'<tr><td class="when">{fmt_time(ev.get("updated_at"))}</td><td>{alias_badges([ev.get("alias") or ""])}</td>'
+            f'<td>{e(ev.get("action"))}</td><td class="move">{move}</td><td class="actor"><b>{e(ev.get("actor"))}</b></td>'
+            f'<td class="why">{e(ev.get("reason"))}</td></tr>'
+        )
+    return table(["When", "Alias", "Action", "Move", "Who", "Why"], rows, "No alias was ever set.", cls="history")
+
+
+def model_page(ctx: Ctx, name: str, versions: list[dict[str, Any]], aliases: dict[str, dict[str, Any]],
+               history: list[dict[str, Any]], flash: str = "") -> str:
+    champion = (aliases.get(CHAMPION) or {}).get("version")
+    by_version: dict[Any, list[str]] = {}
+    for alias, rec in aliases.items():
+        by_version.setdefault(rec.get("version"), []).append(alias)
+    compare = next(
+        ((v.get("verdict") or {}).get("compare_metric") for v in reversed(versions) if v.get("verdict")), None
+    )
+    metric_keys = key_metrics([v.get("metrics") or {} for v in versions], compare, limit=3)
+    rows = []
+    for v in reversed(versions):
+        verdict = v.get("verdict") or None
+        status = "passed" if verdict and verdict.get("passed") else ("failed" if verdict else "")
+        reason = f'<div class="reason">{e(short(verdict.get("reason"), 200))}</div>' if verdict else ""
+        cells = "".join(f'<td class="num">{e(fmt_num((v.get("metrics") or {}).get(k)))}</td>' for k in metric_keys)
+        cls = " ".join(c for c in (status, "current" if v["version"] == champion else "") if c)
+        rows.append(
+            f'<tr class="{cls}" data-version="{e(v["version"])}">'
+            f'<td><a href="{e(ctx.version_url(name, v["version"]))}"><b>v{e(v["version"])}</b></a></td>'
+            f'<td>{fmt_time(v.get("created_at"))}</td><td><code>{e(v.get("estimator"))}</code></td>{cells}'
+            f'<td class="status">{gate_badge(verdict)}{reason}</td>'
+            f'<td>{alias_badges(by_version.get(v["version"], []))}</td></tr>'
+        )
+    champ_txt = (
+        f'<a href="{e(ctx.version_url(name, champion))}"><span class="badge champion">champion v{e(champion)}</span></a>'
+        if champion is not None else '<span class="badge">no champion yet</span>'
+    )
+    actions = (
+        '<div class="grid">'
+        f'<div class="card"><h3>Promote</h3>{promote_form(ctx, name, versions, champion)}</div>'
+        f'<div class="card"><h3>Roll back</h3>{rollback_form(ctx, name, versions, champion)}</div>'
+        "</div>"
+    )
+    body = (
+        f"<h1>{e(name)} {champ_txt}</h1>{actions}"
+        f"<h2>Versions ({len(versions)})</h2>"
+        + table(["Version", "Created", "Estimator", *metric_keys, "Gate", "Aliases"], rows,
+                "No version is registered.", cls="versions")
+        + "<h2>Alias history</h2>" + history_table(history)
+    )
+    return page(ctx, name, body, [("Models", f"{ctx.prefix}/"), (name, None)], flash)
+
+
+# --------------------------------------------------------------------------- one version
+def _link_uri(ctx: Ctx, uri: Any, label: str | None = None) -> str:
+    """A link to an artifact served by the plugin, or the bare URI when it is outside the root."""
+    if not uri:
+        return ""
+    url = ctx.artifact_url(uri)
+    text = e(label if label is not None else uri)
+    if url:
+        return f'<a href="{e(url)}">{text}</a>'
+    return f"<code>{e(uri)}</code>"
+
+
+def dataset_card(ctx: Ctx, role: str, ds: Mapping[str, Any] | None) -> str:
+    if not ds:
+        return f'<div class="card"><h3>{e(role)}</h3><p class="muted">not recorded</p></div>'
+    items = [
+        ("URI", _link_uri(ctx, ds.get("uri"), ds.get("uri"))),
+        ("sha256", f'<code class="sha">{e(ds.get("sha256"))}</code>' if ds.get("sha256") else ""),
+        ("Rows", e(fmt_num(ds.get("rows")))),
+        ("Source", e(ds.get("source"))),
+    ]
+    query = f"<h3>Query</h3><pre class=\"query\">{e(ds['query'])}</pre>" if ds.get("query") else ""
+    return f'<div class="card dataset"><h3>{e(role)}</h3>{kv(items)}{query}</div>'
+
+
+def checks_table(verdict: Mapping[str, Any]) -> str:
+    rows = []
+    for c in verdict.get("checks") or []:
+        ok = bool(c.get("passed"))
+        rows.append(
+            f'<tr class="{"passed" if ok else "failed"}"><td>{e(c.get("kind"))}</td><td><code>{e(c.get("metric"))}</code></td>'
+            f'<td class="num">{e(c.get("op"))} {e(fmt_num(c.get("threshold")))}</td>'
+            f'<td class="num">{e(fmt_num(c.get("champion")))}</td><td class="num">{e(fmt_num(c.get("challenger")))}</td>'
+            f'<td class="num">{e(fmt_signed(c.get("delta")))}</td><td class="status">{"passed" if ok else "FAILED"}</td></tr>'
+        )
+    return table(["Check", "Metric", "Threshold", "Champion", "Challenger", "Delta", "Result"], rows,
+                 "The gate ran no check.", cls="checks")
+
+
+def metrics_table(verdict: Mapping[str, Any] | None, metrics: Mapping[str, Any]) -> str:
+    both = (verdict or {}).get("metrics") or {}
+    challenger = both.get("challenger") or metrics or {}
+    champion = both.get("champion") or {}
+    keys = [k for k in PREFERRED_METRICS if k in challenger] + sorted(
+        k for k in challenger if k not in PREFERRED_METRICS
+    )
+    rows = []
+    for k in keys:
+        ch, cm = challenger.get(k), champion.get(k)
+        delta = ch - cm if isinstance(ch, (int, float)) and isinstance(cm, (int, float)) and k != "rows" else None
+        rows.append(
+            f'<tr><td><code>{e(k)}</code></td><td class="num">{e(fmt_num(ch))}</td>'
+            f'<td class="num">{e(fmt_num(cm))}</td><td class="num">{e(fmt_signed(delta) if delta is not None else "")}</td></tr>'
+        )
+    return table(["Metric", "This version", "Champion at evaluation", "Delta"], rows, "No metric recorded.",
+                 cls="metrics")
+
+
+def reports_section(ctx: Ctx, verdict: Mapping[str, Any] | None, run_files: list[dict[str, Any]],
+                    run_folder: str | None) -> str:
+    items = []
+    verdict = verdict or {}
+    if verdict.get("report_html_uri"):
+        items.append(f'<li>Evaluation report: {_link_uri(ctx, verdict["report_html_uri"], "evaluation (HTML)")}</li>')
+    if verdict.get("verdict_uri"):
+        items.append(f'<li>Verdict: {_link_uri(ctx, verdict["verdict_uri"], "verdict (JSON)")}</li>')
+    top = f'<ul class="reports">{"".join(items)}</ul>' if items else '<p class="muted">The verdict names no report.</p>'
+    rows = []
+    for f in run_files:
+        url = ctx.artifact_url(f["key"])
+        label = f["name"]
+        kind = {
+            "validation.html": "data-quality report", "validation.json": "data-quality result",
+            "evaluation.html": "evaluation report", "verdict.json": "model-gate verdict",
+        }.get(f["name"], "")
+        link = f'<a href="{e(url)}">{e(label)}</a>' if url else e(label)
+        rows.append(f'<tr><td>{e(f["task"])}</td><td>{link}</td><td>{e(kind)}</td><td class="num">{e(f.get("size_h"))}</td></tr>')
+    if run_folder is None:
+        run = '<p class="muted">The lineage names no DAG run, so there is no run folder to list.</p>'
+    else:
+        run = (
+            f'<h3>Reports of the run (<code>{e(run_folder)}</code>)</h3>'
+            + table(["Task", "File", "What", "Size"], rows, "No report file in the run folder.", cls="run-files")
+        )
+    return f'<h2>Reports</h2><div class="card">{top}{run}</div>'
+
+
+def version_page(ctx: Ctx, mv: dict[str, Any], aliases_here: list[str], champion: Any,
+                 run_files: list[dict[str, Any]], run_folder: str | None, versions: list[dict[str, Any]],
+                 flash: str = "") -> str:
+    name, number = mv["model"], mv["version"]
+    verdict = mv.get("verdict") or None
+    lin = mv.get("lineage") or {}
+    summary = kv([
+        ("Created", fmt_time(mv.get("created_at"))),
+        ("Estimator", f"<code>{e(mv.get('estimator'))}</code>" if mv.get("estimator") else ""),
+        ("Aliases", alias_badges(aliases_here) or '<span class="muted">none</span>'),
+        ("Model file", _link_uri(ctx, mv.get("model_uri"), mv.get("model_uri"))),
+        ("Model sha256", f"<code>{e(mv.get('model_sha256'))}</code>"),
+        ("Run key", f"<code>{e(mv.get('run_key'))}</code>" if mv.get("run_key") else ""),
+    ])
+    if verdict:
+        ok = bool(verdict.get("passed"))
+        gate = (
+            f'<div class="banner {"ok" if ok else "bad"}"><span class="big">Gate {"passed" if ok else "FAILED"}</span> '
+            f'\u00b7 decision: {e(verdict.get("decision"))}<div>{e(verdict.get("reason"))}</div></div>'
+            + kv([
+                ("Compared on", f"<code>{e(verdict.get('compare_metric'))}</code>" if verdict.get("compare_metric") else ""),
+                ("Champion then", f"v{e(verdict['champion_version'])}" if verdict.get("champion_version") is not None else "none"),
+                ("Bootstrap policy", e(verdict.get("bootstrap"))),
+            ])
+            + "<h3>Checks</h3>" + checks_table(verdict)
+        )
+    else:
+        gate = '<p class="muted">This version was registered without a model-gate verdict.</p>'
+    # lineage: the run
+    dag_id, run_id = lin.get("dag_id"), lin.get("run_id")
+    run_link = (
+        f'<a class="airflow-run" href="{e(ctx.run_url(dag_id, run_id))}">{e(run_id)}</a>' if dag_id and run_id else e(run_id)
+    )
+    run_items = kv([
+        ("DAG", f'<a href="{e(ctx.dag_url(dag_id))}">{e(dag_id)}</a>' if dag_id else ""),
+        ("Run", run_link),
+        ("Task", e(lin.get("task_id"))),
+        ("Try", e(lin.get("try_number"))),
+        ("Data interval", f"{e(lin.get('data_interval_start'))} \u2192 {e(lin.get('data_interval_end'))}"
+         if lin.get("data_interval_start") or lin.get("data_interval_end") else ""),
+        ("Seed", e(lin.get("seed"))),
+        ("Bundle version", e(lin.get("bundle_version"))),
+        ("Train rows", e(fmt_num(lin.get("train_rows")))),
+        ("Train seconds", e(fmt_num(lin.get("train_seconds"), 2))),
+    ])
+    code = lin.get("code") or {}
+    code_items = kv([
+        ("File", f"<code>{e(code.get('file'))}</code>" if code.get("file") else ""),
+        ("File sha256", f"<code>{e(code.get('file_sha256'))}</code>" if code.get("file_sha256") else ""),
+        ("Git commit", f"<code>{e(code.get('git_commit'))}</code>" if code.get("git_commit") else ""),
+        ("Uncommitted changes", "yes" if code.get("git_dirty") else ("no" if "git_dirty" in code else "")),
+    ]) or '<p class="muted">not recorded</p>'
+    packages = lin.get("packages") or {}
+    pkg_rows = [f"<tr><td>{e(k)}</td><td><code>{e(v)}</code></td></tr>" for k, v in sorted(packages.items())]
+    known = {
+        "train_dataset", "eval_dataset", "dag_id", "run_id", "task_id", "try_number", "data_interval_start",
+        "data_interval_end", "seed", "packages", "code", "bundle_version", "train_rows", "train_seconds",
+        "model_sha256",
+    }
+    rest = {k: v for k, v in lin.items() if k not in known}
+    more = f"<h3>More lineage</h3><pre>{e(pretty_json(rest))}</pre>" if rest else ""
+    eval_ds = lin.get("eval_dataset") or (verdict or {}).get("eval_dataset")
+    lineage = (
+        '<h2>Lineage</h2><div class="grid">'
+        + dataset_card(ctx, "Training data", lin.get("train_dataset"))
+        + dataset_card(ctx, "Evaluation data", eval_ds)
+        + "</div>"
+        + '<div class="grid">'
+        + f'<div class="card"><h3>Airflow run</h3>{run_items or "<p class=muted>not recorded</p>"}</div>'
+        + f'<div class="card"><h3>Code</h3>{code_items}</div>'
+        + f'<div class="card"><h3>Packages</h3>{table(["Package", "Version"], pkg_rows, "not recorded", cls="packages")}</div>'
+        + "</div>" + more
+    )
+    params = mv.get("params") or {}
+    spec = mv.get("spec") or {}
+    extra = ""
+    if params or spec or mv.get("tags"):
+        extra = (
+            '<h2>Parameters and features</h2><div class="grid">'
+            + (f'<div class="card"><h3>Parameters</h3><pre>{e(pretty_json(params))}</pre></div>' if params else "")
+            + (f'<div class="card"><h3>Feature spec</h3><pre>{e(pretty_json(spec))}</pre></div>' if spec else "")
+            + (f'<div class="card"><h3>Tags</h3><pre>{e(pretty_json(mv.get("tags")))}</pre></div>' if mv.get("tags") else "")
+            + "</div>"
+        )
+    promote = ""
+    if number != champion:
+        promote = f'<div class="card"><h3>Promote</h3>{promote_form(ctx, name, versions, champion, fixed_version=number)}</div>'
+    body = (
+        f'<h1>{e(name)} v{e(number)} {alias_badges(aliases_here)}{gate_badge(verdict)}</h1>'
+        f'<div class="card">{summary}</div>{promote}'
+        f"<h2>Model gate</h2>{gate}"
+        f"<h2>Metrics</h2>{metrics_table(verdict, mv.get('metrics') or {})}"
+        + reports_section(ctx, verdict, run_files, run_folder)
+        + lineage + extra
+    )
+    crumbs = [("Models", f"{ctx.prefix}/"), (name, ctx.model_url(name)), (f"v{number}", None)]
+    return page(ctx, f"{name} v{number}", body, crumbs, flash)
+
+
+def human_size(n: Any) -> str:
+    if not isinstance(n, int):
+        return ""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)

@@ -1,0 +1,539 @@
+"""The model-registry pages: an Airflow 3 plugin serving ``/mlops/...`` from the api-server.
+
+Routes (all behind Airflow's authentication; anonymous requests get 401, a bad token 403):
+
+* ``GET  /mlops/``                                      models: champion, versions, latest, last change
+* ``GET  /mlops/models/{name}``                         versions, gate results, aliases, alias history,
+                                                        promote / roll back forms
+* ``GET  /mlops/models/{name}/versions/{version}``     lineage, gate checks, metrics, reports
+* ``GET  /mlops/artifacts/{key}``                       a file of the artifact store (key relative to the root)
+* ``POST /mlops/models/{name}/promote``   (version, reason)
+* ``POST /mlops/models/{name}/rollback``  (optional version, reason)
+
+Authentication reuses Airflow's own FastAPI dependency
+(:func:`airflow.api_fastapi.core_api.security.get_user`): an ``Authorization: Bearer <jwt>``
+header wins, otherwise the Airflow UI's ``_token`` cookie (set by the UI's login; the api-server's
+``JWTRefreshMiddleware`` also validates and refreshes it), so a browser logged into the Airflow UI
+is accepted as is. Promote/rollback additionally need the auth manager's permission to edit runs of
+the DAG that produced the version, and a same-origin ``Origin`` (or ``Referer``) header, since the
+cookie would otherwise ride along on a cross-site form post.
+
+Import cost matters: the api-server, scheduler and workers import plugin modules when they start.
+This module imports FastAPI and the standard library only; Airflow's security module, the auth
+manager and the registry are imported inside the handlers.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from mlops_provider.plugins import pages
+
+try:  # the Task SDK's class; core accepts it too (it checks the class name)
+    from airflow.sdk.plugins_manager import AirflowPlugin
+except ImportError:  # pragma: no cover - older layouts
+    from airflow.plugins_manager import AirflowPlugin
+
+PLUGIN_NAME = "mlops_registry"
+URL_PREFIX = "/mlops"
+NAV_NAME = "Model registry"
+MAX_FORM_BYTES = 64 * 1024
+MAX_REASON = 1000
+MAX_LISTED_FILES = 300
+CHUNK = 1 << 20
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_DAG_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+REPORT_EXTENSIONS = {".html", ".htm", ".json", ".png", ".svg", ".jpg", ".jpeg", ".csv", ".txt", ".md"}
+
+# extension -> (content type, served inline?)
+CONTENT_TYPES = {
+    ".html": ("text/html; charset=utf-8", True),
+    ".htm": ("text/html; charset=utf-8", True),
+    ".png": ("image/png", True),
+    ".jpg": ("image/jpeg", True),
+    ".jpeg": ("image/jpeg", True),
+    ".gif": ("image/gif", True),
+    ".svg": ("image/svg+xml", True),
+    ".json": ("application/json", True),
+    ".txt": ("text/plain; charset=utf-8", True),
+    ".log": ("text/plain; charset=utf-8", True),
+    ".md": ("text/plain; charset=utf-8", True),
+    ".csv": ("text/csv; charset=utf-8", False),
+    ".parquet": ("application/vnd.apache.parquet", False),
+    ".skops": ("application/octet-stream", False),
+}
+
+# The plugin's own pages: no script at all, styles inline, forms only to this origin.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'self'; base-uri 'none'"
+)
+# Reports from the artifact store are written by DAG code: render them without scripts (sandboxed,
+# but same-origin so their images, served by this plugin behind the same cookie, still load).
+ARTIFACT_CSP = (
+    "sandbox allow-same-origin allow-downloads allow-popups; default-src 'self' data:; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'none'; object-src 'none'; frame-ancestors 'self'"
+)
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+
+
+# --------------------------------------------------------------------------- authentication
+async def current_user(request: Request) -> Any:
+    """The authenticated Airflow user, exactly as Airflow's own API routes resolve it.
+
+    Bearer token from the ``Authorization`` header first; otherwise the user the api-server's
+    ``JWTRefreshMiddleware`` already resolved from the UI's ``_token`` cookie, otherwise that cookie
+    itself. Raises 401 (no or expired token) or 403 (invalid token).
+    """
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+
+    credentials = await bearer_scheme(request)
+    user = await get_user(request, None, credentials)
+    request.state.mlops_user = user.get_name()
+    return user
+
+
+def _authorize_alias_move(user: Any, dag_id: str | None) -> None:
+    """Moving an alias changes what production scores with: needs the right to edit runs of the DAG
+    that produced the version (SimpleAuthManager: role "user" or above; FAB: can_edit on DAG runs)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    details = DagDetails(id=dag_id) if dag_id else None
+    allowed = get_auth_manager().is_authorized_dag(
+        method="PUT", access_entity=DagAccessEntity.RUN, details=details, user=user
+    )
+    if not allowed:
+        what = f"runs of DAG {dag_id!r}" if dag_id else "DAG runs"
+        raise HTTPException(403, f"User {user.get_name()!r} may not edit {what}, so may not move model aliases.")
+
+
+def _require_same_origin(request: Request) -> None:
+    """CSRF guard for cookie-authenticated form posts: the Origin (or Referer) must be this site."""
+    origin = request.headers.get("origin")
+    source = origin if origin and origin != "null" else request.headers.get("referer")
+    if not source:
+        raise HTTPException(
+            403, "Refused: a form post to the model registry needs an Origin or Referer header from this site."
+        )
+    parts = urlsplit(source)
+    allowed = {request.headers.get("host", "").lower()}
+    try:
+        from airflow.configuration import conf
+
+        base = urlsplit(conf.get("api", "base_url", fallback="") or "")
+        if base.netloc:
+            allowed.add(base.netloc.lower())
+    except Exception:  # no Airflow configuration: the Host header alone decides
+        pass
+    if not parts.netloc or parts.netloc.lower() not in allowed - {""}:
+        raise HTTPException(403, f"Refused: cross-site form post (from {parts.scheme}://{parts.netloc}).")
+
+
+def _login_url(request: Request) -> str | None:
+    try:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        return get_auth_manager().get_url_login(next_url=str(request.url))
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- store and registry
+_SETTINGS_TTL = 30.0
+_settings_cache: dict[str, tuple[float, str | None]] = {}
+
+
+def _server_setting(env_name: str, variable: str) -> str | None:
+    """An environment variable, else an Airflow Variable read through the api-server's own secrets
+    backends and metadata DB (the Task SDK's ``Variable.get``, which the operators use, sees no
+    metastore Variable outside a task). Cached for 30 s."""
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    now = time.monotonic()
+    hit = _settings_cache.get(variable)
+    if hit and now - hit[0] < _SETTINGS_TTL:
+        return hit[1]
+    try:
+        from airflow.models.variable import Variable
+
+        value = Variable.get(variable, default_var=None)
+    except Exception:  # no metadata DB (tests, tools): fall back to the defaults
+        value = None
+    _settings_cache[variable] = (now, value)
+    return value
+
+
+def _store():
+    """The artifact store the operators write to: ``MLOPS_ARTIFACT_ROOT`` / Variable
+    ``mlops_artifact_root`` / ``$AIRFLOW_HOME/mlops`` (same order as the operators)."""
+    from mlops_provider.hooks.artifacts import CONN_ENV, ROOT_ENV, ArtifactStoreHook
+
+    root = _server_setting(ROOT_ENV, "mlops_artifact_root")
+    conn_id = _server_setting(CONN_ENV, "mlops_artifact_conn_id")
+    return ArtifactStoreHook(artifact_root=root, artifact_conn_id=conn_id).get_store()
+
+
+def _registry(store):
+    from mlops_provider.core.registry import ModelRegistry
+
+    return ModelRegistry(store)
+
+
+def _registry_call(fn: Callable[[], Any]) -> Any:
+    """Run a registry operation, turning its errors into HTTP errors with the registry's message."""
+    from mlops_provider.core.errors import CorruptArtifactError, InvalidInputError, NotFoundError
+    from mlops_provider.core.storage import StorageError
+
+    try:
+        return fn()
+    except NotFoundError as err:
+        raise HTTPException(404, str(err)) from err
+    except InvalidInputError as err:
+        raise HTTPException(400, str(err)) from err
+    except (CorruptArtifactError, StorageError) as err:
+        raise HTTPException(500, str(err)) from err
+
+
+def _check_model_name(name: str) -> str:
+    if not _MODEL_NAME.match(name or ""):
+        raise HTTPException(404, f"No model named {name!r} (not a valid model name).")
+    return name
+
+
+def check_key(key: str) -> str:
+    """A key relative to the artifact root, refusing anything that could leave it (400)."""
+    if not key or "\x00" in key or "\\" in key:
+        raise HTTPException(400, "Refused: empty key, or a key with a NUL byte or a backslash.")
+    if key.startswith("/") or "://" in key or re.match(r"^[A-Za-z]:", key):
+        raise HTTPException(400, f"Refused: {key!r} is absolute; keys are relative to the artifact root.")
+    parts = key.split("/")
+    if any(p in ("..", ".") for p in parts):
+        raise HTTPException(400, f"Refused: {key!r} has '.' or '..' segments.")
+    if any(p == "" for p in parts) or any(p.startswith(".tmp-") for p in parts):
+        raise HTTPException(400, f"Refused: {key!r} is not a clean artifact key.")
+    return key
+
+
+def safe_run_ids(run_id: str) -> list[str]:
+    """The run folder name(s) the operators write: characters outside [A-Za-z0-9-_.+] -> '_'."""
+    writer = "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in run_id)  # operators/_base.py
+    strict = re.sub(r"[^A-Za-z0-9\-_.+]", "_", run_id)
+    return [r for r in dict.fromkeys([strict, writer]) if r not in ("", ".", "..")]
+
+
+def run_folder_files(store, lineage: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """Report files under ``runs/<dag_id>/<safe run_id>/`` (the version's run folder), by task."""
+    dag_id, run_id = lineage.get("dag_id"), lineage.get("run_id")
+    if not dag_id or not run_id or not _DAG_ID.match(str(dag_id)) or str(dag_id) in (".", ".."):
+        return [], None
+    candidates = safe_run_ids(str(run_id))
+    if not candidates:
+        return [], None
+    for safe in candidates:
+        folder = f"runs/{dag_id}/{safe}"
+        files = _walk(store, folder)
+        if files:
+            return files, folder
+    return [], f"runs/{dag_id}/{candidates[0]}"
+
+
+def _walk(store, folder: str, depth: int = 3) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def visit(key: str, rel: str, level: int) -> None:
+        try:
+            entries = store.fs.ls(store.path(key), detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for ent in sorted(entries, key=lambda d: str(d.get("name"))):
+            if len(out) >= MAX_LISTED_FILES:
+                return
+            name = posixpath.basename(str(ent.get("name", "")).rstrip("/"))
+            if not name or name.startswith(".") or str(ent.get("name", "")).rstrip("/") == store.path(key).rstrip("/"):
+                continue
+            child, child_rel = f"{key}/{name}", f"{rel}/{name}" if rel else name
+            if ent.get("type") == "directory":
+                if level > 1:
+                    visit(child, child_rel, level - 1)
+            elif posixpath.splitext(name)[1].lower() in REPORT_EXTENSIONS:
+                task, _, inner = child_rel.partition("/")
+                size = ent.get("size")
+                out.append({
+                    "key": child, "task": task if inner else "", "name": inner or task,
+                    "size": size, "size_h": pages.human_size(size if isinstance(size, int) else None),
+                })
+
+    visit(folder, "", depth)
+    return out
+
+
+# --------------------------------------------------------------------------- helpers for responses
+def _prefix(request: Request) -> str:
+    return str(request.scope.get("root_path") or "").rstrip("/")
+
+
+def _ctx(request: Request, store=None) -> pages.Ctx:
+    prefix = _prefix(request)
+    ui_root = prefix[: -len(URL_PREFIX)] if prefix.endswith(URL_PREFIX) else ""
+
+    def artifact_url(uri_or_key: Any) -> str | None:
+        if store is None or not uri_or_key:
+            return None
+        try:
+            key = store.key_of(str(uri_or_key))
+            check_key(key)
+        except (ValueError, HTTPException):
+            return None
+        return f"{prefix}/artifacts/{quote(key)}"
+
+    return pages.Ctx(
+        prefix=prefix, ui_root=ui_root, user=getattr(request.state, "mlops_user", "") or "",
+        artifact_url=artifact_url, root=getattr(store, "root", "") if store is not None else "",
+    )
+
+
+def _html(body: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    h = {**SECURITY_HEADERS, "Content-Security-Policy": PAGE_CSP, "X-Frame-Options": "SAMEORIGIN",
+         "Cache-Control": "no-store"}
+    h.update(headers or {})
+    return HTMLResponse(body, status_code=status, headers=h)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise HTTPException(415, "Send the form as application/x-www-form-urlencoded.")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPException(413, "Form too large.")
+    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v[0] for k, v in parsed.items() if v}
+
+
+def _reason(form: dict[str, str]) -> str:
+    reason = " ".join((form.get("reason") or "").split())
+    if not reason:
+        raise HTTPException(400, "A reason is required to move a model alias.")
+    if len(reason) > MAX_REASON:
+        raise HTTPException(400, f"The reason is too long ({len(reason)} characters, at most {MAX_REASON}).")
+    return reason
+
+
+def _version_field(form: dict[str, str], required: bool) -> int | None:
+    raw = (form.get("version") or "").strip().lstrip("v")
+    if not raw:
+        if required:
+            raise HTTPException(400, "A version is required.")
+        return None
+    if not raw.isdigit():
+        raise HTTPException(400, f"The version must be a number, got {raw!r}.")
+    return int(raw)
+
+
+def _flash(request: Request) -> str:
+    done, v = request.query_params.get("done"), request.query_params.get("v")
+    if done == "promote" and v and v.isdigit():
+        return pages.flash_html("ok", f"v{v} is now the champion.")
+    if done == "rollback" and v and v.isdigit():
+        return pages.flash_html("ok", f"Rolled back: v{v} is now the champion.")
+    return ""
+
+
+# --------------------------------------------------------------------------- the app
+app = FastAPI(
+    title="MLOps model registry",
+    description="Model versions, quality gates, lineage and reports of the MLOps provider.",
+    docs_url=None, redoc_url=None, openapi_url=None,
+)
+
+
+@app.exception_handler(HTTPException)
+async def _html_error(request: Request, exc: HTTPException) -> Response:
+    ctx = _ctx(request)
+    extra = ""
+    if exc.status_code in (401, 403) and not ctx.user:
+        login = _login_url(request)
+        if login:
+            extra = f'<p><a href="{pages.e(login)}">Log in to Airflow</a> and come back.</p>'
+    titles = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
+              409: "Conflict", 413: "Too large", 415: "Unsupported form", 500: "Registry error"}
+    body = pages.error_page(ctx, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), extra)
+    return _html(body, exc.status_code, dict(exc.headers or {}))
+
+
+@app.get("/", response_class=HTMLResponse)
+def models_index(request: Request, user: Any = Depends(current_user)) -> Response:
+    store = _store()
+    reg = _registry(store)
+
+    def load() -> list[dict[str, Any]]:
+        out = []
+        for name in reg.list_models():
+            if not _MODEL_NAME.match(name):
+                continue
+            out.append({
+                "name": name,
+                "versions": [v.to_dict() for v in reg.list_versions(name)],
+                "aliases": reg.aliases(name),
+                "history": [ev.to_dict() for ev in reg.history(name)],
+            })
+        return out
+
+    return _html(pages.index_page(_ctx(request, store), _registry_call(load)))
+
+
+@app.get("/models/{name}", response_class=HTMLResponse)
+def model_detail(name: str, request: Request, user: Any = Depends(current_user)) -> Response:
+    _check_model_name(name)
+    store = _store()
+    reg = _registry(store)
+
+    def load():
+        versions = [v.to_dict() for v in reg.list_versions(name)]
+        aliases = reg.aliases(name)
+        if not versions and not aliases:
+            known = ", ".join(sorted(reg.list_models())) or "none"
+            raise HTTPException(404, f"No model named {name!r} in the registry (models: {known}).")
+        return versions, aliases, [ev.to_dict() for ev in reg.history(name)]
+
+    versions, aliases, history = _registry_call(load)
+    return _html(pages.model_page(_ctx(request, store), name, versions, aliases, history, _flash(request)))
+
+
+@app.get("/models/{name}/versions/{version}", response_class=HTMLResponse)
+def version_detail(name: str, version: str, request: Request, user: Any = Depends(current_user)) -> Response:
+    _check_model_name(name)
+    if not version.lstrip("v").isdigit():
+        raise HTTPException(404, f"{version!r} is not a version number.")
+    number = int(version.lstrip("v"))
+    store = _store()
+    reg = _registry(store)
+
+    def load():
+        mv = reg.get_version(name, number).to_dict()
+        aliases = reg.aliases(name)
+        versions = [v.to_dict() for v in reg.list_versions(name)]
+        return mv, aliases, versions
+
+    mv, aliases, versions = _registry_call(load)
+    here = [a for a, rec in aliases.items() if rec.get("version") == number]
+    champion = (aliases.get(pages.CHAMPION) or {}).get("version")
+    files, folder = run_folder_files(store, mv.get("lineage") or {})
+    html_page = pages.version_page(_ctx(request, store), mv, here, champion, files, folder, versions, _flash(request))
+    return _html(html_page)
+
+
+@app.get("/artifacts/{key:path}")
+def artifact(key: str, request: Request, user: Any = Depends(current_user)) -> Response:
+    check_key(key)
+    store = _store()
+    if store.is_local:
+        real = os.path.realpath(store.path(key))
+        root = os.path.realpath(store.root_path)
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+            raise HTTPException(403, f"Refused: {key!r} resolves outside the artifact root.")
+    try:
+        found = store.exists(key) and not store.fs.isdir(store.path(key))
+    except OSError as err:
+        raise HTTPException(500, f"Could not read {store.uri(key)}: {err}") from err
+    if not found:
+        raise HTTPException(404, f"No artifact at {store.uri(key)}.")
+    name = posixpath.basename(key)
+    ext = posixpath.splitext(name)[1].lower()
+    ctype, inline = CONTENT_TYPES.get(ext, ("application/octet-stream", False))
+    headers = {**SECURITY_HEADERS, "Cache-Control": "private, no-cache"}
+    if ctype.startswith(("text/html", "image/svg")):
+        headers["Content-Security-Policy"] = ARTIFACT_CSP
+    ascii_name = re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "artifact"
+    disposition = "inline" if inline else "attachment"
+    headers["Content-Disposition"] = f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    try:
+        headers["Content-Length"] = str(store.size(key))
+    except (OSError, ValueError, TypeError):
+        pass
+
+    def chunks() -> Iterator[bytes]:
+        with store.open_read(key) as f:
+            while True:
+                block = f.read(CHUNK)
+                if not block:
+                    return
+                yield block
+
+    return StreamingResponse(chunks(), media_type=ctype, headers=headers)
+
+
+@app.post("/models/{name}/promote")
+async def promote(name: str, request: Request, user: Any = Depends(current_user)) -> Response:
+    _check_model_name(name)
+    _require_same_origin(request)
+    form = await _form(request)
+    version = _version_field(form, required=True)
+    reason = _reason(form)
+
+    def work():
+        reg = _registry(_store())
+        mv = reg.get_version(name, version)
+        _authorize_alias_move(user, (mv.lineage or {}).get("dag_id"))
+        return reg.promote(name, version, actor=user.get_name(), reason=reason)
+
+    event = await run_in_threadpool(_registry_call, work)
+    return RedirectResponse(f"{_prefix(request)}/models/{quote(name, safe='')}?done=promote&v={event.version}", 303)
+
+
+@app.post("/models/{name}/rollback")
+async def rollback(name: str, request: Request, user: Any = Depends(current_user)) -> Response:
+    _check_model_name(name)
+    _require_same_origin(request)
+    form = await _form(request)
+    version = _version_field(form, required=False)
+    reason = _reason(form)
+
+    def work():
+        from mlops_provider.core.errors import NotFoundError
+
+        reg = _registry(_store())
+        current = reg.get_alias(name)
+        if current is None:
+            raise HTTPException(409, f"Model {name!r} has no champion to roll back.")
+        target = reg.get_version(name, version if version is not None else current)
+        _authorize_alias_move(user, (target.lineage or {}).get("dag_id"))
+        try:
+            return reg.rollback(name, actor=user.get_name(), reason=reason, to_version=version)
+        except NotFoundError as err:  # no earlier champion to go back to
+            raise HTTPException(409, str(err)) from err
+
+    event = await run_in_threadpool(_registry_call, work)
+    return RedirectResponse(f"{_prefix(request)}/models/{quote(name, safe='')}?done=rollback&v={event.version}", 303)
+
+
+# --------------------------------------------------------------------------- the plugin
+class MlopsRegistryPlugin(AirflowPlugin):
+    """Model registry pages on the api-server, with a "Model registry" entry in the Browse menu."""
+
+    name = PLUGIN_NAME
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "MLOps model registry"}]
+    external_views = [
+        {
+            "name": NAV_NAME,
+            # relative: the UI resolves it against its <base href> (the api base_url), so this also
+            # works when Airflow is served under a path prefix
+            "href": URL_PREFIX.lstrip("/") + "/",
+            "destination": "nav",
+            "category": "browse",
+        }
+    ]

@@ -1,0 +1,70 @@
+"""The plugin as Airflow sees it: found by Airflow's own plugin loaders, valid UI extension points,
+light to import (the api-server, scheduler and workers import plugins at start), safe keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+HEAVY = ("pandas", "sklearn", "pyarrow", "numpy", "skops", "matplotlib", "great_expectations",
+         "mlops_provider.core.registry", "airflow.api_fastapi.core_api.security")
+
+
+def test_importing_the_plugin_stays_light():
+    code = (
+        "import json, sys; import mlops_provider.plugins.registry_view; "
+        f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_plugins_folder_drop_in_is_found_by_airflow():
+    from airflow.plugins_manager import _load_plugins_from_plugin_directory
+
+    plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(REPO / "plugins"))
+    assert errors == {}
+    assert [p.name for p in plugins] == ["mlops_registry"]
+
+
+def test_ui_extension_points_are_valid():
+    from airflow.api_fastapi.app import RESERVED_URL_PREFIXES
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+    from airflow.plugins_manager import is_valid_plugin
+
+    from mlops_provider.plugins.registry_view import MlopsRegistryPlugin
+
+    assert is_valid_plugin(MlopsRegistryPlugin)
+    (fastapi_app,) = MlopsRegistryPlugin.fastapi_apps
+    assert fastapi_app["url_prefix"] == "/mlops"
+    assert not any(fastapi_app["url_prefix"].startswith(p) for p in RESERVED_URL_PREFIXES)
+    (view,) = MlopsRegistryPlugin.external_views
+    parsed = ExternalViewResponse(**view)
+    assert (parsed.name, parsed.href, parsed.destination, parsed.url_route) == ("Model registry", "mlops/", "nav", None)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "a\\b", "C:/x", "s3://bucket/x", "a/.tmp-123-x", ""],
+)
+def test_check_key_refuses_keys_that_could_leave_the_root(key):
+    from starlette.exceptions import HTTPException
+
+    from mlops_provider.plugins.registry_view import check_key
+
+    with pytest.raises(HTTPException) as err:
+        check_key(key)
+    assert err.value.status_code == 400
+
+
+def test_safe_run_ids_match_the_operators_run_folders():
+    from mlops_provider.plugins.registry_view import safe_run_ids
+
+    assert safe_run_ids("scheduled__2013-08-01T00:00:00+00:00") == ["scheduled__2013-08-01T00_00_00+00_00"]
+    assert safe_run_ids("manual run/é") == ["manual_run__", "manual_run_é"]
+    assert safe_run_ids("..") == []

@@ -1,0 +1,272 @@
+"""The registry plugin's FastAPI app in-process (TestClient), mounted at /mlops like the api-server
+does, authenticated by real JWTs from Airflow's SimpleAuthManager, on a real registry."""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import secrets
+from urllib.parse import quote
+
+import pytest
+
+from tests.ui.registry_data import DAG_ID, ESTIMATOR_XSS, MODEL, RUN_IDS
+
+ORIGIN = "http://testserver"
+
+
+@pytest.fixture(scope="module")
+def env(airflow_db, registry_info):
+    from airflow.api_fastapi.app import create_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from mlops_provider.core.registry import ModelRegistry
+    from mlops_provider.core.storage import ArtifactStore
+    from mlops_provider.plugins.registry_view import URL_PREFIX, app
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_ARTIFACT_ROOT", registry_info["root"])
+        mp.delenv("MLOPS_ARTIFACT_CONN_ID", raising=False)
+        mp.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(32))
+        auth = create_auth_manager()
+        auth.init()
+        server = FastAPI()
+        server.mount(URL_PREFIX, app)
+        store = ArtifactStore(registry_info["root"])
+        with TestClient(server, base_url=ORIGIN) as client:
+            yield {
+                "client": client,
+                "admin": auth.generate_jwt(SimpleAuthManagerUser(username="alice", role="admin")),
+                "viewer": auth.generate_jwt(SimpleAuthManagerUser(username="victor", role="viewer")),
+                "store": store,
+                "registry": ModelRegistry(store),
+                "info": registry_info,
+            }
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def get(env, path: str, token: str | None = "admin", **kw):
+    headers = bearer(env[token]) if token else {}
+    return env["client"].get(path, headers=headers, follow_redirects=False, **kw)
+
+
+def post(env, path: str, data: dict, token: str | None = "admin", origin: str | None = ORIGIN, **headers):
+    h = dict(bearer(env[token])) if token else {}
+    if origin:
+        h["Origin"] = origin
+    h.update(headers)
+    return env["client"].post(path, data=data, headers=h, follow_redirects=False)
+
+
+def test_anonymous_and_bad_tokens_are_refused(env):
+    info = env["info"]
+    paths = ["/mlops/", f"/mlops/models/{MODEL}", f"/mlops/models/{MODEL}/versions/2",
+             f"/mlops/artifacts/{info['versions'][2]['report_key']}", f"/mlops/artifacts/{info['versions'][2]['png_key']}"]
+    for path in paths:
+        r = get(env, path, token=None)
+        assert r.status_code == 401, (path, r.status_code)
+        assert "Log in to Airflow" in r.text and "/auth/login?next=" in r.text
+        assert "roc_auc" not in r.text and "PNG" not in r.text[:10]
+        r = env["client"].get(path, headers=bearer("not-a-jwt"))
+        assert r.status_code == 403, (path, r.status_code)
+        r = env["client"].get(path, cookies={"_token": "not-a-jwt"})
+        assert r.status_code == 403, (path, r.status_code)
+    r = post(env, f"/mlops/models/{MODEL}/promote", {"version": "3", "reason": "anonymous"}, token=None)
+    assert r.status_code == 401
+    assert env["registry"].get_alias(MODEL) == 2 and len(env["registry"].history(MODEL)) == 2
+
+
+def test_the_ui_cookie_is_accepted_like_a_bearer_token(env):
+    r = env["client"].get("/mlops/", cookies={"_token": env["admin"]})
+    assert r.status_code == 200 and "signed in as alice" in r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in r.headers["content-security-policy"]  # no script runs on these pages
+    assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
+
+
+def test_models_index(env):
+    r = get(env, "/mlops/")
+    assert r.status_code == 200
+    page = r.text
+    assert f'href="/mlops/models/{MODEL}"' in page
+    assert f'href="/mlops/models/{MODEL}/versions/2"><span class="badge champion">v2</span>' in page
+    assert '<td class="num">3</td>' in page  # versions
+    assert f'href="/mlops/models/{MODEL}/versions/3">v3</a> <span class="badge bad">gate failed</span>' in page
+    roc = env["info"]["versions"][2]["metrics"]["roc_auc"]
+    assert f"roc_auc {roc:.4f}" in page
+    # last champion change: the DAG run that promoted v2, with the gate's reason
+    assert html.escape(f"airflow:{DAG_ID}/{RUN_IDS[1]}") in page and "challenger beats champion v1" in page
+
+
+def test_model_page_versions_gate_aliases_and_history(env):
+    r = get(env, f"/mlops/models/{MODEL}")
+    assert r.status_code == 200
+    page = r.text
+    assert page.index('data-version="3"') < page.index('data-version="2"') < page.index('data-version="1"')
+    v3_row = page[page.index('data-version="3"'):page.index('data-version="2"')]
+    assert "gate failed" in v3_row and "challenger misses absolute threshold(s): roc_auc" in v3_row
+    v2_row = page[page.index('data-version="2"'):page.index('data-version="1"')]
+    assert "gate passed" in v2_row and '<span class="badge champion">champion</span>' in v2_row
+    # the estimator name came from the registry: escaped, never live markup
+    assert html.escape(ESTIMATOR_XSS) in page and ESTIMATOR_XSS not in page
+    history = page[page.index("<h2>Alias history</h2>"):]
+    assert history.count("<tr><td class=\"when\"><time") == 2
+    assert html.escape(f"airflow:{DAG_ID}/{RUN_IDS[0]}") in history and "v1 \u2192 v2" in history
+    assert 'action="/mlops/models/flight_delay/promote"' in page and 'action="/mlops/models/flight_delay/rollback"' in page
+    assert 'name="reason" required' in page
+
+
+def test_version_page_lineage_checks_and_reports(env):
+    info = env["info"]["versions"][2]
+    r = get(env, f"/mlops/models/{MODEL}/versions/2")
+    assert r.status_code == 200
+    page = r.text
+    assert info["train_sha256"] in page and info["model_sha256"] in page
+    assert html.escape(info["query"]) in page
+    run_href = f"/dags/{DAG_ID}/runs/{quote(RUN_IDS[1], safe='')}"
+    assert f'class="airflow-run" href="{html.escape(run_href)}"' in page
+    assert "0123456789abcdef0123456789abcdef01234567" in page and "scikit-learn" in page
+    # the champion check: threshold, champion, challenger and delta
+    v1, v2 = env["info"]["versions"][1]["metrics"]["roc_auc"], info["metrics"]["roc_auc"]
+    checks = page[page.index('class="checks"'):]
+    checks = checks[:checks.index("</table>")]
+    assert f"{v1:.4f}" in checks and f"{v2:.4f}" in checks and f"{v2 - v1:+.4f}" in checks and "&gt;=" in checks
+    folder = info["folder"]
+    assert f'href="/mlops/artifacts/{quote(folder)}/evaluate/evaluation.html">evaluation (HTML)</a>' in page
+    assert f'href="/mlops/artifacts/{quote(folder)}/evaluate/verdict.json">verdict (JSON)</a>' in page
+    files = page[page.index('class="run-files"'):]
+    for name in ("validation.html", "validation.json", "evaluation.html", "roc.png", "verdict.json"):
+        assert f">{name}</a>" in files, name
+    assert f'href="/mlops/artifacts/{quote(folder)}/validate/validation.html"' in files
+    assert "data-quality report" in files
+    assert ":" not in folder.split("/")[-1]  # the run folder is the safe run id
+
+
+def test_unknown_models_and_versions_are_404(env):
+    assert get(env, "/mlops/models/nope").status_code == 404
+    assert get(env, "/mlops/models/%2e%2e").status_code == 404
+    assert get(env, "/mlops/models/a%20b").status_code == 404
+    assert get(env, f"/mlops/models/{MODEL}/versions/9").status_code == 404
+    r = get(env, f"/mlops/models/{MODEL}/versions/abc")
+    assert r.status_code == 404 and "not a version number" in r.text
+
+
+def test_artifacts_are_served_by_type(env):
+    info, store = env["info"]["versions"][2], env["store"]
+    r = get(env, f"/mlops/artifacts/{info['report_key']}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "sandbox" in r.headers["content-security-policy"] and "script-src 'none'" in r.headers["content-security-policy"]
+    assert r.headers["content-disposition"].startswith("inline") and "Evaluation report: flight_delay v2" in r.text
+    r = get(env, f"/mlops/artifacts/{info['png_key']}")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content == store.read_bytes(info["png_key"]) and r.content.startswith(b"\x89PNG")
+    r = get(env, f"/mlops/artifacts/{info['folder']}/evaluate/verdict.json")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    assert r.json()["passed"] is True
+    r = get(env, f"/mlops/artifacts/{info['train_key']}")
+    assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")
+    assert r.headers["content-length"] == str(len(r.content)) and r.content == store.read_bytes(info["train_key"])
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(io.BytesIO(r.content)).num_rows == 600
+    r = get(env, f"/mlops/artifacts/registry/{MODEL}/versions/2/model.skops")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["content-disposition"].startswith("attachment")
+
+
+def test_artifacts_refuse_keys_outside_the_root(env):
+    store = env["store"]
+    assert get(env, "/mlops/artifacts/runs/nothing-here.html").status_code == 404
+    assert get(env, "/mlops/artifacts/runs").status_code == 404  # a folder is not a file
+    for bad in ("%2e%2e/%2e%2e/etc/passwd", "runs/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/etc/passwd",
+                "%2Fetc%2Fpasswd", "file:%2F%2F%2Fetc%2Fpasswd", "runs%5C..%5C..%5Cx"):
+        r = get(env, f"/mlops/artifacts/{bad}")
+        assert r.status_code == 400, (bad, r.status_code, r.text[-300:])
+    # a symlink inside the root pointing outside of it
+    os.symlink("/etc", store.path("escape"))
+    try:
+        r = get(env, "/mlops/artifacts/escape/hostname")
+        assert r.status_code == 403 and "outside the artifact root" in r.text
+    finally:
+        os.unlink(store.path("escape"))
+
+
+def test_alias_moves_need_reason_same_origin_and_permission(env):
+    reg, url = env["registry"], f"/mlops/models/{MODEL}/promote"
+    cases = [
+        ({"version": "3"}, {}, 400, "reason is required"),
+        ({"version": "3", "reason": "   "}, {}, 400, "reason is required"),
+        ({"reason": "no version"}, {}, 400, "version is required"),
+        ({"version": "x", "reason": "bad"}, {}, 400, "must be a number"),
+        ({"version": "3", "reason": "cross-site"}, {"origin": "http://evil.example"}, 403, "cross-site"),
+        ({"version": "3", "reason": "no origin"}, {"origin": None}, 403, "Origin or Referer"),
+        ({"version": "3", "reason": "viewer"}, {"token": "viewer"}, 403, "may not edit runs"),
+        ({"version": "9", "reason": "missing"}, {}, 404, "has no version 9"),
+    ]
+    for data, kw, status, message in cases:
+        r = post(env, url, data, **kw)
+        assert r.status_code == status and message in r.text, (data, kw, r.status_code, r.text[-400:])
+    r = env["client"].post(url, json={"version": 3, "reason": "json"}, headers={**bearer(env["admin"]), "Origin": ORIGIN})
+    assert r.status_code == 415
+    assert reg.get_alias(MODEL) == 2 and len(reg.history(MODEL)) == 2  # nothing moved
+
+
+def test_promote_and_rollback_record_the_user_and_reason(env):
+    reg = env["registry"]
+    reason = "<b>manual</b> override after review"
+    r = post(env, f"/mlops/models/{MODEL}/promote", {"version": "3", "reason": reason}, origin=None,
+             Referer=f"{ORIGIN}/mlops/models/{MODEL}")
+    assert r.status_code == 303 and r.headers["location"] == f"/mlops/models/{MODEL}?done=promote&v=3"
+    assert reg.get_alias(MODEL) == 3
+    last = reg.history(MODEL)[-1]
+    assert (last.actor, last.reason, last.action, last.previous_version) == ("alice", reason, "promote", 2)
+    page = get(env, r.headers["location"]).text
+    assert "v3 is now the champion." in page and html.escape(reason) in page and reason not in page
+    assert "<b>alice</b>" in page
+    r = post(env, f"/mlops/models/{MODEL}/rollback", {"version": "", "reason": "v3 misses the threshold"})
+    assert r.status_code == 303 and r.headers["location"].endswith("done=rollback&v=2")
+    assert reg.get_alias(MODEL) == 2
+    last = reg.history(MODEL)[-1]
+    assert (last.actor, last.action, last.version, last.previous_version) == ("alice", "rollback", 2, 3)
+    r = post(env, f"/mlops/models/{MODEL}/rollback", {"version": "7", "reason": "missing"})
+    assert r.status_code == 404 and reg.get_alias(MODEL) == 2
+
+
+def test_a_version_without_gate_or_lineage_still_renders(env):
+    from sklearn.dummy import DummyClassifier
+
+    from mlops_provider.core.serialization import dump_model
+
+    model = DummyClassifier(strategy="prior").fit([[0], [1]], [0, 1])
+    mv, _ = env["registry"].register("bare_model", dump_model(model))
+    r = get(env, "/mlops/")
+    assert r.status_code == 200 and 'href="/mlops/models/bare_model"' in r.text and "none yet" in r.text
+    r = get(env, "/mlops/models/bare_model")
+    assert r.status_code == 200 and "no gate" in r.text and "There is no champion to roll back." in r.text
+    r = get(env, f"/mlops/models/bare_model/versions/{mv.version}")
+    assert r.status_code == 200
+    assert "registered without a model-gate verdict" in r.text and "names no DAG run" in r.text
+    assert "Promote v1 to champion" in r.text
+
+
+def test_links_follow_a_base_url_path_prefix(env):
+    """With ``[api] base_url = http://host/airflow`` the api-server's root_path is /airflow."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from mlops_provider.plugins.registry_view import app
+
+    server = FastAPI(root_path="/airflow")
+    server.mount("/mlops", app)
+    with TestClient(server, base_url=ORIGIN) as client:
+        r = client.get(f"/airflow/mlops/models/{MODEL}/versions/2", headers=bearer(env["admin"]))
+    assert r.status_code == 200
+    assert f'href="/airflow/mlops/artifacts/{quote(env["info"]["versions"][2]["folder"])}/evaluate/evaluation.html"' in r.text
+    assert f'class="airflow-run" href="/airflow/dags/{DAG_ID}/runs/' in r.text
+    assert 'href="/airflow/mlops/models/flight_delay"' in r.text and 'href="/airflow/">Airflow' in r.text
