@@ -12,5 +12,6 @@ Starting Airflow on http://127.0.0.1:8080 (Ctrl-C to stop)
   user: admin    password: in $pw (printed below once Airflow has created it)
   DAGs: mlops_retrain_scheduled, mlops_batch_score -- trigger with "Trigger DAG" and edit the Params form;
   use a logical date such as 2013-08-01 (the data is 2013).
+  Model registry page: Browse -> Model registry, or http://127.0.0.1:8080/mlops/
 MSG
 exec airflow standalone

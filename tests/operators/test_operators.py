@@ -242,3 +242,33 @@ def test_reports_links_and_lineage(june, store):
     with pytest.raises(AirflowFailException, match="'slice_column' parameter"):
         EvaluateModelOperator(task_id="e", model_name="flights_delay", model=model, dataset=eval_snap,
                               slice_column="airline").execute(context_for("e"))
+
+
+def test_operators_work_without_the_openlineage_provider(june, store):
+    """Lineage is optional: with the openlineage provider absent, the operators still run."""
+    import subprocess
+    import sys
+
+    train_snap, _ = june
+    code = (
+        "import sys\n"
+        "sys.modules['airflow.providers.openlineage.extractors'] = None\n"
+        "sys.modules['airflow.providers.common.compat.openlineage.facet'] = None\n"
+        "from mlops_provider.operators.train import TrainModelOperator\n"
+        "from tests.helpers import context_for\n"
+        f"op = TrainModelOperator(task_id='train', dataset={train_snap['uri']!r}, label='late',\n"
+        "                        model_params={'max_iter': 5})\n"
+        "out = op.execute(context_for('train'))\n"
+        "print(out['model_sha256'])\n"
+        "try:\n"
+        "    op.get_openlineage_facets_on_complete(None)\n"
+        "except ImportError:\n"
+        "    print('no-lineage')\n"
+    )
+    import os
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ,
+                         cwd=str(__import__("tests.conftest").conftest.REPO))
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert len(lines[-2]) == 64 and lines[-1] == "no-lineage"
