@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
 PLUGIN_PREFIX = "/mlops"
+DEFAULT_BASE_URL = "http://localhost:8080"
 
 
-def base_url() -> str:
+def configured_base_url() -> str:
+    """``[api] base_url`` without a trailing slash, or "" when unset (links then stay relative)."""
     try:
         from airflow.configuration import conf
 
@@ -28,21 +30,30 @@ def base_url() -> str:
         return ""
 
 
-def artifact_url(store: Any, uri: str | None) -> str | None:
-    """The plugin URL serving ``uri`` (an artifact inside the store's root), or None."""
+def absolute_base_url() -> str:
+    """For messages read outside the UI (alerts): the configured base URL or the local default."""
+    return configured_base_url() or DEFAULT_BASE_URL
+
+
+def artifact_url(store: Any, uri: str | None, base_url: str | None = None) -> str | None:
+    """The registry plugin's URL serving ``uri`` (inside the store's root), or None."""
     if not uri:
         return None
     try:
         key = store.key_of(uri)
     except ValueError:
         return None
-    return f"{base_url()}{PLUGIN_PREFIX}/artifacts/{quote(key)}"
+    if not key:
+        return None
+    base = configured_base_url() if base_url is None else base_url.rstrip("/")
+    return f"{base}{PLUGIN_PREFIX}/artifacts/{quote(key)}"
 
 
-def model_version_url(model: str, version: int | None) -> str | None:
+def model_version_url(model: str, version: Any, base_url: str | None = None) -> str | None:
     if version is None:
         return None
-    return f"{base_url()}{PLUGIN_PREFIX}/models/{quote(model)}/versions/{int(version)}"
+    base = configured_base_url() if base_url is None else base_url.rstrip("/")
+    return f"{base}{PLUGIN_PREFIX}/models/{quote(str(model), safe='')}/versions/{int(version)}"
 
 
 class _RecordedLink(BaseOperatorLink):

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "http://localhost:8080"
 NOTIFY_ON = ("problems", "always")
 CHANNEL_TYPES = ("email", "slack", "sns", "webhook", "log")
 SNS_SUBJECT_MAX = 99  # SNS: "less than 100 characters", no line breaks
@@ -228,12 +227,10 @@ def check_notify_on(value: Any, owner: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- links
 def airflow_base_url() -> str:
-    """``[api] base_url`` of the Airflow deployment (no trailing slash)."""
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # pragma: no cover - older task SDK
-        from airflow.configuration import conf
-    return (conf.get("api", "base_url", fallback=DEFAULT_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
+    """``[api] base_url`` of the Airflow deployment (no trailing slash), or the local default."""
+    from mlops_provider.links.report import absolute_base_url
+
+    return absolute_base_url()
 
 
 def task_url(base_url: str, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> str:
@@ -246,8 +243,10 @@ def dag_run_url(base_url: str, dag_id: str, run_id: str) -> str:
     return f"{base_url.rstrip('/')}/dags/{dag_id}/runs/{quote(run_id)}"
 
 
-def model_version_url(base_url: str, model: str, version: Any) -> str:
-    return f"{base_url.rstrip('/')}/mlops/models/{quote(str(model), safe='')}/versions/{version}"
+def model_version_url(base_url: str, model: str, version: Any) -> str | None:
+    from mlops_provider.links.report import model_version_url as url
+
+    return url(model, version, base_url)
 
 
 class _NoFileSystem:
@@ -273,11 +272,9 @@ class ArtifactLinker:
             return None
         if self.store is None or "://" not in uri:
             return uri
-        try:
-            key = self.store.key_of(uri)
-        except ValueError:
-            return uri
-        return f"{self.base_url}/mlops/artifacts/{quote(key, safe='/')}" if key else uri
+        from mlops_provider.links.report import artifact_url
+
+        return artifact_url(self.store, uri, self.base_url) or uri
 
 
 # ---------------------------------------------------------------------------------------------- rendering
