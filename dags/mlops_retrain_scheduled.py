@@ -11,13 +11,8 @@ import datetime as dt
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
+from mlops_provider.chains import retrain_chain
 from mlops_provider.macros import MACROS
-from mlops_provider.notifications.quality_gate import GateAlertOperator
-from mlops_provider.operators.evaluate import EvaluateModelOperator
-from mlops_provider.operators.extract import ExtractOperator
-from mlops_provider.operators.register import RegisterModelOperator
-from mlops_provider.operators.train import TrainModelOperator
-from mlops_provider.operators.validate import ValidateDataOperator
 
 # ------------------------------------------------------------------ configuration
 MODEL_NAME = "flights_delay"
@@ -71,30 +66,7 @@ with DAG(
     },
     tags=["mlops", "retraining", MODEL_NAME],
 ) as dag:
-    io_retries = {"retries": 2, "retry_delay": dt.timedelta(minutes=1)}
-    extract_train = ExtractOperator(task_id="extract_train", dataset_name=f"{MODEL_NAME}_train",
-                                    conn_id=CONN_ID, sql=TRAIN_SQL, **io_retries)
-    extract_eval = ExtractOperator(task_id="extract_eval", dataset_name=f"{MODEL_NAME}_eval",
-                                   conn_id=CONN_ID, sql=EVAL_SQL, **io_retries)
-    validate_train = ValidateDataOperator(task_id="validate_train", dataset=extract_train.output, expectations=EXPECTATIONS)
-    validate_eval = ValidateDataOperator(task_id="validate_eval", dataset=extract_eval.output, expectations=EXPECTATIONS)
-    train = TrainModelOperator(task_id="train", dataset=extract_train.output, label=LABEL, features=FEATURES,
-                               categorical=CATEGORICAL, estimator=ESTIMATOR, model_params="{{ params.model_params }}",
-                               seed="{{ params.seed }}")
-    evaluate = EvaluateModelOperator(task_id="evaluate", model_name=MODEL_NAME, model=train.output,
-                                     dataset=extract_eval.output, thresholds="{{ params.thresholds }}",
-                                     min_improvement="{{ params.min_improvement }}", bootstrap="promote",
-                                     on_fail=ON_MODEL_GATE_FAIL, slice_column=SLICE_COLUMN)
-    register = RegisterModelOperator(task_id="register", model_name=MODEL_NAME, evaluation=evaluate.output, **io_retries)
-    alert = GateAlertOperator(task_id="alert", gate_task_ids=["validate_train", "validate_eval", "evaluate"],
-                              channels=ALERT_CHANNELS, trigger_rule="all_done")
-    validate_train >> train
-    validate_eval >> evaluate
-    [validate_train, validate_eval, evaluate] >> alert
-    if REQUIRE_APPROVAL:
-        from airflow.providers.standard.operators.hitl import ApprovalOperator
-
-        approve = ApprovalOperator(task_id="approve_promotion", subject=f"Promote the new {MODEL_NAME} version?",
-                                   body="{{ ti.xcom_pull(task_ids='evaluate')['summary'] }}",
-                                   response_timeout=dt.timedelta(days=2))
-        evaluate >> approve >> register
+    retrain_chain(model_name=MODEL_NAME, conn_id=CONN_ID, train_sql=TRAIN_SQL, eval_sql=EVAL_SQL, label=LABEL,
+                  features=FEATURES, categorical=CATEGORICAL, estimator=ESTIMATOR, expectations=EXPECTATIONS,
+                  bootstrap="promote", on_model_gate_fail=ON_MODEL_GATE_FAIL, slice_column=SLICE_COLUMN,
+                  alert_channels=ALERT_CHANNELS, require_approval=REQUIRE_APPROVAL)
