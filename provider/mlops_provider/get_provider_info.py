@@ -33,7 +33,19 @@ def get_provider_info() -> dict:
                     "mlops_provider.operators.evaluate",
                     "mlops_provider.operators.register",
                     "mlops_provider.operators.batch_score",
+                    "mlops_provider.operators.drift",
                     "mlops_provider.notifications.quality_gate",
+                ],
+            }
+        ],
+        "sensors": [{"integration-name": "MLOps", "python-modules": ["mlops_provider.sensors.model_version"]}],
+        "triggers": [
+            {
+                "integration-name": "MLOps",
+                "python-modules": [
+                    "mlops_provider.triggers.new_data",
+                    "mlops_provider.triggers.model_version",
+                    "mlops_provider.triggers.champion",
                 ],
             }
         ],

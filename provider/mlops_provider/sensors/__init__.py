@@ -1,0 +1,1 @@
+"""Sensors: :class:`~mlops_provider.sensors.model_version.ModelVersionSensor`."""
