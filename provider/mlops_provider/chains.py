@@ -72,3 +72,86 @@ def retrain_chain(
         evaluate >> approve >> register
         tasks["approve_promotion"] = approve
     return tasks
+
+
+def _month_add(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return dt.date(y, m + 1, 1)
+
+
+def plan_event_retrain(
+    triggering_asset_events: Any, *, artifact_root: str | None, landing_prefix: str, train_months: int
+) -> dict[str, Any]:
+    """Why an event-triggered retrain runs and on which data, from ``triggering_asset_events``.
+
+    Every payload is validated first (a bad one fails the run before any data is read). A new file
+    under ``landing_prefix`` (named ``..._YYYY-MM.parquet``) is that month's labelled data: it is the
+    evaluation set and the ``train_months`` months before it are trained on. A retrain request
+    (drift, performance) names its window: evaluate on it, train on the months before it. With
+    several events the newest file wins, else the newest request.
+    """
+    import re
+
+    from mlops_provider.core.errors import InvalidInputError
+    from mlops_provider.core.events import NewDataEvent, RetrainRequest, parse_triggering_events
+    from mlops_provider.hooks.artifacts import resolve_root
+
+    root = resolve_root(artifact_root)
+    parsed = parse_triggering_events(triggering_asset_events, root, allowed_prefix=landing_prefix)
+    if not parsed:
+        raise InvalidInputError("This run has no triggering asset events; trigger it through its assets.")
+    files = [p for p in parsed if isinstance(p, NewDataEvent)]
+    requests = [p for p in parsed if isinstance(p, RetrainRequest)]
+    if files:
+        event = max(files, key=lambda e: e.mtime)
+        m = re.search(r"(\d{4})-(\d{2})", event.uri.rsplit("/", 1)[-1])
+        if not m:
+            raise InvalidInputError(
+                f"The new file {event.uri!r} must be named after its month (e.g. flights_2013-07.parquet)."
+            )
+        start = dt.date(int(m.group(1)), int(m.group(2)), 1)
+        plan = {"reason": "new_data", "eval_uri": event.uri, "eval_window": None, "event": event.to_extra()}
+    elif requests:
+        req = requests[-1]
+        if not req.window:
+            raise InvalidInputError(f"The {req.reason} retrain request for {req.model!r} names no window.")
+        start = dt.date.fromisoformat(req.window["start"][:10])
+        end = dt.date.fromisoformat(req.window["end"][:10])
+        plan = {"reason": req.reason, "eval_uri": None, "eval_window": [start.isoformat(), end.isoformat()],
+                "event": req.to_extra()}
+    else:
+        raise InvalidInputError(f"None of the triggering events is a new file or a retrain request: {parsed}")
+    plan["train_window"] = [_month_add(start, -int(train_months)).isoformat(), start.isoformat()]
+    plan["events"] = len(parsed)
+    return plan
+
+
+def scoring_window(model_name: str, dag_run: Any, start: Any, end: Any, artifact_root: str | None = None) -> list[str]:
+    """``[start, end)`` dates to score: the run's data interval; for a run started by a champion
+    change (asset-triggered), the most recently scored window, so it is re-scored with the new champion."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from mlops_provider.core.storage import ArtifactStore
+    from mlops_provider.hooks.artifacts import resolve_root
+
+    run_type = str(getattr(dag_run, "run_type", "") or "")
+    if "asset" not in run_type.lower() and start is not None and end is not None:
+        return [start.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d")]
+    store = ArtifactStore(resolve_root(artifact_root))
+    folder = f"predictions/{model_name}"
+    latest = None
+    for dag_folder in store.list_dir(folder):
+        for run in store.list_dir(f"{folder}/{dag_folder}"):
+            key = f"{folder}/{dag_folder}/{run}/manifest.json"
+            if store.exists(key):
+                m = store.read_json(key)
+                if m.get("window") and (latest is None or key_time(store, key) > latest[0]):
+                    latest = (key_time(store, key), m["window"])
+    if latest is None:
+        raise AirflowSkipException(f"No window of {model_name} has been scored yet; nothing to re-score.")
+    return list(latest[1])
+
+
+def key_time(store: Any, key: str) -> float:
+    info = store.fs.info(store.path(key))
+    return float(info.get("mtime") or info.get("created") or 0)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-TEMPLATES = {"mlops_retrain_scheduled", "mlops_batch_score"}
+TEMPLATES = {"mlops_retrain_scheduled", "mlops_batch_score", "mlops_retrain_on_event", "mlops_monitor_drift"}
 HEAVY = ("pandas", "numpy", "sklearn", "great_expectations", "pyarrow", "scipy", "boto3", "skops", "mlflow")
 
 

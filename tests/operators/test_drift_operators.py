@@ -21,7 +21,7 @@ from tests.helpers import context_for
 
 CONN = "mlops_warehouse"
 MODEL = "flights_delay"
-RETRAIN_ASSET = "mlops://flights_delay/retrain-requested"
+RETRAIN_ASSET = "x-mlops://flights_delay/retrain-requested"
 WEATHER = {"temp", "dewp", "humid"}
 
 

@@ -29,9 +29,9 @@ def request(**kw) -> RetrainRequest:
 
 
 def test_asset_uris():
-    assert asset_uri("flights_delay", "retrain-requested") == "mlops://flights_delay/retrain-requested"
-    assert asset_uri("flights_delay", "champion") == "mlops://flights_delay/champion"
-    assert request().asset_uri == "mlops://flights_delay/retrain-requested"
+    assert asset_uri("flights_delay", "retrain-requested") == "x-mlops://flights_delay/retrain-requested"
+    assert asset_uri("flights_delay", "champion") == "x-mlops://flights_delay/champion"
+    assert request().asset_uri == "x-mlops://flights_delay/retrain-requested"
     with pytest.raises(InvalidInputError, match="'model' parameter of asset_uri.*'../x'"):
         asset_uri("../x", "champion")
     with pytest.raises(InvalidInputError, match="'kind' parameter.*'retrain'"):
@@ -50,7 +50,7 @@ def test_round_trips_are_json_able():
                          "2014-01-02T00:00:00+00:00")
     extra = json.loads(json.dumps(ch.to_extra()))
     assert extra["type"] == "champion_changed" and ChampionChanged.parse(extra) == ch
-    assert ch.asset_uri == "mlops://flights_delay/champion"
+    assert ch.asset_uri == "x-mlops://flights_delay/champion"
     new = NewDataEvent(f"{ROOT}/landing/2014-01.parquet", 1024, "2014-01-01T00:00:00+00:00")
     assert NewDataEvent.parse(new.to_extra(), artifact_root=ROOT) == new
 
@@ -152,7 +152,7 @@ def test_parse_triggering_events_all_or_nothing():
     parsed = parse_triggering_events(good, ROOT)
     assert [type(p).__name__ for p in parsed] == ["RetrainRequest", "RetrainRequest", "ChampionChanged"]
     assert parsed[1].reason == "performance" and parsed[2] == champion
-    by_asset = {"mlops://flights_delay/retrain-requested": [good[0], good[1]]}
+    by_asset = {"x-mlops://flights_delay/retrain-requested": [good[0], good[1]]}
     assert len(parse_triggering_events(by_asset, ROOT)) == 2
     with pytest.raises(InvalidInputError, match=r"event #1 rejected \(no event of this batch is used\).*'reason' key"):
         parse_triggering_events([good[0], {"extra": bad("reason", "boredom")}, good[1]], ROOT)

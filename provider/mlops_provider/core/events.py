@@ -2,8 +2,8 @@
 
 Assets::
 
-    mlops://<model>/retrain-requested    extra = RetrainRequest.to_extra()
-    mlops://<model>/champion             extra = ChampionChanged.to_extra()
+    x-mlops://<model>/retrain-requested    extra = RetrainRequest.to_extra()
+    x-mlops://<model>/champion             extra = ChampionChanged.to_extra()
 
 An event's ``extra`` is free-form JSON to Airflow, and anyone allowed to post asset events can
 send one. A consumer DAG should parse the triggering events with :func:`parse_triggering_events`
@@ -39,11 +39,12 @@ def now_iso() -> str:
 
 
 def asset_uri(model: str, kind: str) -> str:
-    """``mlops://<model>/retrain-requested`` or ``mlops://<model>/champion``."""
+    """``x-mlops://<model>/retrain-requested`` or ``x-mlops://<model>/champion``."""
     check_name(model, "model", "asset_uri")
     if kind not in ASSET_KINDS:
         raise InvalidInputError(f"The 'kind' parameter of asset_uri must be one of {list(ASSET_KINDS)}. Got {kind!r} instead.")
-    return f"mlops://{model}/{kind}"
+    # "x-" schemes are Airflow's custom asset schemes: no provider lookup while a DAG file is parsed
+    return f"x-mlops://{model}/{kind}"
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -136,7 +137,7 @@ def _inside_root(uri: Any, key: str, what: str, artifact_root: str | None) -> st
 # --------------------------------------------------------------------------- payloads
 @dataclass
 class RetrainRequest:
-    """Why a model should be retrained; the ``extra`` of ``mlops://<model>/retrain-requested``."""
+    """Why a model should be retrained; the ``extra`` of ``x-mlops://<model>/retrain-requested``."""
 
     TYPE: ClassVar[str] = "retrain_requested"
 
@@ -213,7 +214,7 @@ class RetrainRequest:
 
 @dataclass
 class ChampionChanged:
-    """A champion alias move; the ``extra`` of ``mlops://<model>/champion``."""
+    """A champion alias move; the ``extra`` of ``x-mlops://<model>/champion``."""
 
     TYPE: ClassVar[str] = "champion_changed"
 

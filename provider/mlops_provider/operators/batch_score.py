@@ -23,10 +23,12 @@ class BatchScoreOperator(MlopsBaseOperator):
         ``predictions/<model>/<dag_id>/<run_id>``); a rerun replaces it atomically.
     :param batch_size: rows per batch (memory is a few batches, whatever the input size).
     :param trusted_types: extra types the model file may hold.
+    :param window: the data window scored (e.g. ``["2013-08-01", "2013-09-01"]``), recorded in the
+        predictions' manifest so a later run can re-score it (templated).
     :return: rows, output URI, model version and sha256, rows/s.
     """
 
-    template_fields: Sequence[str] = ("model_name", "dataset", "model_ref", "output_key", "artifact_root")
+    template_fields: Sequence[str] = ("model_name", "dataset", "model_ref", "output_key", "window", "artifact_root")
     ui_color = "#e6e3f6"
     operator_extra_links = (ModelVersionLink(),)
 
@@ -40,6 +42,7 @@ class BatchScoreOperator(MlopsBaseOperator):
         output_key: str | None = None,
         batch_size: int = 131_072,
         trusted_types: list[str] | None = None,
+        window: Any = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -50,6 +53,7 @@ class BatchScoreOperator(MlopsBaseOperator):
         self.output_key = output_key
         self.batch_size = batch_size
         self.trusted_types = trusted_types
+        self.window = window
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.modeling import FeatureSpec
@@ -69,7 +73,7 @@ class BatchScoreOperator(MlopsBaseOperator):
             store, model, FeatureSpec.from_dict(mv.spec), model_name=self.model_name, model_version=mv.version,
             model_sha256=mv.model_sha256, input_uri=uri, output_key=output_key,
             passthrough=list(self.passthrough or []), batch_size=self.batch_size,
-            extra_manifest={"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id},
+            extra_manifest={"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "window": self.window},
         )
         self.lineage_record = {"inputs": [result.input_uri, mv.model_uri], "outputs": [result.output_uri],
                                "step": "batch_score", "details": {"model": self.model_name, "version": mv.version,

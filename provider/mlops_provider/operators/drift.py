@@ -1,5 +1,5 @@
 """Monitoring the champion: data drift against its training snapshot, and its score on newly
-labelled data. Either can ask for a retrain through the asset ``mlops://<model>/retrain-requested``.
+labelled data. Either can ask for a retrain through the asset ``x-mlops://<model>/retrain-requested``.
 
 How the event is emitted, and why through an alias: in Airflow 3 every *successful* task records an
 asset event for every ``Asset`` in its ``outlets``, with or without an ``extra`` (see
@@ -8,7 +8,7 @@ trigger the retraining DAG after every monitoring run. These operators declare a
 :class:`~airflow.sdk.AssetAlias` instead (``mlops-retrain-requested:<model>``) and, only when a
 retrain is due, attach the event to the real asset through it::
 
-    context["outlet_events"][alias].add(Asset("mlops://<model>/retrain-requested"), extra=...)
+    context["outlet_events"][alias].add(Asset("x-mlops://<model>/retrain-requested"), extra=...)
 
 An alias with nothing added records no event, so consumers scheduled on the asset run only when
 the policy says so. The ``extra`` is :meth:`RetrainRequest.to_extra` (parse it back with

@@ -6,7 +6,7 @@ Attach it to the model's champion asset with an ``AssetWatcher`` and schedule sc
 
     from mlops_provider.triggers.champion import ChampionChangedTrigger
 
-    champion = Asset("mlops://flights_delay/champion", watchers=[AssetWatcher(
+    champion = Asset("x-mlops://flights_delay/champion", watchers=[AssetWatcher(
         name="flights_delay_champion", trigger=ChampionChangedTrigger(model_name="flights_delay"))])
 
 It watches the registry itself, so every promotion fires — by a retraining DAG, by
