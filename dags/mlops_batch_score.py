@@ -8,6 +8,7 @@ re-scores the most recently scored month with the new champion. Copy this file a
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, AssetWatcher, CronDataIntervalTimetable, Param, task
 
@@ -23,8 +24,9 @@ FEATURES = ["carrier", "origin", "dest", "hour", "distance", "month", "day_of_we
 ID_COLUMNS = ["flight_id"]  # copied next to each prediction
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")  # monthly, for the month just ended
 SCORE_ON_NEW_CHAMPION = True
-CHAMPION = Asset(f"x-mlops://{MODEL_NAME}/champion", watchers=[AssetWatcher(
-    name=f"{MODEL_NAME}_champion_watch", trigger=ChampionChangedTrigger(model_name=MODEL_NAME, poke_interval=30))])
+CHAMPION_POKE_SECONDS = float(os.environ.get("MLOPS_CHAMPION_POKE_SECONDS", "30"))
+CHAMPION = Asset(f"x-mlops://{MODEL_NAME}/champion", watchers=[AssetWatcher(name=f"{MODEL_NAME}_champion_watch",
+    trigger=ChampionChangedTrigger(model_name=MODEL_NAME, poke_interval=CHAMPION_POKE_SECONDS))])
 SCORE_SQL = f"SELECT id AS flight_id, {', '.join(FEATURES)} FROM flights" + """
  WHERE sched_dep_at >= '{{ ti.xcom_pull(task_ids='window')[0] }}' AND sched_dep_at < '{{ ti.xcom_pull(task_ids='window')[1] }}' ORDER BY id"""
 BATCH_SIZE = 131_072
