@@ -24,9 +24,10 @@ test: install          ## the whole test suite (installs Debian's chromium for t
 airflow: install       ## airflow standalone on 127.0.0.1:8080 with these DAGs
 	scripts/airflow_standalone.sh
 
-bench: install         ## scoring throughput/memory and DAG import-time ratios
+bench: install         ## scoring throughput/memory, DAG import time, drift vs Evidently
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_import_time.py
+	$(BIN)/python benchmarks/bench_drift.py
 
 lint: install
 	$(BIN)/ruff check .
