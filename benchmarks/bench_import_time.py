@@ -53,6 +53,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from _common import _busy_cpu_seconds, _children_cpu_seconds  # noqa: E402
+
 TARGET_RATIO = 1.3
 #: Imported by parsing a DAG file, these fail the check (the brief's list).
 HEAVY = ("pandas", "sklearn", "great_expectations", "pyarrow", "numpy", "scipy", "boto3")
@@ -124,22 +127,6 @@ def child(path: str, mode: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------- parent
-def _busy_cpu_seconds() -> float | None:
-    """CPU seconds spent by the whole machine (all processes) so far, from /proc/stat."""
-    try:
-        with open("/proc/stat") as f:
-            parts = f.readline().split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in parts[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def _children_cpu_seconds() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def _run(path: str, mode: str, env: dict) -> tuple[dict, str]:

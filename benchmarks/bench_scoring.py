@@ -68,6 +68,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from _common import _busy_cpu_seconds, _children_cpu_seconds, _ensure_provider_importable, _rss_mib  # noqa: E402
+
 N_FEATURES = 20
 LABEL = "label"
 ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"
@@ -77,31 +80,6 @@ METHODS = ("ours", "pandas", "predict-only")
 
 
 # ---------------------------------------------------------------------------------- child helpers
-def _ensure_provider_importable() -> None:
-    try:
-        import mlops_provider  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, os.path.join(REPO, "provider"))
-
-
-def _rss_mib() -> tuple[float, float]:
-    """(current RSS, peak RSS) of this process in MiB."""
-    cur = peak = None
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    cur = int(line.split()[1]) / 1024
-                elif line.startswith("VmHWM:"):
-                    peak = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    if peak is None:
-        import resource
-
-        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        peak = r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
-    return (cur if cur is not None else float("nan")), peak
 
 
 def _features(rng, n: int):
@@ -296,22 +274,6 @@ def child_verify(a) -> dict:
 
 
 # ---------------------------------------------------------------------------------- parent
-def _busy_cpu_seconds() -> float | None:
-    """CPU seconds spent by the whole machine (all processes) so far, from /proc/stat."""
-    try:
-        with open("/proc/stat") as f:
-            parts = f.readline().split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in parts[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def _children_cpu_seconds() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def _run_child(role: str, a, setup: dict | None = None, **extra) -> dict:
