@@ -150,9 +150,16 @@ def test_browser_login_browse_promote(server, browser, registry_info):
     # 6. the evaluation report, served from the artifact store, with its image
     d.find_element(By.LINK_TEXT, "evaluation (HTML)").click()
     wait_for(d, ec.text_to_be_present_in_element((By.ID, "title"), f"Evaluation report: {MODEL} v2"), "the report")
-    img = d.find_element(By.ID, "roc")
-    wait_for(d, lambda drv: img.get_property("complete") and img.get_property("naturalWidth") == 160,
-             "the report's PNG to load (naturalWidth 160)")
+    def image_loaded(drv):
+        from selenium.common.exceptions import WebDriverException
+
+        try:  # found afresh each time: the node may be replaced while the page settles
+            img = drv.find_element(By.ID, "roc")
+            return img.get_property("complete") and img.get_property("naturalWidth") == 160 and img
+        except WebDriverException:
+            return False
+
+    img = wait_for(d, image_loaded, "the report's PNG to load (naturalWidth 160)")
     assert img.get_property("naturalHeight") == 90
     assert "Model gate passed" in d.find_element(By.ID, "verdict").text
     assert d.current_url == f"{url}/mlops/artifacts/{quote(v2['report_key'])}"
