@@ -25,6 +25,13 @@ os.environ.update(
     }
 )
 os.environ.pop("MLOPS_ARTIFACT_CONN_ID", None)
+# gcsfs probes each bucket over gRPC for "zonal" buckets unless told not to; the GCS emulator speaks
+# only the JSON API, so the probe would time out (60 s per bucket).
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+for _k, _v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    os.environ[_k] = _v  # dummy credentials: tests never reach a real cloud
+for _k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS"):
+    os.environ.pop(_k, None)
 WAREHOUSE = _SESSION_DIR / "warehouse.db"
 os.environ["AIRFLOW_CONN_MLOPS_WAREHOUSE"] = json.dumps({"conn_type": "sqlite", "host": str(WAREHOUSE)})
 
@@ -81,3 +88,58 @@ def files_under(path: Path) -> list[str]:
     if not path.exists():
         return []
     return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+
+
+# ------------------------------------------------------------------------------- object stores
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """``moto_server`` on 127.0.0.1 for the whole session (S3, SageMaker, ...)."""
+    from tests.servers import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory):
+    """``gcp-storage-emulator`` on 127.0.0.1 for the whole session, objects kept on disk."""
+    from tests.servers import GcsEmulator
+
+    server = GcsEmulator(tmp_path_factory.mktemp("gcs")).start()
+    yield server
+    server.stop()
+
+
+def _object_root(monkeypatch, server, scheme: str, conn_id: str) -> str:
+    bucket = server.new_bucket()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(server.connection()))
+    root = f"{scheme}://{bucket}/mlops"
+    monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", root)
+    monkeypatch.setenv("MLOPS_ARTIFACT_CONN_ID", conn_id)
+    return root
+
+
+@pytest.fixture
+def s3_root(s3_server, monkeypatch) -> str:
+    """A fresh bucket on moto_server as the artifact root (connection ``mlops_s3``)."""
+    return _object_root(monkeypatch, s3_server, "s3", "mlops_s3")
+
+
+@pytest.fixture
+def gcs_root(gcs_server, monkeypatch) -> str:
+    """A fresh bucket on the GCS emulator as the artifact root (connection ``mlops_gcs``)."""
+    return _object_root(monkeypatch, gcs_server, "gs", "mlops_gcs")
+
+
+@pytest.fixture(params=["file", "s3", "gs"])
+def any_root(request, tmp_path, monkeypatch) -> str:
+    """The artifact root on each kind of store in turn: local folder, S3 (moto), GCS (emulator)."""
+    if request.param == "file":
+        root = f"file://{tmp_path / 'artifacts'}"
+        monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", root)
+        monkeypatch.delenv("MLOPS_ARTIFACT_CONN_ID", raising=False)
+        return root
+    if request.param == "s3":
+        return request.getfixturevalue("s3_root")
+    return request.getfixturevalue("gcs_root")

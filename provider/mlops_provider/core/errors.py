@@ -49,3 +49,8 @@ class UnsafeModelError(MlopsError):
 
 class NotFoundError(MlopsError, LookupError):
     """A model, version, alias or dataset does not exist."""
+
+
+class ConcurrentUpdateError(RuntimeError):
+    """Too many concurrent writers won a registry update first. Not an input error: a retry of the
+    task (Airflow's ``retries``) is the right response, so it is not an :class:`MlopsError`."""

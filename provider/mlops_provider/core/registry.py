@@ -5,8 +5,14 @@ Layout under the artifact root::
     registry/<model>/versions/<n>/claim.json      version number taken (exclusive create)
     registry/<model>/versions/<n>/model.skops     the model (skops, reproducible bytes)
     registry/<model>/versions/<n>/metadata.json   lineage, metrics, verdict, sha256 (commit marker)
-    registry/<model>/aliases/<alias>.json         {"version", "updated_at", "actor", "reason"}
-    registry/<model>/events/<time>-<id>.json      one file per alias move (never rewritten)
+    registry/<model>/alias-log/<alias>/<seq>.json one file per alias move, seq 1, 2, ... (exclusive
+                                                  create: authoritative, never rewritten)
+    registry/<model>/aliases/<alias>.json         the latest move, for people browsing the store
+
+An alias is the head of its log. A move claims the next sequence number with the store's
+create-if-absent write, so concurrent promotions are serialized: each records the version it
+replaced, none is lost, and exactly one version holds the alias at any time. Registries written
+before the log existed (``aliases/<alias>.json`` and ``events/``) are still read.
 
 A version exists once its ``metadata.json`` does. Registering again with the same ``run_key``
 (dag_id/run_id/task_id) and the same model sha256 returns the existing version.
@@ -21,11 +27,26 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlops_provider.core.datasets import check_name
-from mlops_provider.core.errors import CorruptArtifactError, InvalidInputError, NotFoundError
+from mlops_provider.core.errors import (
+    ConcurrentUpdateError,
+    CorruptArtifactError,
+    InvalidInputError,
+    NotFoundError,
+)
 from mlops_provider.core.serialization import load_model, sha256_bytes
 from mlops_provider.core.storage import ArtifactStore
 
 CHAMPION = "champion"
+MAX_ALIAS_ATTEMPTS = 50
+ANY = object()  # "whatever the alias points at" for set_alias(expected_current=...)
+
+
+class StaleAliasError(ConcurrentUpdateError):
+    """A conditional alias move found the alias pointing at another version than expected."""
+
+    def __init__(self, message: str, current: int | None = None):
+        super().__init__(message)
+        self.current = current
 
 
 def _now() -> str:
@@ -63,6 +84,7 @@ class AliasEvent:
     actor: str
     reason: str
     action: str  # "promote" | "rollback" | "set"
+    sequence: int | None = None  # position in the alias log (None: written before the log existed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,18 +132,37 @@ class ModelRegistry:
             raise NotFoundError(f"Model {name!r} has no version {version}; registered versions: {known or 'none'}")
         return self._read_version(key)
 
+    def _log_key(self, name: str, alias: str) -> str:
+        return f"{self._model_key(name)}/alias-log/{alias}"
+
+    def _log_sequences(self, name: str, alias: str) -> list[int]:
+        names = self.store.list_dir(self._log_key(name, alias))
+        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+
+    def alias_record(self, name: str, alias: str = CHAMPION) -> dict[str, Any] | None:
+        """The latest move of ``alias`` (an :class:`AliasEvent` as a dict) or None."""
+        seqs = self._log_sequences(name, alias)
+        if seqs:
+            return self.store.read_json(f"{self._log_key(name, alias)}/{seqs[-1]:08d}.json")
+        legacy = f"{self._model_key(name)}/aliases/{alias}.json"
+        return self.store.read_json(legacy) if self.store.exists(legacy) else None
+
     def aliases(self, name: str) -> dict[str, dict[str, Any]]:
+        names = {n for n in self.store.list_dir(f"{self._model_key(name)}/alias-log") if not n.startswith(".")}
+        names |= {
+            f[:-5] for f in self.store.list_dir(f"{self._model_key(name)}/aliases")
+            if f.endswith(".json") and not f.startswith(".")
+        }
         out = {}
-        for fname in self.store.list_dir(f"{self._model_key(name)}/aliases"):
-            if fname.endswith(".json") and not fname.startswith("."):
-                out[fname[:-5]] = self.store.read_json(f"{self._model_key(name)}/aliases/{fname}")
+        for alias in sorted(names):
+            rec = self.alias_record(name, alias)
+            if rec is not None:
+                out[alias] = rec
         return out
 
     def get_alias(self, name: str, alias: str = CHAMPION) -> int | None:
-        key = f"{self._model_key(name)}/aliases/{alias}.json"
-        if not self.store.exists(key):
-            return None
-        return int(self.store.read_json(key)["version"])
+        rec = self.alias_record(name, alias)
+        return None if rec is None else int(rec["version"])
 
     def resolve(self, name: str, ref: int | str = CHAMPION) -> ModelVersion:
         """A version by number, or by alias (``"champion"``, ``"@champion"``)."""
@@ -134,8 +175,14 @@ class ModelRegistry:
         return self.get_version(name, v)
 
     def history(self, name: str) -> list[AliasEvent]:
-        key = f"{self._model_key(name)}/events"
-        return [AliasEvent(**self.store.read_json(f"{key}/{f}")) for f in self.store.list_dir(key) if f.endswith(".json")]
+        """Every alias move of the model, oldest first."""
+        events = []
+        legacy = f"{self._model_key(name)}/events"
+        events += [AliasEvent(**self.store.read_json(f"{legacy}/{f}")) for f in self.store.list_dir(legacy) if f.endswith(".json")]
+        for alias in self.store.list_dir(f"{self._model_key(name)}/alias-log"):
+            key = self._log_key(name, alias)
+            events += [AliasEvent(**self.store.read_json(f"{key}/{n:08d}.json")) for n in self._log_sequences(name, alias)]
+        return sorted(events, key=lambda e: (e.updated_at, e.sequence or 0))
 
     def load(self, name: str, ref: int | str = CHAMPION, trusted_types=()) -> tuple[Any, ModelVersion]:
         """Load a version's model safely: sha256 pinned by its metadata, skops trusted list."""
@@ -220,21 +267,46 @@ class ModelRegistry:
         actor: str = "unknown",
         reason: str = "",
         action: str = "set",
+        expected_current: Any = ANY,
     ) -> AliasEvent:
-        """Point ``alias`` at ``version`` (which must exist) and record who did it and why."""
+        """Point ``alias`` at ``version`` (which must exist) and record who did it and why.
+
+        ``expected_current`` (a version number, or None for "no alias yet") makes the move
+        conditional: if the alias points elsewhere when the move is made, :class:`StaleAliasError`
+        is raised and nothing changes (compare-and-set, atomic against concurrent moves).
+        """
         check_name(alias, "alias", "ModelRegistry.set_alias")
         self.get_version(name, version)  # raises NotFoundError for a missing version
         if not reason:
             raise InvalidInputError(f"Moving alias {alias!r} of {name!r} needs a reason (got an empty one).")
-        previous = self.get_alias(name, alias)
-        event = AliasEvent(name, alias, int(version), previous, _now(), actor, reason, action)
-        self.store.write_json(f"{self._model_key(name)}/aliases/{alias}.json", event.to_dict())
-        stamp = event.updated_at.replace(":", "").replace("-", "").replace("+", "Z")
-        self.store.write_json(f"{self._model_key(name)}/events/{stamp}-{uuid.uuid4().hex[:8]}.json", event.to_dict())
-        return event
+        log = self._log_key(name, alias)
+        for _ in range(MAX_ALIAS_ATTEMPTS):
+            seqs = self._log_sequences(name, alias)
+            head = seqs[-1] if seqs else 0
+            previous = self.get_alias(name, alias) if not seqs else int(
+                self.store.read_json(f"{log}/{head:08d}.json")["version"]
+            )
+            if expected_current is not ANY and previous != expected_current:
+                raise StaleAliasError(
+                    f"Alias {alias!r} of {name!r} is v{previous}, not v{expected_current} as expected; not moved",
+                    current=previous,
+                )
+            event = AliasEvent(name, alias, int(version), previous, _now(), actor, reason, action, head + 1)
+            body = json.dumps(event.to_dict(), indent=2, sort_keys=True).encode()
+            if self.store.create_exclusive(f"{log}/{head + 1:08d}.json", body):
+                self.store.write_json(f"{self._model_key(name)}/aliases/{alias}.json", event.to_dict())
+                return event
+            # another writer moved the alias first: re-read the head and record what we replace
+        raise ConcurrentUpdateError(
+            f"Could not move alias {alias!r} of {name!r}: {MAX_ALIAS_ATTEMPTS} concurrent moves won first"
+        )
 
-    def promote(self, name: str, version: int, *, actor: str, reason: str, alias: str = CHAMPION) -> AliasEvent:
-        return self.set_alias(name, version, alias=alias, actor=actor, reason=reason, action="promote")
+    def promote(
+        self, name: str, version: int, *, actor: str, reason: str, alias: str = CHAMPION, expected_current: Any = ANY
+    ) -> AliasEvent:
+        return self.set_alias(
+            name, version, alias=alias, actor=actor, reason=reason, action="promote", expected_current=expected_current
+        )
 
     def rollback(
         self, name: str, *, actor: str, reason: str, to_version: int | None = None, alias: str = CHAMPION

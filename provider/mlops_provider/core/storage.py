@@ -8,7 +8,9 @@ Every write is atomic from a reader's point of view:
   under its final key directly (a rename there would be a copy and a delete).
 
 Multi-file artifacts (dataset snapshots, model versions) write a JSON file last as their commit
-marker; readers treat an artifact without it as absent.
+marker; readers treat an artifact without it as absent. :meth:`ArtifactStore.create_exclusive`
+(create-if-absent, enforced by the store's conditional writes) is what concurrent writers
+coordinate through.
 
 This module imports no Airflow: the Airflow shell builds the filesystem (for example from an
 ``ObjectStoragePath`` with a connection id) and hands it in.
@@ -26,6 +28,8 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 CHUNK = 1 << 20
+EXCLUSIVE_ENV = "MLOPS_EXCLUSIVE_WRITES"
+_EXCLUSIVE_CACHE: dict[tuple, str] = {}
 
 
 class StorageError(OSError):
@@ -88,7 +92,14 @@ class ArtifactStore:
         raise ValueError(f"URI {uri!r} is outside the artifact root {self.root!r}")
 
     # ----------------------------------------------------------------- reads
+    def _fresh(self, path: str) -> None:
+        """Drop the filesystem's listing cache for ``path``: another worker may have written."""
+        if not self.is_local:
+            with contextlib.suppress(Exception):
+                self.fs.invalidate_cache(path)
+
     def exists(self, key: str) -> bool:
+        self._fresh(self.path(key))
         return bool(self.fs.exists(self.path(key)))
 
     def read_bytes(self, key: str) -> bytes:
@@ -126,6 +137,7 @@ class ArtifactStore:
     def list_dir(self, key: str) -> list[str]:
         """Names (not keys) directly under ``key``; empty if it does not exist."""
         p = self.path(key)
+        self._fresh(p)
         try:
             entries = self.fs.ls(p, detail=False)
         except FileNotFoundError:
@@ -188,8 +200,16 @@ class ArtifactStore:
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Create ``key`` only if nothing is there; True if this call created it.
 
-        Local filesystems use ``os.link`` of a fully written temporary file, which is atomic and
-        fails if the name exists. Object stores fall back to check-then-write.
+        This is the one primitive the registry's concurrency rests on (version numbers, alias
+        moves). How it is made safe against concurrent writers, by store:
+
+        * local filesystem: ``os.link`` of a fully written temporary file (atomic, fails if the
+          name exists);
+        * S3: ``PutObject`` with ``If-None-Match: *`` (HTTP 412 if the key exists);
+        * GCS: an upload with the precondition ``ifGenerationMatch=0``;
+        * a store that ignores those preconditions (some emulators; detected once per bucket by
+          a probe, or forced with ``MLOPS_EXCLUSIVE_WRITES=claims``): a claim lock, see
+          :meth:`_create_by_claims`.
         """
         self._makedirs(key)
         final = self.path(key)
@@ -204,11 +224,77 @@ class ArtifactStore:
                 return False
             finally:
                 os.unlink(tmp)
+        if self.exclusive_mode == "native":
+            try:
+                self.fs.pipe_file(final, data, mode="create")
+                return True
+            except FileExistsError:
+                return False
+            except OSError as err:
+                raise StorageError(f"Could not create {self.uri(key)}: {err}") from err
+        return self._create_by_claims(key, data)
+
+    @property
+    def exclusive_mode(self) -> str:
+        """``"native"`` (the store enforces create-if-absent) or ``"claims"`` (the claim lock)."""
+        if self.is_local:
+            return "native"
+        forced = os.environ.get(EXCLUSIVE_ENV, "auto").strip().lower()
+        if forced in ("native", "claims"):
+            return forced
+        if forced != "auto":
+            raise ValueError(f"{EXCLUSIVE_ENV} must be 'auto', 'native' or 'claims'. Got {forced!r} instead.")
+        cache_key = (self.protocol, self.root_path.split("/", 1)[0], _fs_identity(self.fs))
+        if cache_key not in _EXCLUSIVE_CACHE:
+            _EXCLUSIVE_CACHE[cache_key] = "native" if self._probe_conditional_writes() else "claims"
+        return _EXCLUSIVE_CACHE[cache_key]
+
+    def _probe_conditional_writes(self) -> bool:
+        """Does the store refuse a second create of the same key? (One probe object, removed.)"""
+        probe = self.path(f".mlops-probe/{uuid.uuid4().hex}")
+        try:
+            self.fs.pipe_file(probe, b"1", mode="create")
+            try:
+                self.fs.pipe_file(probe, b"2", mode="create")
+            except FileExistsError:
+                return True
+            return False
+        except (TypeError, NotImplementedError):  # a filesystem without the "create" mode
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                self.fs.rm(probe)
+
+    def _create_by_claims(self, key: str, data: bytes) -> bool:
+        """Create-if-absent on a store without preconditions: the earliest claim wins.
+
+        Each writer uploads a claim object with a unique name under ``<key>.claims/`` and then
+        lists that folder. The winner is the claim the store created first (GCS generation,
+        else last-modified time; the name breaks ties). A writer that lists after another's claim
+        exists sees it, and a claim created later always orders after it, so two writers never
+        both win; the loser deletes its claim. Winning claims stay, so a late writer that missed
+        the final object still loses. Requirements, met by GCS and S3 and their emulators:
+        read-after-write consistent listings and store-assigned ordering at a finer grain than
+        the time between two writers' claim and list (GCS generations are microseconds).
+        """
+        final = self.path(key)
         if self.fs.exists(final):
             return False
-        with self.fs.open(final, "wb") as f:
-            f.write(data)
-        return True
+        claims = f"{final}.claims"
+        mine = f"{claims}/{uuid.uuid4().hex}"
+        try:
+            self.fs.pipe_file(mine, b"")
+            self.fs.invalidate_cache(claims)
+            entries = self.fs.ls(claims, detail=True)
+        except OSError as err:
+            raise StorageError(f"Could not claim {self.uri(key)}: {err}") from err
+        winner = min(entries, key=lambda e: (_creation_order(e), str(e["name"])))
+        if str(winner["name"]).rstrip("/").endswith(mine.rsplit("/", 1)[1]):
+            self.fs.pipe_file(final, data)
+            return True
+        with contextlib.suppress(Exception):
+            self.fs.rm(mine)
+        return False
 
     def move(self, src_key: str, dst_key: str) -> None:
         """Rename within the store (atomic on a local filesystem, copy+delete on object stores)."""
@@ -221,6 +307,32 @@ class ArtifactStore:
     def delete(self, key: str, recursive: bool = False) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(self.path(key), recursive=recursive)
+
+
+def _fs_identity(fs: Any) -> str:
+    """Which server a filesystem talks to (an endpoint), for the per-store capability cache."""
+    opts = getattr(fs, "storage_options", {}) or {}
+    endpoint = opts.get("endpoint_url") or (opts.get("client_kwargs") or {}).get("endpoint_url")
+    endpoint = endpoint or getattr(fs, "_endpoint", None) or getattr(getattr(fs, "s3", None), "_endpoint", None)
+    return f"{type(fs).__name__}:{endpoint}"
+
+
+def _creation_order(entry: dict) -> float:
+    if entry.get("generation"):
+        return float(entry["generation"])
+    for k in ("LastModified", "mtime", "created", "updated"):
+        v = entry.get(k)
+        if v is None:
+            continue
+        if hasattr(v, "timestamp"):
+            return float(v.timestamp())
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            import datetime as _dt
+
+            return _dt.datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp()
+    return 0.0
 
 
 class HashingWriter:

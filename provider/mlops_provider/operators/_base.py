@@ -22,15 +22,27 @@ ON_FAIL = ("fail", "skip", "warn")
 
 
 class MlopsBaseOperator(BaseOperator):
-    """Base of the package's operators: ``artifact_root`` and ``artifact_conn_id`` select the store."""
+    """Base of the package's operators: ``artifact_root`` and ``artifact_conn_id`` select the store;
+    ``registry`` and ``registry_conn_id`` the model registry backend (see
+    :func:`mlops_provider.hooks.registry.get_registry`; default: the registry on the artifact store)."""
 
     template_fields: Sequence[str] = ("artifact_root",)
     ui_color = "#e8f1fb"
 
-    def __init__(self, *, artifact_root: str | None = None, artifact_conn_id: str | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        artifact_root: str | None = None,
+        artifact_conn_id: str | None = None,
+        registry: str | None = None,
+        registry_conn_id: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.artifact_root = artifact_root
         self.artifact_conn_id = artifact_conn_id
+        self.registry = registry
+        self.registry_conn_id = registry_conn_id
         self.mlops_links: dict[str, str] = {}  # extra-link name -> URL, recorded while running
         self.lineage_record: dict[str, Any] | None = None  # for OpenLineage, recorded while running
 
@@ -63,6 +75,12 @@ class MlopsBaseOperator(BaseOperator):
         from mlops_provider.hooks.artifacts import ArtifactStoreHook
 
         return ArtifactStoreHook(self.artifact_root, self.artifact_conn_id).get_store()
+
+    def model_registry(self, store: ArtifactStore | None = None):
+        """The model registry backend this operator is configured for (built at run time)."""
+        from mlops_provider.hooks.registry import get_registry
+
+        return get_registry(self.registry, self.registry_conn_id, store if store is not None else self.store())
 
     @staticmethod
     def run_key(context: Context) -> str:

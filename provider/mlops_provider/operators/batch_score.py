@@ -57,12 +57,11 @@ class BatchScoreOperator(MlopsBaseOperator):
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.modeling import FeatureSpec
-        from mlops_provider.core.registry import ModelRegistry
         from mlops_provider.core.scoring import batch_score
 
         store = self.store()
         uri = self.as_uri(self.dataset, "dataset")
-        model, mv = ModelRegistry(store).load(self.model_name, self.model_ref, self.trusted_types or ())
+        model, mv = self.model_registry(store).load(self.model_name, self.model_ref, self.trusted_types or ())
         ti = context["ti"]
         output_key = self.output_key or f"predictions/{self.model_name}/{self.dag_run_path(context)}"
         from mlops_provider.links.report import model_version_url

@@ -197,7 +197,6 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         from mlops_provider.core.errors import NotFoundError
         from mlops_provider.core.events import RetrainRequest
         from mlops_provider.core.modeling import FeatureSpec, check_columns
-        from mlops_provider.core.registry import ModelRegistry
 
         model = check_name(self.model_name, "model_name", self.owner_name())
         psi_threshold = self._psi_threshold()
@@ -210,7 +209,7 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         ):
             raise self.param_error("features", "a non-empty list of column names or None", self.features)
         store = self.store()
-        mv = ModelRegistry(store).resolve(model, self.alias)
+        mv = self.model_registry(store).resolve(model, self.alias)
         ref = (mv.lineage or {}).get("train_dataset")
         if not isinstance(ref, dict) or not isinstance(ref.get("uri"), str):
             raise NotFoundError(
@@ -309,14 +308,13 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         )
         from mlops_provider.core.events import RetrainRequest
         from mlops_provider.core.modeling import FeatureSpec
-        from mlops_provider.core.registry import ModelRegistry
 
         model_name = check_name(self.model_name, "model_name", self.owner_name())
         tolerance = _number(self, self.tolerance, "tolerance", strict=False)
         if self.metric is not None and self.metric not in HIGHER_IS_BETTER:
             raise self.param_error("metric", f"one of {sorted(HIGHER_IS_BETTER)}", self.metric)
         store = self.store()
-        model, mv = ModelRegistry(store).load(model_name, self.alias, self.trusted_types or ())
+        model, mv = self.model_registry(store).load(model_name, self.alias, self.trusted_types or ())
         spec = FeatureSpec.from_dict(mv.spec)
         metric = self.metric or default_compare_metric(spec.task)
         recorded = ((mv.verdict or {}).get("metrics") or {}).get("challenger", {}).get(metric, mv.metrics.get(metric))

@@ -70,7 +70,6 @@ class EvaluateModelOperator(MlopsBaseOperator):
         from mlops_provider.core.datasets import read_dataframe, read_manifest
         from mlops_provider.core.evaluation import decide, metrics_from, score_frame
         from mlops_provider.core.modeling import FeatureSpec
-        from mlops_provider.core.registry import ModelRegistry
         from mlops_provider.core.serialization import load_model
 
         on_fail = self.check_on_fail(self.on_fail)
@@ -97,7 +96,7 @@ class EvaluateModelOperator(MlopsBaseOperator):
             raise self.param_error("slice_column", f"a column of the evaluation data {list(df.columns)}", self.slice_column)
         labelled, y, ch_pred, ch_score = score_frame(ch_model, df, spec, where)
         ch_metrics = metrics_from(y, ch_pred, ch_score, spec, where)
-        registry = ModelRegistry(store)
+        registry = self.model_registry(store)
         champ_version = registry.get_alias(self.model_name, self.alias)
         champ_metrics = champ_score = None
         if champ_version is not None:

@@ -54,7 +54,7 @@ class RegisterModelOperator(MlopsBaseOperator):
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.datasets import check_name
         from mlops_provider.core.lineage import code_version, package_versions
-        from mlops_provider.core.registry import ModelRegistry
+        from mlops_provider.core.registry import StaleAliasError
 
         check_name(self.model_name, "model_name", self.owner_name())
         evaluation = self.as_dict(self.evaluation, "evaluation")
@@ -95,7 +95,7 @@ class RegisterModelOperator(MlopsBaseOperator):
             "train_rows": model.get("rows"),
         }
         metrics = (verdict or {}).get("metrics", {}).get("challenger", {})
-        registry = ModelRegistry(store)
+        registry = self.model_registry(store)
         mv, created = registry.register(
             self.model_name, data, run_key=self.run_key(context), estimator=model.get("estimator"),
             metrics=metrics, verdict=verdict, lineage=lineage, spec=model.get("spec"),
@@ -117,12 +117,15 @@ class RegisterModelOperator(MlopsBaseOperator):
                 mv.version, self.alias, verdict.get("champion_version"), current,
             )
         else:
-            registry.promote(
-                self.model_name, mv.version, alias=self.alias, actor=f"airflow:{ti.dag_id}/{ti.run_id}",
-                reason=verdict.get("reason", "verdict passed"),
-            )
-            promoted = True
-            self.log.info("Promoted %s v%d to %r (was v%s)", self.model_name, mv.version, self.alias, current)
+            try:
+                registry.promote(
+                    self.model_name, mv.version, alias=self.alias, actor=f"airflow:{ti.dag_id}/{ti.run_id}",
+                    reason=verdict.get("reason", "verdict passed"), expected_current=current,
+                )
+                promoted = True
+                self.log.info("Promoted %s v%d to %r (was v%s)", self.model_name, mv.version, self.alias, current)
+            except StaleAliasError as err:  # another run promoted in between: its verdict stands
+                self.log.warning("Not promoting v%d: %s; re-run the evaluation", mv.version, err)
         from mlops_provider.links.report import model_version_url
 
         self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)
