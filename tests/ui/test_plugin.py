@@ -24,9 +24,22 @@ def test_importing_the_plugin_stays_light():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
-def test_the_plugins_folder_drop_in_is_found_by_airflow():
+def test_the_plugins_folder_drop_in_defers_to_the_installed_entry_point(monkeypatch):
+    """Mounting ./plugins next to an installed provider must not register the plugin twice; without
+    the provider's entry point, the drop-in is how Airflow finds it."""
+    import importlib.metadata
+
     from airflow.plugins_manager import _load_plugins_from_plugin_directory
 
+    assert any(ep.name == "mlops_registry" for ep in importlib.metadata.entry_points(group="airflow.plugins"))
+    plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(REPO / "plugins"))
+    assert errors == {} and plugins == []
+
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points",
+        lambda **kw: [] if kw.get("group") == "airflow.plugins" else real(**kw),
+    )
     plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(REPO / "plugins"))
     assert errors == {}
     assert [p.name for p in plugins] == ["mlops_registry"]

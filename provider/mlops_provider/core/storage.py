@@ -288,7 +288,7 @@ class ArtifactStore:
             entries = self.fs.ls(claims, detail=True)
         except OSError as err:
             raise StorageError(f"Could not claim {self.uri(key)}: {err}") from err
-        winner = min(entries, key=lambda e: (_creation_order(e), str(e["name"])))
+        winner = min(entries, key=lambda e: (creation_order(e), str(e["name"])))
         if str(winner["name"]).rstrip("/").endswith(mine.rsplit("/", 1)[1]):
             self.fs.pipe_file(final, data)
             return True
@@ -317,7 +317,9 @@ def _fs_identity(fs: Any) -> str:
     return f"{type(fs).__name__}:{endpoint}"
 
 
-def _creation_order(entry: dict) -> float:
+def creation_order(entry: dict) -> float:
+    """When an fsspec listing entry was written, as a sortable number (GCS generation, S3
+    LastModified, local mtime)."""
     if entry.get("generation"):
         return float(entry["generation"])
     for k in ("LastModified", "mtime", "created", "updated"):

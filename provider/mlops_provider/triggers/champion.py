@@ -31,10 +31,11 @@ STATE_KEY = "mlops.champion.last_version"
 def read_alias(artifact_root: str | None, model_name: str, alias: str, conn_id: str | None) -> dict[str, Any] | None:
     """The alias record (version, actor, reason, updated_at, previous_version) or None (blocking)."""
     from mlops_provider.core.registry import ModelRegistry
-    from mlops_provider.hooks.artifacts import resolve_root
+    from mlops_provider.hooks.artifacts import resolve_conn_id, resolve_root
     from mlops_provider.triggers.new_data import open_store
 
-    return ModelRegistry(open_store(resolve_root(artifact_root), conn_id)).alias_record(model_name, alias)
+    store = open_store(resolve_root(artifact_root), resolve_conn_id(conn_id))
+    return ModelRegistry(store).alias_record(model_name, alias)
 
 
 class ChampionChangedTrigger(BaseEventTrigger):
