@@ -33,8 +33,14 @@ def retrain_chain(
     alert_channels: Any = ({"type": "log"},),
     require_approval: bool = False,
     io_retries: int = 2,
+    io_retry_delay: dt.timedelta = dt.timedelta(minutes=1),
 ) -> dict[str, Any]:
-    """Create the chain's tasks in the current DAG; returns them by task id."""
+    """Create the chain's tasks in the current DAG; returns them by task id.
+
+    Every step that reads or writes the store or a source retries ``io_retries`` times (storage or
+    network outages); bad input and failed gates are not retried (they raise
+    ``AirflowFailException``), and every step is idempotent, so a retry never duplicates a snapshot,
+    a model version or a promotion."""
     from mlops_provider.notifications.quality_gate import GateAlertOperator
     from mlops_provider.operators.evaluate import EvaluateModelOperator
     from mlops_provider.operators.extract import ExtractOperator
@@ -42,19 +48,21 @@ def retrain_chain(
     from mlops_provider.operators.train import TrainModelOperator
     from mlops_provider.operators.validate import ValidateDataOperator
 
-    io = {"retries": io_retries, "retry_delay": dt.timedelta(minutes=1)}
+    io = {"retries": io_retries, "retry_delay": io_retry_delay}
     extract_train = ExtractOperator(task_id="extract_train", dataset_name=f"{model_name}_train", conn_id=conn_id,
                                     sql=train_sql, source_uri=train_source_uri, **io)
     extract_eval = ExtractOperator(task_id="extract_eval", dataset_name=f"{model_name}_eval", conn_id=conn_id,
                                    sql=eval_sql, source_uri=eval_source_uri, **io)
-    validate_train = ValidateDataOperator(task_id="validate_train", dataset=extract_train.output, expectations=expectations)
-    validate_eval = ValidateDataOperator(task_id="validate_eval", dataset=extract_eval.output, expectations=expectations)
+    validate_train = ValidateDataOperator(task_id="validate_train", dataset=extract_train.output,
+                                          expectations=expectations, **io)
+    validate_eval = ValidateDataOperator(task_id="validate_eval", dataset=extract_eval.output,
+                                         expectations=expectations, **io)
     train = TrainModelOperator(task_id="train", dataset=extract_train.output, label=label, features=features,
-                               categorical=categorical, estimator=estimator, model_params=model_params, seed=seed)
+                               categorical=categorical, estimator=estimator, model_params=model_params, seed=seed, **io)
     evaluate = EvaluateModelOperator(task_id="evaluate", model_name=model_name, model=train.output,
                                      dataset=extract_eval.output, thresholds=thresholds,
                                      min_improvement=min_improvement, bootstrap=bootstrap,
-                                     on_fail=on_model_gate_fail, slice_column=slice_column)
+                                     on_fail=on_model_gate_fail, slice_column=slice_column, **io)
     register = RegisterModelOperator(task_id="register", model_name=model_name, evaluation=evaluate.output, **io)
     alert = GateAlertOperator(task_id="alert", gate_task_ids=["validate_train", "validate_eval", "evaluate"],
                               channels=list(alert_channels), trigger_rule="all_done")
