@@ -11,6 +11,7 @@ again yields the same key and the existing snapshot is reused.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import uuid
@@ -97,22 +98,28 @@ def write_snapshot(
     try:
         with store.open_atomic(staging) as sink:
             writer = None
-            for batch in batches:
-                if isinstance(batch, pa.Table):
-                    tables = [batch]
-                else:
-                    tables = [pa.Table.from_batches([batch])]
-                for t in tables:
-                    if writer is None:
-                        schema = t.schema
-                        writer = pq.ParquetWriter(
-                            sink, schema, compression="zstd", write_statistics=True, store_schema=True
-                        )
-                    elif t.schema != schema:
-                        t = t.cast(schema)
-                    if t.num_rows:
-                        writer.write_table(t, row_group_size=128 * 1024)
-                        rows += t.num_rows
+            try:
+                for batch in batches:
+                    if isinstance(batch, pa.Table):
+                        tables = [batch]
+                    else:
+                        tables = [pa.Table.from_batches([batch])]
+                    for t in tables:
+                        if writer is None:
+                            schema = t.schema
+                            writer = pq.ParquetWriter(
+                                sink, schema, compression="zstd", write_statistics=True, store_schema=True
+                            )
+                        elif t.schema != schema:
+                            t = t.cast(schema)
+                        if t.num_rows:
+                            writer.write_table(t, row_group_size=128 * 1024)
+                            rows += t.num_rows
+            except BaseException:
+                if writer is not None:
+                    with contextlib.suppress(Exception):
+                        writer.close()
+                raise
             if writer is None:
                 raise EmptyDatasetError(
                     f"Extract for dataset {name!r} returned no data from {source}; expected at least "

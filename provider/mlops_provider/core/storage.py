@@ -183,6 +183,8 @@ class ArtifactStore:
         finally:
             if not ok:
                 with contextlib.suppress(Exception):
+                    if not self.is_local and hasattr(raw, "discard"):
+                        raw.discard()  # an object-store upload: abort it instead of committing it
                     raw.close()
                 with contextlib.suppress(Exception):
                     if self.fs.exists(target):
@@ -302,7 +304,10 @@ class ArtifactStore:
         if self.is_local:
             os.replace(self.path(src_key), self.path(dst_key))
         else:
-            self.fs.mv(self.path(src_key), self.path(dst_key))
+            # a server-side copy, then delete: works on every object store (gcsfs' mv tries GCS's
+            # moveTo first, which emulators lack, and backs off ~30 s before falling back)
+            self.fs.copy(self.path(src_key), self.path(dst_key))
+            self.fs.rm(self.path(src_key))
 
     def delete(self, key: str, recursive: bool = False) -> None:
         with contextlib.suppress(FileNotFoundError):
