@@ -49,7 +49,17 @@ def get_provider_info() -> dict:
                 ],
             }
         ],
-        "hooks": [{"integration-name": "MLOps", "python-modules": ["mlops_provider.hooks.artifacts"]}],
+        "hooks": [
+            {
+                "integration-name": "MLOps",
+                "python-modules": ["mlops_provider.hooks.artifacts", "mlops_provider.hooks.registry"],
+            }
+        ],
+        # The MLflow model registry backend's connection (host = tracking URI); the SageMaker and
+        # Vertex AI backends use the amazon / google providers' own connection types.
+        "connection-types": [
+            {"hook-class-name": "mlops_provider.hooks.registry.MlflowRegistryHook", "connection-type": "mlflow"}
+        ],
         # The registry page plugin is registered through the "airflow.plugins" entry point only: Airflow
         # loads provider-info plugins lazily (not in the api-server by default), and listing it in both
         # places makes the api-server report a duplicate-plugin import error.
