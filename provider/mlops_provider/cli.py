@@ -143,8 +143,8 @@ def _print_json(obj: Any) -> None:
 
 # --------------------------------------------------------------------------- registry access
 def _open_registry(args):
-    from mlops_provider.core.registry import ModelRegistry
     from mlops_provider.hooks.artifacts import ArtifactStoreHook, resolve_root
+    from mlops_provider.hooks.registry import get_registry
 
     root = getattr(args, "root", None) or resolve_root(None)
     try:
@@ -154,7 +154,11 @@ def _open_registry(args):
         raise CliError(
             f"cannot open artifact root {root!r}: {err} (for s3:// or gs:// install the 'amazon' or 'google' extra)"
         ) from err
-    return ModelRegistry(store)
+    try:
+        # the backend the DAGs use: --registry / $MLOPS_REGISTRY (artifacts, mlflow, sagemaker, vertex)
+        return get_registry(getattr(args, "registry", None), getattr(args, "registry_conn_id", None), store)
+    except (ImportError, ValueError) as err:
+        raise CliError(f"cannot open the model registry: {err}") from err
 
 
 def _check_model(registry, name: str) -> None:
@@ -467,6 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     root_opt.add_argument("--root", default=argparse.SUPPRESS, metavar="URI",
                           help="artifact root (default: $MLOPS_ARTIFACT_ROOT, Variable mlops_artifact_root, "
                                "file://$AIRFLOW_HOME/mlops)")
+    root_opt.add_argument("--registry", default=argparse.SUPPRESS, metavar="KIND",
+                          help="registry backend: artifacts, mlflow, sagemaker, vertex (default: $MLOPS_REGISTRY, "
+                               "Variable mlops_registry, artifacts)")
+    root_opt.add_argument("--registry-conn-id", default=argparse.SUPPRESS, metavar="CONN_ID",
+                          help="Airflow connection of the registry backend (default: $MLOPS_REGISTRY_CONN_ID)")
     root_opt.add_argument("--conn-id", default=argparse.SUPPRESS, metavar="CONN_ID",
                           help="Airflow connection for an s3:// or gs:// root (default: $MLOPS_ARTIFACT_CONN_ID, "
                                "Variable mlops_artifact_conn_id)")

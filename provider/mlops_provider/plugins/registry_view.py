@@ -188,9 +188,11 @@ def _store():
 
 
 def _registry(store):
-    from mlops_provider.core.registry import ModelRegistry
+    """The registry backend the operators use (``MLOPS_REGISTRY`` / Variable ``mlops_registry``)."""
+    from mlops_provider.hooks.registry import REGISTRY_CONN_ENV, REGISTRY_ENV, get_registry
 
-    return ModelRegistry(store)
+    kind = _server_setting(REGISTRY_ENV, "mlops_registry")
+    return get_registry(kind, _server_setting(REGISTRY_CONN_ENV, "mlops_registry_conn_id"), store)
 
 
 def _registry_call(fn: Callable[[], Any]) -> Any:
