@@ -34,6 +34,8 @@ def get_provider_info() -> dict:
                     "mlops_provider.operators.register",
                     "mlops_provider.operators.batch_score",
                     "mlops_provider.operators.drift",
+                    "mlops_provider.operators.partitions",
+                    "mlops_provider.operators.managed",
                     "mlops_provider.notifications.quality_gate",
                 ],
             }

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-TEMPLATES = {"mlops_retrain_scheduled", "mlops_batch_score", "mlops_retrain_on_event", "mlops_monitor_drift"}
+TEMPLATES = {"mlops_retrain_scheduled", "mlops_batch_score", "mlops_retrain_on_event", "mlops_monitor_drift",
+             "mlops_batch_score_partitioned", "mlops_batch_score_managed"}
 HEAVY = ("pandas", "numpy", "sklearn", "great_expectations", "pyarrow", "scipy", "boto3", "skops", "mlflow")
 
 

@@ -1,0 +1,147 @@
+"""ManagedBatchScoreOperator: hand the scoring of a pinned registry version to SageMaker Batch
+Transform or Vertex AI batch prediction, through the Amazon / Google providers' own operators.
+
+The provider operator is imported and built when the task runs, never at DAG parse time: importing
+``airflow.providers.amazon.aws.operators.sagemaker`` takes 0.4 s and pulls in boto3, and
+``airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job`` 7.5 s
+(google-cloud-aiplatform), measured on the reference machine with ``airflow.sdk`` already imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlops_provider.links.report import ModelVersionLink
+from mlops_provider.operators._base import MlopsBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator, Context
+
+BACKENDS = ("sagemaker", "vertex")
+
+
+class ManagedBatchScoreOperator(MlopsBaseOperator):
+    """Score with a managed service, then record a manifest of what was scored, with what.
+
+    :param backend: ``"sagemaker"`` (``SageMakerTransformOperator``) or ``"vertex"``
+        (``CreateBatchPredictionJobOperator``).
+    :param model_name: registry name.
+    :param model: the pinned version, a ``ResolveModelVersionOperator`` result (templated).
+    :param input_uri: what to score: an ``s3://`` prefix (SageMaker), a ``bq://`` table or ``gs://``
+        files (Vertex AI) (templated).
+    :param output_uri: where the service writes the predictions (templated).
+    :param options: the rest of the job's arguments, see
+        :func:`mlops_provider.core.managed.sagemaker_transform_config` /
+        :func:`~mlops_provider.core.managed.vertex_batch_prediction_kwargs` (templated).
+    :param conn_id: the AWS / Google Cloud connection (default ``aws_default`` / ``google_cloud_default``).
+    :param deferrable: wait for the job in the triggerer instead of a worker slot.
+    :param output_key: where the manifest goes (default ``predictions/<model>/<dag_id>/<run_id>``).
+    :param window: the data window scored, recorded in the manifest (templated).
+    :return: ``backend``, ``job``, the pin, ``input_uri``, ``output_uri``, ``manifest_uri``.
+    """
+
+    template_fields: Sequence[str] = ("model_name", "model", "input_uri", "output_uri", "options", "window",
+                                      "output_key", "artifact_root")
+    ui_color = "#e6e3f6"
+    operator_extra_links = (ModelVersionLink(),)
+
+    def __init__(self, *, backend: str, model_name: str, model: Any, input_uri: str, output_uri: str,
+                 options: dict[str, Any] | None = None, conn_id: str | None = None, deferrable: bool = False,
+                 output_key: str | None = None, window: Any = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if backend not in BACKENDS:  # a typo in the DAG file fails its parse, naming the choices
+            raise self.param_error("backend", f"one of {list(BACKENDS)}", backend)
+        self.backend = backend
+        self.model_name = model_name
+        self.model = model
+        self.input_uri = input_uri
+        self.output_uri = output_uri
+        self.options = options
+        self.conn_id = conn_id
+        self.deferrable = deferrable
+        self.output_key = output_key
+        self.window = window
+
+    def _pin(self) -> dict[str, Any]:
+        model = self.as_dict(self.model, "model", allow_none=False)
+        if model.get("model", self.model_name) != self.model_name:
+            raise self.param_error("model", f"a pinned version of {self.model_name!r}", model)
+        return {"model": self.model_name, **model}
+
+    def build_operator(self, context: Context) -> BaseOperator:
+        """The provider's operator for this job, its arguments built from the (rendered) fields."""
+        from mlops_provider.core import managed
+
+        pin, owner = self._pin(), f"{self.owner_name()} (task {self.task_id!r})"
+        options = self.as_dict(self.options, "options") or {}
+        common = {"input_uri": self.input_uri, "output_uri": self.output_uri, "run_key": self.run_key(context),
+                  "owner": owner}
+        if self.backend == "sagemaker":
+            from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTransformOperator
+
+            check_interval = options.pop("check_interval", 30)
+            config = managed.sagemaker_transform_config(pin, **common, **options)
+            return SageMakerTransformOperator(
+                task_id=self.task_id, config=config, aws_conn_id=self.conn_id or "aws_default",
+                wait_for_completion=True, check_interval=check_interval, deferrable=self.deferrable,
+                check_if_job_exists=True, action_if_job_exists="timestamp",  # a retry starts a new job
+                # an existing <model>-v<version> gets a timestamped twin (same image, same version folder)
+                check_if_model_exists=True, action_if_model_exists="timestamp",
+            )
+        from airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job import (
+            CreateBatchPredictionJobOperator,
+        )
+
+        kwargs = managed.vertex_batch_prediction_kwargs(pin, **common, **options)
+        return CreateBatchPredictionJobOperator(task_id=self.task_id, gcp_conn_id=self.conn_id or "google_cloud_default",
+                                                deferrable=self.deferrable, **kwargs)
+
+    def execute_step(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.exceptions import TaskDeferred
+
+        op = self.build_operator(context)
+        self.log.info("Handing %s v%s to %s (%s)", self.model_name, self._pin()["version"], self.backend, type(op).__name__)
+        try:
+            result = op.execute(context)
+        except TaskDeferred as deferred:  # resume here, then in the provider operator's own method
+            raise TaskDeferred(trigger=deferred.trigger, method_name="resume_managed", timeout=deferred.timeout,
+                               kwargs={"inner_method": deferred.method_name, "inner_kwargs": deferred.kwargs or {}},
+                               ) from None
+        return self._record(context, op, result)
+
+    def resume_managed(self, context: Context, inner_method: str, inner_kwargs: dict | None = None,
+                       event: Any = None) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from mlops_provider.core.errors import MlopsError
+
+        try:
+            op = self.build_operator(context)
+            result = getattr(op, inner_method)(context, event=event, **(inner_kwargs or {}))
+            return self._record(context, op, result)
+        except MlopsError as err:
+            raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+
+    def _record(self, context: Context, op: Any, result: Any) -> dict[str, Any]:
+        """After the job: the manifest, written last (a reader sees it only for a finished job)."""
+        from mlops_provider.links.report import model_version_url
+
+        pin, ti = self._pin(), context["ti"]
+        if self.backend == "sagemaker":
+            job = op.config.get("Transform", op.config)["TransformJobName"]
+        else:
+            job = (result or {}).get("name") if isinstance(result, dict) else None
+            job = job or op.job_display_name
+        store = self.store()
+        key = f"{(self.output_key or f'predictions/{self.model_name}/{self.dag_run_path(context)}').strip('/')}/manifest.json"
+        manifest = {"backend": self.backend, "job": job, "model": self.model_name, "model_version": int(pin["version"]),
+                    "model_sha256": pin["model_sha256"], "input_uri": self.input_uri, "output_uri": self.output_uri,
+                    "rows": None, "window": self.window, "dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
+        store.write_json(key, manifest)
+        self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, pin["version"])
+        self.lineage_record = {"inputs": [self.input_uri, pin.get("model_uri")], "outputs": [self.output_uri],
+                               "step": "batch_score", "details": {"model": self.model_name, "version": pin["version"],
+                                                                  "backend": self.backend, "job": job}}
+        self.log.info("%s job %s scored %s into %s", self.backend, job, self.input_uri, self.output_uri)
+        return {**manifest, "manifest_uri": store.uri(key)}
