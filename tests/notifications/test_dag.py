@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import json
 import textwrap
 
 import pytest
@@ -66,20 +65,11 @@ with DAG(
 @pytest.fixture
 def gate_dag(airflow_db, defect_snapshot, tmp_path, monkeypatch):
     """The DAG above in its own folder, registered as a second DAG bundle so dag.test() can serialize it."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.helpers import dag_bag_of
 
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    (folder / "gate_alert_dag.py").write_text(textwrap.dedent(
-        DAG_FILE.format(snapshot=defect_snapshot.uri, suite=SUITE, dag_id=DAG_ID)))
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
-        {"name": "mlops-notification-tests", "classpath": local, "kwargs": {"path": str(folder)}},
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-    ]))
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
-    bag = DagBag(dag_folder=str(folder))
-    assert bag.import_errors == {}
+    dag_file = textwrap.dedent(DAG_FILE.format(snapshot=defect_snapshot.uri, suite=SUITE, dag_id=DAG_ID))
+    bag = dag_bag_of(tmp_path / "dags", monkeypatch, "mlops-notification-tests", {"gate_alert_dag.py": dag_file})
     return bag.dags[DAG_ID]
 
 

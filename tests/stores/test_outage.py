@@ -39,10 +39,9 @@ with DAG(dag_id="mlops_outage", schedule=None, start_date=dt.datetime(2013, 1, 1
 
 
 def test_retraining_survives_a_storage_outage(airflow_db, warehouse, tmp_path, monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
     from mlops_provider.core.registry import ModelRegistry
     from mlops_provider.hooks.artifacts import ArtifactStoreHook
+    from tests.helpers import dag_bag_of
     from tests.servers import GcsEmulator
 
     server = GcsEmulator(tmp_path / "gcs").start()
@@ -52,16 +51,7 @@ def test_retraining_survives_a_storage_outage(airflow_db, warehouse, tmp_path, m
         monkeypatch.setenv("AIRFLOW_CONN_MLOPS_GCS_OUTAGE", json.dumps(server.connection()))
         monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", root)
         monkeypatch.setenv("MLOPS_ARTIFACT_CONN_ID", "mlops_gcs_outage")
-        folder = tmp_path / "dags"
-        folder.mkdir()
-        (folder / "outage_dag.py").write_text(DAG_FILE)
-        local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-        monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
-            {"name": "mlops-outage-tests", "classpath": local, "kwargs": {"path": str(folder)}},
-            {"name": "dags-folder", "classpath": local, "kwargs": {}},
-        ]))
-        bag = DagBag(dag_folder=str(folder))
-        assert bag.import_errors == {}
+        bag = dag_bag_of(tmp_path / "dags", monkeypatch, "mlops-outage-tests", {"outage_dag.py": DAG_FILE})
         store = ArtifactStoreHook(root, "mlops_gcs_outage").get_store()
 
         outage = {}
@@ -100,7 +90,7 @@ def test_retraining_survives_a_storage_outage(airflow_db, warehouse, tmp_path, m
             assert len(snaps) == 1, (kind, snaps)
             manifest = store.read_json(f"datasets/{MODEL}_{kind}/{snaps[0]}/manifest.json")
             assert store.sha256(f"datasets/{MODEL}_{kind}/{snaps[0]}/data.parquet") == manifest["sha256"] == snaps[0]
-        keys = [p for p in store.fs.find(store.root_path)]
+        keys = store.fs.find(store.root_path)
         assert not [k for k in keys if "/.tmp-" in k], keys
     finally:
         server.stop()
