@@ -26,6 +26,7 @@ import os
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
+from mlops_provider.core.names import check_name
 from mlops_provider.operators.batch_score import ResolveModelVersionOperator
 from mlops_provider.operators.managed import ManagedBatchScoreOperator
 
@@ -65,7 +66,7 @@ with DAG(
     render_template_as_native_obj=True,
     default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5), "execution_timeout": dt.timedelta(hours=12)},
     params={"model_ref": Param("champion", type=["string", "integer"], description="Alias or version number to score with")},
-    tags=["mlops", "scoring", "managed", MODEL_NAME],
+    tags=["mlops", "scoring", "managed", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:
 
     @task(task_id="window", retries=0)

@@ -21,6 +21,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
+from mlops_provider.core.names import check_name
 from mlops_provider.operators.batch_score import BatchScoreOperator, ResolveModelVersionOperator
 from mlops_provider.operators.extract import ExtractOperator
 from mlops_provider.operators.partitions import (
@@ -56,7 +57,7 @@ with DAG(
     render_template_as_native_obj=True,
     default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1), "execution_timeout": dt.timedelta(hours=4)},
     params={"model_ref": Param("champion", type=["string", "integer"], description="Alias or version number to score with")},
-    tags=["mlops", "scoring", MODEL_NAME],
+    tags=["mlops", "scoring", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:
 
     @task(task_id="window", retries=0)

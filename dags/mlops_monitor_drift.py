@@ -9,6 +9,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
+from mlops_provider.core.names import check_name
 from mlops_provider.operators.drift import DetectDriftOperator
 from mlops_provider.operators.extract import ExtractOperator
 
@@ -34,7 +35,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args={"execution_timeout": dt.timedelta(hours=1)},
-    tags=["mlops", "monitoring", "drift", MODEL_NAME],
+    tags=["mlops", "monitoring", "drift", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:
     window = ExtractOperator(task_id="extract_window", dataset_name=f"{MODEL_NAME}_window", conn_id=CONN_ID,
                              sql=WINDOW_SQL, retries=2, retry_delay=dt.timedelta(minutes=1))

@@ -11,6 +11,7 @@ import os
 from airflow.sdk import DAG, Asset, AssetWatcher, Param, task
 
 from mlops_provider.chains import retrain_chain
+from mlops_provider.core.names import check_name
 from mlops_provider.triggers.new_data import NewDataTrigger
 
 # ------------------------------------------------------------------ configuration
@@ -56,7 +57,7 @@ with DAG(
         "min_improvement": Param(0.0, type="number", minimum=0),
         "seed": Param(42, type="integer", minimum=0),
     },
-    tags=["mlops", "retraining", "event-driven", MODEL_NAME],
+    tags=["mlops", "retraining", "event-driven", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:
 
     @task(task_id="plan")

@@ -12,6 +12,7 @@ import datetime as dt
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from mlops_provider.chains import retrain_chain
+from mlops_provider.core.names import check_name
 from mlops_provider.macros import MACROS
 
 # ------------------------------------------------------------------ configuration
@@ -64,7 +65,7 @@ with DAG(
         "min_improvement": Param(MIN_IMPROVEMENT, type="number", minimum=0),
         "seed": Param(42, type="integer", minimum=0),
     },
-    tags=["mlops", "retraining", MODEL_NAME],
+    tags=["mlops", "retraining", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:
     retrain_chain(model_name=MODEL_NAME, conn_id=CONN_ID, train_sql=TRAIN_SQL, eval_sql=EVAL_SQL, label=LABEL,
                   features=FEATURES, categorical=CATEGORICAL, estimator=ESTIMATOR, expectations=EXPECTATIONS,

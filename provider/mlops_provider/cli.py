@@ -6,6 +6,7 @@
     mlops [--root URI] models show NAME [--version N] [--metric M ...] [--json]
     mlops [--root URI] models promote NAME VERSION --reason TEXT [--alias champion] [--actor WHO] [--json]
     mlops [--root URI] models rollback NAME [--to VERSION] --reason TEXT [--alias champion] [--actor WHO] [--json]
+    mlops [--root URI] maintenance sweep [--older-than SECONDS] [--dry-run] [--json]
 
 ``--root`` defaults to ``MLOPS_ARTIFACT_ROOT``, then the Airflow Variable ``mlops_artifact_root``,
 then ``file://$AIRFLOW_HOME/mlops`` (see :func:`mlops_provider.hooks.artifacts.resolve_root`).
@@ -162,7 +163,7 @@ def _open_registry(args):
 
 
 def _check_model(registry, name: str) -> None:
-    from mlops_provider.core.datasets import check_name
+    from mlops_provider.core.names import check_name
 
     check_name(name, "NAME", f"'{PROG} models'")
     if name not in registry.list_models():
@@ -178,16 +179,19 @@ def _reason(text: str | None) -> str:
 
 
 def _check_alias(alias: str) -> str:
-    from mlops_provider.core.datasets import check_name
+    from mlops_provider.core.names import check_name
 
     return check_name(alias, "--alias", f"'{PROG} models'")
 
 
 def _version_number(value: Any, what: str = "VERSION") -> int:
-    text = str(value).strip().lstrip("v")
-    if not text.isdigit() or int(text) < 1:
-        raise CliError(f"{what} must be a version number such as 3 (got {value!r})")
-    return int(text)
+    from mlops_provider.core.errors import InvalidInputError
+    from mlops_provider.core.names import check_version
+
+    try:
+        return check_version(str(value), what)
+    except InvalidInputError:
+        raise CliError(f"{what} must be a version number such as 3 (got {str(value)[:40]!r})") from None
 
 
 # --------------------------------------------------------------------------- commands
@@ -463,6 +467,36 @@ def cmd_rollback(args) -> int:
     return _moved(args, registry, event)
 
 
+def _open_store(args):
+    from mlops_provider.hooks.artifacts import ArtifactStoreHook, resolve_root
+
+    root = getattr(args, "root", None) or resolve_root(None)
+    try:
+        return ArtifactStoreHook(root, getattr(args, "conn_id", None)).get_store()
+    except (ImportError, ValueError) as err:
+        raise CliError(f"cannot open artifact root {root!r}: {err}") from err
+
+
+def cmd_sweep(args) -> int:
+    """Remove the temporaries that killed writers left behind (untouched for --older-than seconds)."""
+    from mlops_provider.core.storage import stale_seconds
+
+    store = _open_store(args)
+    older = stale_seconds() if args.older_than is None else args.older_than
+    if older < 0:
+        raise CliError(f"--older-than must be >= 0 seconds (got {older})")
+    removed = store.sweep_temporaries(older_than=older, dry_run=args.dry_run)
+    if args.json:
+        _print_json({"root": store.root, "older_than_seconds": older, "dry_run": args.dry_run, "removed": removed})
+        return EXIT_OK
+    verb = "would remove" if args.dry_run else "removed"
+    for uri in removed:
+        print(f"{verb} {uri}")
+    print(f"{len(removed)} stale temporar{'y' if len(removed) == 1 else 'ies'} {verb} under {store.root} "
+          f"(untouched for more than {older:g} s)")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     # --root is accepted before or after the command; SUPPRESS keeps a later default from
@@ -512,6 +546,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--to", metavar="VERSION", help="version to roll back to (default: the one before the current)")
     p.set_defaults(func=cmd_rollback)
+
+    maint = commands.add_parser("maintenance", help="housekeeping of the artifact store", parents=[root_opt])
+    tasks = maint.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    p = tasks.add_parser("sweep", help="remove temporaries left by killed writers", parents=[root_opt, json_opt])
+    p.add_argument("--older-than", type=float, default=None, metavar="SECONDS",
+                   help="only those untouched this long (default: $MLOPS_STALE_TEMPORARY_SECONDS or 3600)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
@@ -523,9 +565,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exit_:  # --help
             return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_ERROR
         if not getattr(args, "command", None):
-            raise CliError(f"choose a command: models (see '{PROG} --help')")
+            raise CliError(f"choose a command: models, maintenance (see '{PROG} --help')")
         if not hasattr(args, "func"):
-            raise CliError(f"choose an action: list, show, promote, rollback (see '{PROG} models --help')")
+            actions = "sweep" if args.command == "maintenance" else "list, show, promote, rollback"
+            raise CliError(f"choose an action: {actions} (see '{PROG} {args.command} --help')")
         args.root = getattr(args, "root", None)
         args.json = getattr(args, "json", False)
         return args.func(args)

@@ -75,9 +75,11 @@ def test_check_key_refuses_keys_that_could_leave_the_root(key):
     assert err.value.status_code == 400
 
 
-def test_safe_run_ids_match_the_operators_run_folders():
-    from mlops_provider.plugins.registry_view import safe_run_ids
+def test_run_folders_are_one_safe_segment_per_id():
+    from mlops_provider.core.names import path_segment, run_folder
 
-    assert safe_run_ids("scheduled__2013-08-01T00:00:00+00:00") == ["scheduled__2013-08-01T00_00_00+00_00"]
-    assert safe_run_ids("manual run/é") == ["manual_run__", "manual_run_é"]
-    assert safe_run_ids("..") == []
+    assert run_folder("mlops_retrain_scheduled", "scheduled__2013-08-01T00:00:00+00:00") == (
+        "mlops_retrain_scheduled/scheduled__2013-08-01T00_00_00+00_00")
+    assert path_segment("manual run/é") == "manual_run__"
+    dots = path_segment("..")
+    assert dots.startswith("_..-") and dots != path_segment(".") and "/" not in dots

@@ -189,12 +189,12 @@ def test_artifacts_refuse_keys_outside_the_root(env):
         r = get(env, f"/mlops/artifacts/{bad}")
         assert r.status_code == 400, (bad, r.status_code, r.text[-300:])
     # a symlink inside the root pointing outside of it
-    os.symlink("/etc", store.path("escape"))
+    os.symlink("/etc", store.path("runs/escape"))
     try:
-        r = get(env, "/mlops/artifacts/escape/hostname")
+        r = get(env, "/mlops/artifacts/runs/escape/hostname")
         assert r.status_code == 403 and "outside the artifact root" in r.text
     finally:
-        os.unlink(store.path("escape"))
+        os.unlink(store.path("runs/escape"))
 
 
 def test_alias_moves_need_reason_same_origin_and_permission(env):

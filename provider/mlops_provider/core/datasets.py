@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -22,23 +21,13 @@ from typing import Any
 from mlops_provider.core.errors import (
     CorruptArtifactError,
     EmptyDatasetError,
-    InvalidInputError,
     NotFoundError,
 )
+from mlops_provider.core.names import check_name
 from mlops_provider.core.storage import ArtifactStore
 
 MANIFEST = "manifest.json"
 DATA_FILE = "data.parquet"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-def check_name(value: str, parameter: str, owner: str) -> str:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise InvalidInputError(
-            f"The {parameter!r} parameter of {owner} must be a name of letters, digits, '_', '.' or '-' "
-            f"(at most 128 characters). Got {value!r} instead."
-        )
-    return value
 
 
 @dataclass
@@ -92,6 +81,7 @@ def write_snapshot(
     import pyarrow.parquet as pq
 
     check_name(name, "dataset_name", "write_snapshot")
+    store.sweep_temporaries(f"datasets/{name}/_staging")  # what a killed extract left there
     staging = f"datasets/{name}/_staging/{uuid.uuid4().hex}.parquet"
     rows = 0
     schema = None

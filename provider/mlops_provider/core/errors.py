@@ -47,6 +47,11 @@ class UnsafeModelError(MlopsError):
     """A model file is a pickle, or holds types outside the trusted list."""
 
 
+class ModelExecutionError(MlopsError):
+    """A loaded model raised while predicting. Running the same model on the same data again would
+    raise again (or, for a crafted file, run it again), so the task fails without retries."""
+
+
 class NotFoundError(MlopsError, LookupError):
     """A model, version, alias or dataset does not exist."""
 

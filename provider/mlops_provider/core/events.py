@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from mlops_provider.core.datasets import check_name
 from mlops_provider.core.errors import InvalidInputError
+from mlops_provider.core.names import check_name
 
 SCHEMA_VERSION = 1
 REASONS = ("drift", "performance", "manual")
@@ -124,13 +124,13 @@ def _inside_root(uri: Any, key: str, what: str, artifact_root: str | None) -> st
         )
     if "://" not in uri and not uri.startswith("/"):
         raise _bad(key, what, expected + " (a full URI, not a relative path)", uri)
+    if "/../" in f"{uri}/" or "/./" in f"{uri}/":
+        raise _bad(key, what, expected + " without '..' (or '.') segments", uri)
     try:
         # key_of needs no filesystem: a store over a root that does not exist yet is fine
-        rel = ArtifactStore(artifact_root, fs=object()).key_of(uri)
+        ArtifactStore(artifact_root, fs=object()).key_of(uri)
     except ValueError as err:
-        raise InvalidInputError(f"The {key!r} key of the {what} event payload must be {expected}. {err}.") from err
-    if ".." in rel.split("/"):
-        raise _bad(key, what, expected + " without '..' segments", uri)
+        raise InvalidInputError(f"The {key!r} key of the {what} event payload must be {expected}. {err}") from err
     return uri
 
 
@@ -286,7 +286,11 @@ class NewDataEvent:
         size = _int(payload, "size", what, minimum=0)
         mtime = _key(payload, "mtime", what, "an ISO timestamp or epoch seconds")
         if isinstance(mtime, (int, float)) and not isinstance(mtime, bool) and math.isfinite(mtime):
-            mtime = dt.datetime.fromtimestamp(mtime, dt.timezone.utc).isoformat()
+            try:
+                mtime = dt.datetime.fromtimestamp(mtime, dt.timezone.utc).isoformat()
+            except (OverflowError, OSError, ValueError) as err:
+                raise _bad("mtime", what, "epoch seconds within the dates Python can represent (years 1-9999) "
+                           "or an ISO timestamp", mtime) from err
         else:
             mtime = _iso(mtime, "mtime", what)
         return cls(uri=uri, size=size, mtime=mtime)

@@ -336,7 +336,25 @@ def train_model(
 
 
 def predict_scores(model, X, spec: FeatureSpec):
-    """(prediction, score) arrays: for classifiers the score is P(positive class)."""
+    """(prediction, score) arrays: for classifiers the score is P(positive class).
+
+    Anything the model raises (other than running out of memory) becomes a
+    :class:`~mlops_provider.core.errors.ModelExecutionError`: not retried, since the same model on
+    the same rows would fail the same way.
+    """
+    from mlops_provider.core.errors import MlopsError, ModelExecutionError
+
+    try:
+        return _predict_scores(model, X, spec)
+    except (MlopsError, MemoryError):
+        raise
+    except Exception as err:
+        raise ModelExecutionError(
+            f"The model raised {type(err).__name__} while predicting {len(X)} row(s): {err}"
+        ) from err
+
+
+def _predict_scores(model, X, spec: FeatureSpec):
     if spec.task == "classification":
         proba = model.predict_proba(X)
         classes = list(model.classes_)

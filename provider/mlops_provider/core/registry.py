@@ -22,23 +22,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlops_provider.core.datasets import check_name
 from mlops_provider.core.errors import (
     ConcurrentUpdateError,
     CorruptArtifactError,
     InvalidInputError,
     NotFoundError,
 )
+from mlops_provider.core.names import CHAMPION, check_name, check_version, is_name, parse_ref
 from mlops_provider.core.serialization import load_model, sha256_bytes
 from mlops_provider.core.storage import ArtifactStore
 
-CHAMPION = "champion"
 MAX_ALIAS_ATTEMPTS = 50
-ANY = object()  # "whatever the alias points at" for set_alias(expected_current=...)
+ANY = object()
+_DIGITS = re.compile(r"[0-9]{1,9}")  # "whatever the alias points at" for set_alias(expected_current=...)
 
 
 class StaleAliasError(ConcurrentUpdateError):
@@ -99,17 +100,18 @@ class ModelRegistry:
     # ----------------------------------------------------------------- keys
     @staticmethod
     def _model_key(name: str) -> str:
-        return f"registry/{name}"
+        return f"registry/{check_name(name, 'model_name', 'the model registry')}"
 
     def _version_key(self, name: str, version: int) -> str:
-        return f"{self._model_key(name)}/versions/{int(version)}"
+        return f"{self._model_key(name)}/versions/{check_version(version, 'version', 'the model registry')}"
 
     # ----------------------------------------------------------------- reads
     def list_models(self) -> list[str]:
-        return [n for n in self.store.list_dir("registry") if not n.startswith(".")]
+        """Model names in the registry (folders whose name is not a valid model name are skipped)."""
+        return [n for n in self.store.list_dir("registry") if is_name(n)]
 
     def _version_numbers(self, name: str) -> list[int]:
-        return sorted(int(n) for n in self.store.list_dir(f"{self._model_key(name)}/versions") if n.isdigit())
+        return sorted(int(n) for n in self.store.list_dir(f"{self._model_key(name)}/versions") if _DIGITS.fullmatch(n))
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         out = []
@@ -120,8 +122,11 @@ class ModelRegistry:
         return out
 
     def _read_version(self, key: str) -> ModelVersion:
+        record = self.store.read_json(key)
+        if isinstance(record, dict):
+            record.setdefault("model_sha256", None)  # listed, but never loaded: load_model needs the pin
         try:
-            return ModelVersion(**self.store.read_json(key))
+            return ModelVersion(**record)
         except TypeError as err:
             raise CorruptArtifactError(f"{self.store.uri(key)} is not a model version record: {err}") from err
 
@@ -133,11 +138,11 @@ class ModelRegistry:
         return self._read_version(key)
 
     def _log_key(self, name: str, alias: str) -> str:
-        return f"{self._model_key(name)}/alias-log/{alias}"
+        return f"{self._model_key(name)}/alias-log/{check_name(alias, 'alias', 'the model registry')}"
 
     def _log_sequences(self, name: str, alias: str) -> list[int]:
         names = self.store.list_dir(self._log_key(name, alias))
-        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and _DIGITS.fullmatch(n[:-5]))
 
     def alias_record(self, name: str, alias: str = CHAMPION) -> dict[str, Any] | None:
         """The latest move of ``alias`` (an :class:`AliasEvent` as a dict) or None."""
@@ -148,10 +153,10 @@ class ModelRegistry:
         return self.store.read_json(legacy) if self.store.exists(legacy) else None
 
     def aliases(self, name: str) -> dict[str, dict[str, Any]]:
-        names = {n for n in self.store.list_dir(f"{self._model_key(name)}/alias-log") if not n.startswith(".")}
+        names = {n for n in self.store.list_dir(f"{self._model_key(name)}/alias-log") if is_name(n)}
         names |= {
             f[:-5] for f in self.store.list_dir(f"{self._model_key(name)}/aliases")
-            if f.endswith(".json") and not f.startswith(".")
+            if f.endswith(".json") and is_name(f[:-5])
         }
         out = {}
         for alias in sorted(names):
@@ -166,9 +171,10 @@ class ModelRegistry:
 
     def resolve(self, name: str, ref: int | str = CHAMPION) -> ModelVersion:
         """A version by number, or by alias (``"champion"``, ``"@champion"``)."""
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            return self.get_version(name, int(ref))
-        alias = str(ref).lstrip("@")
+        ref = parse_ref(ref, "model_ref", "the model registry")
+        if isinstance(ref, int):
+            return self.get_version(name, ref)
+        alias = ref
         v = self.get_alias(name, alias)
         if v is None:
             raise NotFoundError(f"Model {name!r} has no {alias!r} alias yet")
@@ -179,7 +185,7 @@ class ModelRegistry:
         events = []
         legacy = f"{self._model_key(name)}/events"
         events += [AliasEvent(**self.store.read_json(f"{legacy}/{f}")) for f in self.store.list_dir(legacy) if f.endswith(".json")]
-        for alias in self.store.list_dir(f"{self._model_key(name)}/alias-log"):
+        for alias in filter(is_name, self.store.list_dir(f"{self._model_key(name)}/alias-log")):
             key = self._log_key(name, alias)
             events += [AliasEvent(**self.store.read_json(f"{key}/{n:08d}.json")) for n in self._log_sequences(name, alias)]
         return sorted(events, key=lambda e: (e.updated_at, e.sequence or 0))

@@ -655,6 +655,33 @@ def _render_evaluation_html(
     return _page(title, body)
 
 
+def _plain_text():
+    """Labels are data (class values, slice names): matplotlib must not read ``$...$`` in them as math."""
+    import matplotlib
+
+    return matplotlib.rc_context({"text.parse_math": False, "text.usetex": False})
+
+
+def _plots(task: str, y, models, positive_label: Any) -> tuple[dict[str, bytes], Any]:
+    import numpy as np
+
+    pngs: dict[str, bytes] = {}
+    y_pos = None
+    if task == "classification":
+        y_pos = np.asarray(y == positive_label, dtype=bool)
+        if not y_pos.any() and positive_label is not None and y.dtype == object:
+            y_pos = np.asarray([str(v) == str(positive_label) for v in y], dtype=bool)
+        two = bool(y_pos.any() and not y_pos.all())
+        pngs["roc.png"] = _roc_png(y_pos, models, two)
+        pngs["pr.png"] = _pr_png(y_pos, models, two)
+        pngs["confusion.png"] = _confusion_png(y_pos, models, positive_label)
+        pngs["calibration.png"] = _calibration_png(y_pos, models, two)
+    else:
+        pngs["residuals.png"] = _residuals_png(y, models)
+        pngs["predicted_vs_actual.png"] = _pred_vs_actual_png(y, models)
+    return pngs, y_pos
+
+
 def write_evaluation_report(
     store,
     key_prefix: str,
@@ -699,21 +726,10 @@ def write_evaluation_report(
         sl = sl[keep] if sl is not None else None
     models = _models(ch, cm)
 
-    pngs: dict[str, bytes] = {}
-    y_pos = None
-    if task == "classification":
-        y_pos = np.asarray(y == positive_label, dtype=bool)
-        if not y_pos.any() and positive_label is not None and y.dtype == object:
-            y_pos = np.asarray([str(v) == str(positive_label) for v in y], dtype=bool)
-        two = bool(y_pos.any() and not y_pos.all())
-        pngs["roc.png"] = _roc_png(y_pos, models, two)
-        pngs["pr.png"] = _pr_png(y_pos, models, two)
-        pngs["confusion.png"] = _confusion_png(y_pos, models, positive_label)
-        pngs["calibration.png"] = _calibration_png(y_pos, models, two)
-    else:
+    if task != "classification":
         y = y.astype("float64")
-        pngs["residuals.png"] = _residuals_png(y, models)
-        pngs["predicted_vs_actual.png"] = _pred_vs_actual_png(y, models)
+    with _plain_text():
+        pngs, y_pos = _plots(task, y, models, positive_label)
 
     slices: list[dict[str, Any]] = []
     slice_html = ""

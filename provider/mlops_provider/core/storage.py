@@ -23,13 +23,38 @@ import hashlib
 import json
 import os
 import posixpath
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from mlops_provider.core.errors import InvalidInputError
+from mlops_provider.core.names import check_key
+
 CHUNK = 1 << 20
 EXCLUSIVE_ENV = "MLOPS_EXCLUSIVE_WRITES"
 _EXCLUSIVE_CACHE: dict[tuple, str] = {}
+#: Temporary files (local stores) are named ``.tmp-<12 hex>-<final name>`` next to their target.
+TMP_PREFIX = ".tmp-"
+_TMP_RE = re.compile(r"\.tmp-[0-9a-f]{12}-.+")
+#: A temporary untouched for this long belongs to a writer that died (SIGKILL, power loss): a
+#: live writer touches its file with every block. Override with ``MLOPS_STALE_TEMPORARY_SECONDS``.
+STALE_SECONDS = 3600.0
+#: A folder is swept at most this often per process (writes into it trigger the sweep).
+_SWEEP_INTERVAL = 300.0
+_SWEPT: dict[str, float] = {}
+
+
+def stale_seconds() -> float:
+    raw = os.environ.get("MLOPS_STALE_TEMPORARY_SECONDS", "").strip()
+    try:
+        value = float(raw) if raw else STALE_SECONDS
+    except ValueError:
+        raise InvalidInputError(
+            f"MLOPS_STALE_TEMPORARY_SECONDS must be a number of seconds. Got {raw!r} instead."
+        ) from None
+    return max(value, 0.0)
 
 
 class StorageError(OSError):
@@ -75,21 +100,30 @@ class ArtifactStore:
 
     # ----------------------------------------------------------------- addressing
     def path(self, key: str = "") -> str:
-        key = key.strip("/")
+        """The filesystem path of ``key``; a key that could leave the root is refused
+        (:func:`~mlops_provider.core.names.check_key`), whoever the caller."""
+        key = check_key(key, allow_root=True)
         return f"{self.root_path}/{key}" if key else self.root_path
 
     def uri(self, key: str = "") -> str:
-        key = key.strip("/")
+        key = check_key(key, allow_root=True)
         return f"{self.root}/{key}" if key else self.root
 
     def key_of(self, uri: str) -> str:
-        """The key of ``uri`` inside this store, or a ValueError naming both if it is outside."""
-        protocol, path = _strip_protocol(str(uri))
+        """The key of ``uri`` inside this store; a ValueError (:class:`InvalidInputError`) naming
+        both if it is outside, or if what follows the root has ``.``/``..`` segments."""
+        uri = str(uri)
+        protocol, path = _strip_protocol(uri) if "://" in uri or uri.startswith("/") else ("", "")
         if protocol == self.protocol and (path == self.root_path or path.startswith(self.root_path + "/")):
-            return path[len(self.root_path) :].strip("/")
-        if "://" not in str(uri) and not str(uri).startswith("/"):
-            return str(uri).strip("/")  # already a key
-        raise ValueError(f"URI {uri!r} is outside the artifact root {self.root!r}")
+            rel = path[len(self.root_path) :].lstrip("/")
+            try:
+                return check_key(rel, allow_root=True)
+            except InvalidInputError as err:
+                raise InvalidInputError(f"URI {uri!r} does not name a key inside the artifact root {self.root!r}: "
+                                        f"{str(err).split('; ', 1)[-1]}") from None
+        if not protocol:
+            return check_key(uri, "key", allow_root=True)  # already a key
+        raise InvalidInputError(f"URI {uri!r} is outside the artifact root {self.root!r}")
 
     # ----------------------------------------------------------------- reads
     def _fresh(self, path: str) -> None:
@@ -152,11 +186,70 @@ class ArtifactStore:
     # ----------------------------------------------------------------- writes
     def _tmp_path(self, key: str) -> str:
         folder, name = posixpath.split(self.path(key))
-        return f"{folder}/.tmp-{uuid.uuid4().hex[:12]}-{name}"
+        return f"{folder}/{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}"
 
     def _makedirs(self, key: str) -> None:
         if self.is_local:
-            self.fs.makedirs(posixpath.dirname(self.path(key)), exist_ok=True)
+            folder = posixpath.dirname(self.path(key))
+            self.fs.makedirs(folder, exist_ok=True)
+            now = time.monotonic()
+            if now - _SWEPT.get(folder, -_SWEEP_INTERVAL) >= _SWEEP_INTERVAL:
+                _SWEPT[folder] = now
+                self._sweep_folder(folder, stale_seconds())
+
+    @staticmethod
+    def _sweep_folder(folder: str, older_than: float, dry_run: bool = False) -> list[str]:
+        """Remove the stale temporaries of one local folder; returns their paths."""
+        removed = []
+        cutoff = time.time() - older_than
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return removed
+        for entry in entries:
+            if not _TMP_RE.fullmatch(entry.name):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    if not dry_run:
+                        os.unlink(entry.path)
+                    removed.append(entry.path)
+            except OSError:  # removed meanwhile by another sweeper
+                continue
+        return removed
+
+    def sweep_temporaries(self, key: str = "", *, older_than: float | None = None, dry_run: bool = False) -> list[str]:
+        """Remove what dead writers left under ``key`` (the whole root by default): local temporary
+        files (``.tmp-*``) and dataset staging files (``datasets/<name>/_staging/``), each only when
+        untouched for ``older_than`` seconds (default :func:`stale_seconds`). Returns their URIs."""
+        older_than = stale_seconds() if older_than is None else float(older_than)
+        base = self.path(key)
+        removed: list[str] = []
+        if self.is_local:
+            for folder, dirs, _files in os.walk(base):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                removed += [self._uri_of_path(p) for p in self._sweep_folder(folder, older_than, dry_run)]
+        cutoff = time.time() - older_than
+        key = key.strip("/")
+        for name in self.list_dir("datasets"):
+            staging = f"datasets/{name}/_staging"
+            if key and not (f"{staging}/".startswith(f"{key}/") or key.startswith(f"{staging}/")):
+                continue
+            try:
+                entries = self.fs.ls(self.path(staging), detail=True)
+            except (FileNotFoundError, InvalidInputError):
+                continue
+            for ent in entries:
+                if ent.get("type") == "directory" or not (0 < modified_time(ent) < cutoff):
+                    continue
+                child = f"{staging}/{posixpath.basename(str(ent['name']).rstrip('/'))}"
+                if not dry_run:
+                    self.delete(child)
+                removed.append(self.uri(child))
+        return removed
+
+    def _uri_of_path(self, path: str) -> str:
+        return self.uri(path[len(self.root_path):].lstrip("/"))
 
     @contextlib.contextmanager
     def open_atomic(self, key: str) -> Iterator[HashingWriter]:
@@ -327,6 +420,11 @@ def creation_order(entry: dict) -> float:
     LastModified, local mtime)."""
     if entry.get("generation"):
         return float(entry["generation"])
+    return modified_time(entry)
+
+
+def modified_time(entry: dict) -> float:
+    """When a listing entry was last written, as epoch seconds (0.0 if the store does not say)."""
     for k in ("LastModified", "mtime", "created", "updated"):
         v = entry.get(k)
         if v is None:
@@ -338,7 +436,10 @@ def creation_order(entry: dict) -> float:
         except (TypeError, ValueError):
             import datetime as _dt
 
-            return _dt.datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp()
+            try:
+                return _dt.datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
     return 0.0
 
 

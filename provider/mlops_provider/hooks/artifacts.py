@@ -34,7 +34,29 @@ def default_root() -> str:
 
 
 def resolve_root(root: str | None = None) -> str:
-    return root or os.environ.get(ROOT_ENV) or _variable("mlops_artifact_root") or default_root()
+    return check_root(root or os.environ.get(ROOT_ENV) or _variable("mlops_artifact_root") or default_root())
+
+
+def check_root(root: str) -> str:
+    """Refuse a local artifact root that would expose or overwrite more than the artifacts: the
+    filesystem root, ``AIRFLOW_HOME`` itself or a folder that contains it (its config, logs,
+    metadata DB and secrets would become "artifacts" that DAG runs write and the registry page
+    serves). A folder *inside* ``AIRFLOW_HOME`` (the default ``$AIRFLOW_HOME/mlops``) is fine."""
+    from mlops_provider.core.errors import InvalidInputError
+
+    if not isinstance(root, str) or not root.strip():
+        raise InvalidInputError(f"The artifact root must be a URI such as 'file:///data/mlops'. Got {root!r} instead.")
+    root = root.strip()
+    if "://" in root and not root.startswith(("file://", "local://")):
+        return root
+    path = os.path.realpath(root.split("://", 1)[1] if "://" in root else os.path.expanduser(root))
+    home = os.path.realpath(os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"))
+    if path == os.path.dirname(path) or path == home or home.startswith(path.rstrip(os.sep) + os.sep):
+        raise InvalidInputError(
+            f"The artifact root must be a folder of its own, not the filesystem root, AIRFLOW_HOME ({home}) or a "
+            f"folder that contains it. Got {root!r} (resolved to {path!r}); e.g. use 'file://{home}/mlops'."
+        )
+    return root
 
 
 def resolve_conn_id(conn_id: str | None = None) -> str | None:

@@ -139,33 +139,34 @@ class MlflowRegistryHook(BaseHook):
         return self.config_from(self.get_connection(self.mlflow_conn_id))
 
 
-def _apply_mlflow_credentials(config: dict[str, Any]) -> None:
-    """MLflow's REST client reads credentials from the environment only; they come from the connection."""
-    for key, env in (("username", "MLFLOW_TRACKING_USERNAME"), ("password", "MLFLOW_TRACKING_PASSWORD"),
-                     ("token", "MLFLOW_TRACKING_TOKEN")):
-        if config.get(key):
-            os.environ[env] = str(config[key])
-
-
 def mlflow_registry(conn_id: str | None, store: Any, **options: Any):
+    """The MLflow backend of connection ``conn_id`` (or of ``MLFLOW_TRACKING_URI``).
+
+    MLflow's REST client reads credentials from environment variables only; the registry sets the
+    connection's credentials for the duration of each of its calls and restores the environment
+    afterwards (:class:`~mlops_provider.registries.mlflow.MlflowRegistry` ``credentials``), so a
+    later registry of another connection, in the same long-lived process, never sends them.
+    """
     from mlops_provider.registries.mlflow import MlflowRegistry
 
     if conn_id:
         config = MlflowRegistryHook.config_from(
             _connection(conn_id, "mlflow", "an 'mlflow' connection whose host is the tracking URI")
         )
+        credentials = {k: config.get(k) for k in ("username", "password", "token")}
     elif os.environ.get("MLFLOW_TRACKING_URI"):
         config = {"tracking_uri": os.environ["MLFLOW_TRACKING_URI"], "registry_uri": os.environ.get("MLFLOW_REGISTRY_URI"),
                   "experiment": os.environ.get("MLFLOW_EXPERIMENT_NAME") or "mlops", "artifact_location": None}
+        credentials = None  # the process environment's own, as MLflow itself would use them
     else:
         raise InvalidInputError(
             "The 'mlflow' model registry needs 'registry_conn_id' (an 'mlflow' connection whose host is the tracking "
             "URI) or the MLFLOW_TRACKING_URI environment variable. Got neither."
         )
-    _apply_mlflow_credentials(config)
     return MlflowRegistry(
         store, tracking_uri=config["tracking_uri"], registry_uri=config.get("registry_uri"),
-        experiment=config.get("experiment") or "mlops", artifact_location=config.get("artifact_location"), **options,
+        experiment=config.get("experiment") or "mlops", artifact_location=config.get("artifact_location"),
+        credentials=credentials, **options,
     )
 
 

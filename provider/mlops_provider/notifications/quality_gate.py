@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 NOTIFY_ON = ("problems", "always")
 CHANNEL_TYPES = ("email", "slack", "sns", "webhook", "log")
+SUBJECT_MAX = 250
 SNS_SUBJECT_MAX = 99  # SNS: "less than 100 characters", no line breaks
 SNS_MESSAGE_MAX = 250_000  # SNS caps a message at 256 KiB
 MAX_LISTED_VALUES = 20
@@ -211,7 +212,7 @@ def channel_label(cfg: dict[str, Any], i: int) -> str:
         "email": lambda: ",".join(cfg["to"]),
         "slack": lambda: cfg["conn_id"],
         "sns": lambda: cfg["target_arn"],
-        "webhook": lambda: f"{cfg['conn_id']}{cfg['endpoint']}",
+        "webhook": lambda: cfg["conn_id"],  # never the endpoint: it may carry a token
         "log": lambda: "task log",
     }[cfg["type"]]()
     return f"#{i} {cfg['type']} ({target})"
@@ -559,6 +560,12 @@ def _gate_headline(g: dict[str, Any]) -> str:
 
 
 def _subject(p: dict[str, Any]) -> str:
+    """One line, whatever the model names and reasons hold (a newline would break an email header)."""
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", _subject_text(p))
+    return _clip(" ".join(text.split()), SUBJECT_MAX)
+
+
+def _subject_text(p: dict[str, Any]) -> str:
     gates = p["gates"]
     problems = [g for g in gates if g["status"] in PROBLEM_STATUSES]
     focus = problems if problems else gates
@@ -816,10 +823,17 @@ def send_gate_alert(alert: GateAlert, channels: Any, owner: str = "send_gate_ale
     for i, cfg in enumerate(cfgs):
         label = channel_label(cfg, i)
         try:
+            secrets = channel_secrets(cfg)
+        except Exception as err:  # the connection itself is missing or unreadable
+            secrets = []
+            failures[label] = f"{type(err).__name__}: {err}"
+            log.error("Alert channel %s failed: %s", label, failures[label])
+            continue
+        try:
             _SENDERS[cfg["type"]](alert, cfg)
         except Exception as err:
-            log.error("Alert channel %s failed: %s: %s", label, type(err).__name__, err)
-            failures[label] = f"{type(err).__name__}: {err}"
+            failures[label] = redact(f"{type(err).__name__}: {err}", secrets)
+            log.error("Alert channel %s failed: %s", label, failures[label])
         else:
             log.info("Alert %r sent to %s", alert.subject, label)
             delivered.append(label)
@@ -832,6 +846,47 @@ def send_gate_alert(alert: GateAlert, channels: Any, owner: str = "send_gate_ale
             delivered,
         )
     return delivered
+
+
+def channel_secrets(cfg: dict[str, Any]) -> list[str]:
+    """What a channel's delivery could reveal: webhook URLs and endpoints (Slack and many others put
+    the token in the path), header values, the connection's password and token extras. Each is
+    registered with Airflow's secrets masker (so task logs show ``***``) and returned for
+    :func:`redact` (exception texts, which also reach XCom-free alert results)."""
+    if cfg["type"] not in ("webhook", "slack"):
+        return []
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(cfg["conn_id"])
+    found = [conn.password, *(v for k, v in (conn.extra_dejson or {}).items() if "token" in k or "url" in k)]
+    host = conn.host or ""
+    if host:
+        base = host if "://" in host else f"{conn.schema or 'http'}://{host}"
+        if conn.port:
+            base = f"{base.rstrip('/')}:{conn.port}"
+        found.append(base if cfg["type"] == "slack" or "/" in base.split("://", 1)[1] else None)
+        endpoint = cfg.get("endpoint") or ""
+        if endpoint.strip("/"):
+            found += [endpoint, f"{base.rstrip('/')}/{endpoint.lstrip('/')}"]
+    if cfg["type"] == "slack" and conn.password:
+        found.append(f"{host.rstrip('/')}/{str(conn.password).lstrip('/')}")
+    found += list((cfg.get("headers") or {}).values())
+    secrets = sorted({str(v) for v in found if v and len(str(v)) >= 4}, key=len, reverse=True)
+    try:
+        from airflow.sdk.log import mask_secret
+
+        for secret in secrets:
+            mask_secret(secret)
+    except ImportError:  # pragma: no cover - older Airflow
+        pass
+    return secrets
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each secret (longest first) replaced by ``***``."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def _send_email(alert: GateAlert, cfg: dict[str, Any]) -> None:
@@ -937,8 +992,8 @@ def post_json_urllib(conn_id: str, endpoint: str, payload: Any, *, headers: dict
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL from an Airflow connection
             return resp.status
-    except urllib.error.HTTPError as err:
-        raise AirflowException(f"POST {url} returned {err.code}: {err.reason}") from err
+    except urllib.error.HTTPError as err:  # the URL is not repeated: its path may hold a token
+        raise AirflowException(f"POST to connection {conn_id!r} returned {err.code}: {err.reason}") from err
 
 
 def _send_log(alert: GateAlert, cfg: dict[str, Any]) -> None:

@@ -91,14 +91,32 @@ class MlopsBaseOperator(BaseOperator):
 
     @staticmethod
     def dag_run_path(context: Context) -> str:
-        """``<dag_id>/<run_id>`` with the run id made safe as a path segment."""
+        """``<dag_id>/<run_id>``, each made one safe path segment (:func:`~mlops_provider.core.names.run_folder`)."""
+        from mlops_provider.core.names import run_folder
+
         ti = context["ti"]
-        safe_run = "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in ti.run_id)
-        return f"{ti.dag_id}/{safe_run}"
+        return run_folder(ti.dag_id, ti.run_id)
 
     def run_folder(self, context: Context) -> str:
         """Artifact key of this task instance's own folder (stable across retries and clears)."""
-        return f"runs/{self.dag_run_path(context)}/{context['ti'].task_id}"
+        from mlops_provider.core.names import run_folder
+
+        ti = context["ti"]
+        return f"runs/{run_folder(ti.dag_id, ti.run_id, ti.task_id)}"
+
+    def output_key_param(self, value: Any, name: str = "output_key") -> str | None:
+        """A user-given artifact key (templated): None, or a clean key inside the root."""
+        from mlops_provider.core.names import check_key
+
+        if value is None or value == "":
+            return None
+        return check_key(value, name, f"{self.owner_name()} (task {self.task_id!r})")
+
+    def name_param(self, value: Any, name: str = "model_name") -> str:
+        """A model, alias or dataset name parameter, checked by the one name rule."""
+        from mlops_provider.core.names import check_name
+
+        return check_name(value, name, f"{self.owner_name()} (task {self.task_id!r})")
 
     def owner_name(self) -> str:
         return type(self).__name__

@@ -3,6 +3,7 @@ ResolveModelVersionOperator: pin the version (and sha256) a run scores with, onc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +37,12 @@ class ResolveModelVersionOperator(MlopsBaseOperator):
         self.model_ref = model_ref
 
     def execute_step(self, context: Context) -> dict[str, Any]:
+        from mlops_provider.core.names import parse_ref
         from mlops_provider.links.report import model_version_url
 
-        ref = self.model_ref
-        if isinstance(ref, bool) or not isinstance(ref, (int, str)) or (isinstance(ref, str) and not ref.strip()):
-            raise self.param_error("model_ref", "an alias or a version number", ref)
-        mv = self.model_registry().resolve(self.model_name, ref.strip() if isinstance(ref, str) else ref)
+        name = self.name_param(self.model_name)
+        ref = parse_ref(self.model_ref, "model_ref", f"{self.owner_name()} (task {self.task_id!r})")
+        mv = self.model_registry().resolve(name, ref)
         self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)
         self.log.info("Pinned %s %r -> v%d (sha256 %s)", self.model_name, ref, mv.version, mv.model_sha256)
         return {"model": self.model_name, "version": mv.version, "model_sha256": mv.model_sha256,
@@ -100,24 +101,33 @@ class BatchScoreOperator(MlopsBaseOperator):
 
     def _ref(self) -> tuple[Any, str | None]:
         """(what to load: alias or version, the pinned sha256 or None)."""
+        from mlops_provider.core.errors import InvalidInputError
+        from mlops_provider.core.names import check_version, parse_ref
+
         ref = self.model_ref
         if isinstance(ref, str) and ref.strip().startswith("{"):
             ref = self.as_dict(ref, "model_ref")
         if isinstance(ref, dict):
             version, sha = ref.get("version"), ref.get("model_sha256")
-            if (isinstance(version, bool) or not str(version).isdigit() or not isinstance(sha, str) or len(sha) != 64
+            try:
+                version = check_version(version, "model_ref")
+            except InvalidInputError:
+                version = None
+            if (version is None or not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha)
                     or ref.get("model", self.model_name) != self.model_name):
                 raise self.param_error("model_ref", f"{PIN_EXPECTED} of model {self.model_name!r}", self.model_ref)
-            return int(version), sha
-        if isinstance(ref, bool) or not isinstance(ref, (int, str)) or (isinstance(ref, str) and not ref.strip()):
+            return version, sha
+        if isinstance(ref, bool) or not isinstance(ref, (int, str)):
             raise self.param_error("model_ref", PIN_EXPECTED, ref)
-        return ref, None
+        return parse_ref(ref, "model_ref", f"{self.owner_name()} (task {self.task_id!r})"), None
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.errors import IntegrityError
         from mlops_provider.core.modeling import FeatureSpec
         from mlops_provider.core.scoring import batch_score
 
+        self.name_param(self.model_name)
+        output_key = self.output_key_param(self.output_key)
         store = self.store()
         uri = self.as_uri(self.dataset, "dataset")
         ref, pinned_sha = self._ref()
@@ -132,9 +142,9 @@ class BatchScoreOperator(MlopsBaseOperator):
         map_index = getattr(ti, "map_index", -1)
         mapped = map_index not in (-1, None)
         if mapped:
-            output_key = f"{(self.output_key or self.run_folder(context)).strip('/')}/part-{int(map_index):05d}"
+            output_key = f"{output_key or self.run_folder(context)}/part-{int(map_index):05d}"
         else:
-            output_key = self.output_key or f"predictions/{self.model_name}/{self.dag_run_path(context)}"
+            output_key = output_key or f"predictions/{self.model_name}/{self.dag_run_path(context)}"
         from mlops_provider.links.report import model_version_url
 
         self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)

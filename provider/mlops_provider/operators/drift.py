@@ -192,11 +192,12 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
 
     # ------------------------------------------------------------------ run
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.datasets import check_name, read_dataframe, read_manifest
+        from mlops_provider.core.datasets import read_dataframe, read_manifest
         from mlops_provider.core.drift import RetrainPolicy, compare
         from mlops_provider.core.errors import NotFoundError
         from mlops_provider.core.events import RetrainRequest
         from mlops_provider.core.modeling import FeatureSpec, check_columns
+        from mlops_provider.core.names import check_name
 
         model = check_name(self.model_name, "model_name", self.owner_name())
         psi_threshold = self._psi_threshold()
@@ -298,7 +299,7 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         self._declare_retrain_outlet(model_name, retrain_alias)
 
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.datasets import check_name, read_dataframe, read_manifest
+        from mlops_provider.core.datasets import read_dataframe, read_manifest
         from mlops_provider.core.errors import NotFoundError
         from mlops_provider.core.evaluation import (
             HIGHER_IS_BETTER,
@@ -308,6 +309,7 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         )
         from mlops_provider.core.events import RetrainRequest
         from mlops_provider.core.modeling import FeatureSpec
+        from mlops_provider.core.names import check_name
 
         model_name = check_name(self.model_name, "model_name", self.owner_name())
         tolerance = _number(self, self.tolerance, "tolerance", strict=False)

@@ -73,6 +73,8 @@ class EvaluateModelOperator(MlopsBaseOperator):
         from mlops_provider.core.serialization import load_model
 
         on_fail = self.check_on_fail(self.on_fail)
+        self.name_param(self.model_name)
+        self.name_param(self.alias, "alias")
         challenger = self.as_dict(self.model, "model", allow_none=False)
         for key in ("model_uri", "model_sha256", "spec"):
             if key not in challenger:

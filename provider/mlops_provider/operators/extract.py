@@ -111,7 +111,7 @@ class ExtractOperator(MlopsBaseOperator):
 
     # ------------------------------------------------------------------ run
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.datasets import check_name
+        from mlops_provider.core.names import check_name
 
         check_name(self.dataset_name, "dataset_name", self.owner_name())
         if (self.sql is None) == (self.source_uri is None):

@@ -100,6 +100,8 @@ class ManagedBatchScoreOperator(MlopsBaseOperator):
     def execute_step(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import TaskDeferred
 
+        self.name_param(self.model_name)
+        self.output_key_param(self.output_key)  # refused before the job starts, not after it ran
         op = self.build_operator(context)
         self.log.info("Handing %s v%s to %s (%s)", self.model_name, self._pin()["version"], self.backend, type(op).__name__)
         try:
@@ -134,7 +136,8 @@ class ManagedBatchScoreOperator(MlopsBaseOperator):
             job = (result or {}).get("name") if isinstance(result, dict) else None
             job = job or op.job_display_name
         store = self.store()
-        key = f"{(self.output_key or f'predictions/{self.model_name}/{self.dag_run_path(context)}').strip('/')}/manifest.json"
+        folder = self.output_key_param(self.output_key) or f"predictions/{self.name_param(self.model_name)}/{self.dag_run_path(context)}"
+        key = f"{folder}/manifest.json"
         manifest = {"backend": self.backend, "job": job, "model": self.model_name, "model_version": int(pin["version"]),
                     "model_sha256": pin["model_sha256"], "input_uri": self.input_uri, "output_uri": self.output_uri,
                     "rows": None, "window": self.window, "dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}

@@ -139,9 +139,11 @@ class GatherPredictionsOperator(MlopsBaseOperator):
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.partitions import gather_predictions
 
+        self.name_param(self.model_name)
+        output_key = self.output_key_param(self.output_key)
         store = self.store()
         ti = context["ti"]
-        output_key = self.output_key or f"predictions/{self.model_name}/{self.dag_run_path(context)}"
+        output_key = output_key or f"predictions/{self.model_name}/{self.dag_run_path(context)}"
         parts, partitions = _as_list(self.parts), _as_list(self.partitions)
         model = self.as_dict(self.model, "model") if isinstance(self.model, str) else self.model
         result = gather_predictions(

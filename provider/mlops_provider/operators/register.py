@@ -52,11 +52,11 @@ class RegisterModelOperator(MlopsBaseOperator):
         self.tags = tags
 
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.datasets import check_name
         from mlops_provider.core.lineage import code_version, package_versions
         from mlops_provider.core.registry import StaleAliasError
 
-        check_name(self.model_name, "model_name", self.owner_name())
+        self.name_param(self.model_name)
+        self.name_param(self.alias, "alias")
         evaluation = self.as_dict(self.evaluation, "evaluation")
         if evaluation is not None:
             model = evaluation.get("challenger")

@@ -10,6 +10,13 @@ Routes (all behind Airflow's authentication; anonymous requests get 401, a bad t
 * ``POST /mlops/models/{name}/promote``   (version, reason)
 * ``POST /mlops/models/{name}/rollback``  (optional version, reason)
 
+Reads are authorized like writes, per DAG: a version (its page, its artifacts, its reports) is
+visible to whoever may read the DAG that produced it (``lineage.dag_id``; a version without one
+needs read access to every DAG); the index and model pages list only such versions, and a model
+with none is answered as unknown (404). Artifacts are served only from the project's own layout
+(``datasets/``, ``runs/``, ``registry/``, ``predictions/``, ``drift/``), each attributed to its DAG
+or model the same way.
+
 Authentication reuses Airflow's own FastAPI dependency
 (:func:`airflow.api_fastapi.core_api.security.get_user`): an ``Authorization: Bearer <jwt>``
 header wins, otherwise the Airflow UI's ``_token`` cookie (set by the UI's login; the api-server's
@@ -29,7 +36,7 @@ import os
 import posixpath
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -53,8 +60,8 @@ MAX_REASON = 1000
 MAX_LISTED_FILES = 300
 CHUNK = 1 << 20
 
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_DAG_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+#: The top-level folders of the artifact store that the plugin serves (nothing else under the root).
+LAYOUT = ("datasets", "runs", "registry", "predictions", "drift")
 REPORT_EXTENSIONS = {".html", ".htm", ".json", ".png", ".svg", ".jpg", ".jpeg", ".csv", ".txt", ".md"}
 
 # extension -> (content type, served inline?)
@@ -180,11 +187,15 @@ def _server_setting(env_name: str, variable: str) -> str | None:
 def _store():
     """The artifact store the operators write to: ``MLOPS_ARTIFACT_ROOT`` / Variable
     ``mlops_artifact_root`` / ``$AIRFLOW_HOME/mlops`` (same order as the operators)."""
+    from mlops_provider.core.errors import InvalidInputError
     from mlops_provider.hooks.artifacts import CONN_ENV, ROOT_ENV, ArtifactStoreHook
 
     root = _server_setting(ROOT_ENV, "mlops_artifact_root")
     conn_id = _server_setting(CONN_ENV, "mlops_artifact_conn_id")
-    return ArtifactStoreHook(artifact_root=root, artifact_conn_id=conn_id).get_store()
+    try:
+        return ArtifactStoreHook(artifact_root=root, artifact_conn_id=conn_id).get_store()
+    except InvalidInputError as err:  # e.g. a root steered at the filesystem root: serve nothing
+        raise HTTPException(500, f"The model registry is not available: {err}") from err
 
 
 def _registry(store):
@@ -211,46 +222,157 @@ def _registry_call(fn: Callable[[], Any]) -> Any:
 
 
 def _check_model_name(name: str) -> str:
-    if not _MODEL_NAME.match(name or ""):
-        raise HTTPException(404, f"No model named {name!r} (not a valid model name).")
+    from mlops_provider.core.names import is_name
+
+    if not is_name(name):
+        raise HTTPException(404, f"No model named {pages.short(name, 120)!r} (not a valid model name).")
     return name
 
 
 def check_key(key: str) -> str:
-    """A key relative to the artifact root, refusing anything that could leave it (400)."""
-    if not key or "\x00" in key or "\\" in key:
-        raise HTTPException(400, "Refused: empty key, or a key with a NUL byte or a backslash.")
-    if key.startswith("/") or "://" in key or re.match(r"^[A-Za-z]:", key):
-        raise HTTPException(400, f"Refused: {key!r} is absolute; keys are relative to the artifact root.")
-    parts = key.split("/")
-    if any(p in ("..", ".") for p in parts):
-        raise HTTPException(400, f"Refused: {key!r} has '.' or '..' segments.")
-    if any(p == "" for p in parts) or any(p.startswith(".tmp-") for p in parts):
+    """A key relative to the artifact root, refusing anything that could leave it (400) or that is
+    not a committed artifact (temporaries)."""
+    from mlops_provider.core.errors import InvalidInputError
+    from mlops_provider.core.names import check_key as core_check_key
+
+    try:
+        key = core_check_key(key, "artifact key")
+    except InvalidInputError as err:
+        raise HTTPException(400, f"Refused: {err}") from err
+    if re.match(r"^[A-Za-z]:", key) or any(p.startswith(".") for p in key.split("/")):
         raise HTTPException(400, f"Refused: {key!r} is not a clean artifact key.")
     return key
 
 
-def safe_run_ids(run_id: str) -> list[str]:
-    """The run folder name(s) the operators write: characters outside [A-Za-z0-9-_.+] -> '_'."""
-    writer = "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in run_id)  # operators/_base.py
-    strict = re.sub(r"[^A-Za-z0-9\-_.+]", "_", run_id)
-    return [r for r in dict.fromkeys([strict, writer]) if r not in ("", ".", "..")]
-
-
 def run_folder_files(store, lineage: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """Report files under ``runs/<dag_id>/<safe run_id>/`` (the version's run folder), by task."""
+    """Report files under ``runs/<dag_id>/<run_id>/`` (the version's run folder), by task."""
+    from mlops_provider.core.errors import InvalidInputError
+    from mlops_provider.core.names import run_folder
+
     dag_id, run_id = lineage.get("dag_id"), lineage.get("run_id")
-    if not dag_id or not run_id or not _DAG_ID.match(str(dag_id)) or str(dag_id) in (".", ".."):
+    try:
+        folder = f"runs/{run_folder(dag_id, run_id)}"
+    except InvalidInputError:
         return [], None
-    candidates = safe_run_ids(str(run_id))
-    if not candidates:
-        return [], None
-    for safe in candidates:
-        folder = f"runs/{dag_id}/{safe}"
-        files = _walk(store, folder)
-        if files:
-            return files, folder
-    return [], f"runs/{dag_id}/{candidates[0]}"
+    return _walk(store, folder), folder
+
+
+# --------------------------------------------------------------------------- read authorization
+class Access:
+    """What one signed-in user may read, asked of Airflow's auth manager (cached per request).
+
+    A DAG's artifacts are readable if the auth manager lets the user read that DAG (``GET`` on the
+    DAG); what names no DAG needs read access to all DAGs (``is_authorized_dag`` without details).
+    """
+
+    def __init__(self, user: Any, auth_manager: Any = None):
+        self.user = user
+        self._auth = auth_manager
+        self._dags: dict[str, bool] = {}
+        self._all: bool | None = None
+
+    @property
+    def auth(self):
+        if self._auth is None:
+            from airflow.api_fastapi.app import get_auth_manager
+
+            self._auth = get_auth_manager()
+        return self._auth
+
+    def all_dags(self) -> bool:
+        if self._all is None:
+            self._all = bool(self.auth.is_authorized_dag(method="GET", user=self.user))
+        return self._all
+
+    def dags(self, dag_ids: Iterable[str]) -> set[str]:
+        """The readable ones of ``dag_ids`` (one batch question for those not asked yet)."""
+        wanted = {d for d in dag_ids if isinstance(d, str) and d}
+        unknown = wanted - set(self._dags)
+        if unknown:
+            allowed = set(self.auth.filter_authorized_dag_ids(dag_ids=set(unknown), user=self.user, method="GET"))
+            self._dags.update({d: d in allowed for d in unknown})
+        return {d for d in wanted if self._dags[d]}
+
+    def dag(self, dag_id: Any) -> bool:
+        if not isinstance(dag_id, str) or not dag_id:
+            return self.all_dags()
+        return bool(self.dags([dag_id]))
+
+    def version(self, mv: Mapping[str, Any]) -> bool:
+        return self.dag((mv.get("lineage") or {}).get("dag_id"))
+
+    def versions(self, versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.dags((v.get("lineage") or {}).get("dag_id") for v in versions)
+        return [v for v in versions if self.version(v)]
+
+
+def visible_model(reg, name: str, access: Access) -> tuple[list[dict[str, Any]], dict[str, dict], list[dict]] | None:
+    """(readable versions, their aliases, alias moves between readable versions) or None if the
+    user may read no version of ``name``."""
+    versions = access.versions([v.to_dict() for v in reg.list_versions(name)])
+    if not versions:
+        return None
+    numbers = {v["version"] for v in versions}
+    aliases = {a: rec for a, rec in reg.aliases(name).items() if rec.get("version") in numbers}
+    history = [ev.to_dict() for ev in reg.history(name)]
+    history = [ev for ev in history if ev.get("version") in numbers
+               and (ev.get("previous_version") is None or ev.get("previous_version") in numbers)]
+    return versions, aliases, history
+
+
+def _segment_dag(segment: str, access: Access) -> bool:
+    """Whether the DAG whose folder is ``segment`` (a ``path_segment`` of its id) is readable."""
+    from mlops_provider.core.names import path_segment
+
+    try:
+        # a folder named after its DAG id as is; a hashed one (an id that had to be rewritten) is
+        # not the id, so it needs access to every DAG
+        exact = path_segment(segment) == segment and not re.fullmatch(r"_.*-[0-9a-f]{12}", segment)
+    except ValueError:
+        exact = False
+    return access.dag(segment) if exact else access.all_dags()
+
+
+def authorize_key(store, reg, key: str, access: Access) -> None:
+    """404 unless ``key`` lies in the served layout and the user may read what it belongs to."""
+    from mlops_provider.core.names import check_version, is_name
+
+    parts = key.split("/")
+    top = parts[0]
+    denied = HTTPException(404, f"No artifact at {key!r} that you may read.")
+    if top not in LAYOUT or len(parts) < 3:
+        raise denied
+    if top == "runs":
+        ok = _segment_dag(parts[1], access)
+    elif top == "predictions":
+        ok = len(parts) >= 4 and is_name(parts[1]) and _segment_dag(parts[2], access)
+    elif top == "datasets":
+        ok = False
+        if len(parts) >= 4 and is_name(parts[1]) and not parts[2].startswith("_"):
+            manifest = f"datasets/{parts[1]}/{parts[2]}/manifest.json"
+            dag_id = None
+            try:
+                if store.exists(manifest):
+                    dag_id = ((store.read_json(manifest) or {}).get("extra") or {}).get("dag_id")
+            except (OSError, ValueError):
+                dag_id = None
+            ok = access.dag(dag_id)
+    elif top == "registry":
+        name = parts[1]
+        if not is_name(name):
+            raise denied
+        if len(parts) >= 5 and parts[2] == "versions":
+            try:
+                mv = reg.get_version(name, check_version(parts[3]))
+            except Exception:  # unknown, uncommitted or unreadable version: nothing to show
+                raise denied from None
+            ok = access.version(mv.to_dict())
+        else:
+            ok = visible_model(reg, name, access) is not None
+    else:  # drift/<model>/...
+        ok = is_name(parts[1]) and visible_model(reg, parts[1], access) is not None
+    if not ok:
+        raise denied
 
 
 def _walk(store, folder: str, depth: int = 3) -> list[dict[str, Any]]:
@@ -319,10 +441,15 @@ async def _form(request: Request) -> dict[str, str]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         raise HTTPException(415, "Send the form as application/x-www-form-urlencoded.")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise HTTPException(413, "Form too large.")
-    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise HTTPException(413, f"Form too large ({declared} bytes, at most {MAX_FORM_BYTES}).")
+    body = bytearray()
+    async for chunk in request.stream():  # the limit holds while reading, whatever the header says
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise HTTPException(413, f"Form too large (more than {MAX_FORM_BYTES} bytes).")
+    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
     return {k: v[0] for k, v in parsed.items() if v}
 
 
@@ -336,21 +463,32 @@ def _reason(form: dict[str, str]) -> str:
 
 
 def _version_field(form: dict[str, str], required: bool) -> int | None:
-    raw = (form.get("version") or "").strip().lstrip("v")
+    from mlops_provider.core.errors import InvalidInputError
+    from mlops_provider.core.names import check_version
+
+    raw = (form.get("version") or "").strip()
     if not raw:
         if required:
             raise HTTPException(400, "A version is required.")
         return None
-    if not raw.isdigit():
-        raise HTTPException(400, f"The version must be a number, got {raw!r}.")
-    return int(raw)
+    try:
+        return check_version(raw, "version")
+    except InvalidInputError as err:
+        raise HTTPException(400, str(err)) from err
 
 
 def _flash(request: Request) -> str:
-    done, v = request.query_params.get("done"), request.query_params.get("v")
-    if done == "promote" and v and v.isdigit():
+    from mlops_provider.core.errors import InvalidInputError
+    from mlops_provider.core.names import check_version
+
+    done = request.query_params.get("done")
+    try:
+        v = check_version(request.query_params.get("v"))
+    except InvalidInputError:
+        return ""
+    if done == "promote":
         return pages.flash_html("ok", f"v{v} is now the champion.")
-    if done == "rollback" and v and v.isdigit():
+    if done == "rollback":
         return pages.flash_html("ok", f"Rolled back: v{v} is now the champion.")
     return ""
 
@@ -381,18 +519,16 @@ async def _html_error(request: Request, exc: HTTPException) -> Response:
 def models_index(request: Request, user: Any = Depends(current_user)) -> Response:
     store = _store()
     reg = _registry(store)
+    access = Access(user)
 
     def load() -> list[dict[str, Any]]:
         out = []
         for name in reg.list_models():
-            if not _MODEL_NAME.match(name):
+            visible = visible_model(reg, name, access)
+            if visible is None:
                 continue
-            out.append({
-                "name": name,
-                "versions": [v.to_dict() for v in reg.list_versions(name)],
-                "aliases": reg.aliases(name),
-                "history": [ev.to_dict() for ev in reg.history(name)],
-            })
+            versions, aliases, history = visible
+            out.append({"name": name, "versions": versions, "aliases": aliases, "history": history})
         return out
 
     return _html(pages.index_page(_ctx(request, store), _registry_call(load)))
@@ -403,14 +539,13 @@ def model_detail(name: str, request: Request, user: Any = Depends(current_user))
     _check_model_name(name)
     store = _store()
     reg = _registry(store)
+    access = Access(user)
 
     def load():
-        versions = [v.to_dict() for v in reg.list_versions(name)]
-        aliases = reg.aliases(name)
-        if not versions and not aliases:
-            known = ", ".join(sorted(reg.list_models())) or "none"
-            raise HTTPException(404, f"No model named {name!r} in the registry (models: {known}).")
-        return versions, aliases, [ev.to_dict() for ev in reg.history(name)]
+        visible = visible_model(reg, name, access)
+        if visible is None:
+            raise HTTPException(404, f"No model named {name!r} in the registry that you may read.")
+        return visible
 
     versions, aliases, history = _registry_call(load)
     return _html(pages.model_page(_ctx(request, store), name, versions, aliases, history, _flash(request)))
@@ -418,17 +553,24 @@ def model_detail(name: str, request: Request, user: Any = Depends(current_user))
 
 @app.get("/models/{name}/versions/{version}", response_class=HTMLResponse)
 def version_detail(name: str, version: str, request: Request, user: Any = Depends(current_user)) -> Response:
+    from mlops_provider.core.errors import InvalidInputError
+    from mlops_provider.core.names import check_version
+
     _check_model_name(name)
-    if not version.lstrip("v").isdigit():
-        raise HTTPException(404, f"{version!r} is not a version number.")
-    number = int(version.lstrip("v"))
+    try:
+        number = check_version(version, "version")
+    except InvalidInputError:
+        raise HTTPException(404, f"{pages.short(version, 40)!r} is not a version number.") from None
     store = _store()
     reg = _registry(store)
+    access = Access(user)
 
     def load():
         mv = reg.get_version(name, number).to_dict()
-        aliases = reg.aliases(name)
-        versions = [v.to_dict() for v in reg.list_versions(name)]
+        if not access.version(mv):
+            raise HTTPException(404, f"Model {name!r} has no version {number} that you may read.")
+        visible = visible_model(reg, name, access)
+        versions, aliases, _ = visible if visible is not None else ([mv], {}, [])
         return mv, aliases, versions
 
     mv, aliases, versions = _registry_call(load)
@@ -443,6 +585,7 @@ def version_detail(name: str, version: str, request: Request, user: Any = Depend
 def artifact(key: str, request: Request, user: Any = Depends(current_user)) -> Response:
     check_key(key)
     store = _store()
+    _registry_call(lambda: authorize_key(store, _registry(store), key, Access(user)))
     if store.is_local:
         real = os.path.realpath(store.path(key))
         root = os.path.realpath(store.root_path)

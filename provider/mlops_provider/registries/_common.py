@@ -32,8 +32,8 @@ import hashlib
 import uuid
 from typing import Any
 
-from mlops_provider.core.datasets import check_name
 from mlops_provider.core.errors import ConcurrentUpdateError, IntegrityError, InvalidInputError
+from mlops_provider.core.names import check_name
 from mlops_provider.core.registry import ANY, CHAMPION, AliasEvent, ModelRegistry, ModelVersion
 from mlops_provider.core.serialization import load_model
 

@@ -24,16 +24,19 @@ see :mod:`mlops_provider.registries._common`); MLflow's registered-model alias o
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
 import os
 import re
 import tempfile
+import threading
 import time
 from typing import Any
 
-from mlops_provider.core.datasets import check_name
 from mlops_provider.core.errors import InvalidInputError, NotFoundError
+from mlops_provider.core.names import check_name
 from mlops_provider.core.registry import ModelVersion
 from mlops_provider.core.serialization import sha256_bytes
 from mlops_provider.registries._common import (
@@ -53,6 +56,58 @@ MODEL_DIR = "model"
 MODEL_FILE = "model.skops"
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
 _METRIC_KEY_RE = re.compile(r"[^A-Za-z0-9_\-. /]")
+
+
+#: MLflow reads a tracking server's credentials from these environment variables, per request.
+CREDENTIAL_ENV = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD",
+                  "token": "MLFLOW_TRACKING_TOKEN"}
+_ENV_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def mlflow_credentials(credentials: dict[str, str] | None):
+    """Run a block with exactly ``credentials`` (env var -> value) as MLflow's credential variables,
+    then restore the environment as it was. ``None``: the process environment unchanged. Calls are
+    serialized by a lock, so two registries of different connections in one process (the
+    api-server's threads) never see each other's credentials."""
+    with _ENV_LOCK:
+        if credentials is None:
+            yield
+            return
+        saved = {env: os.environ.get(env) for env in CREDENTIAL_ENV.values()}
+        try:
+            for env in CREDENTIAL_ENV.values():
+                if env in credentials:
+                    os.environ[env] = credentials[env]
+                else:
+                    os.environ.pop(env, None)
+            yield
+        finally:
+            for env, value in saved.items():
+                if value is None:
+                    os.environ.pop(env, None)
+                else:
+                    os.environ[env] = value
+
+
+class _CredentialedClient:
+    """An ``MlflowClient`` whose every method call runs inside :func:`mlflow_credentials`."""
+
+    def __init__(self, client: Any, credentials: dict[str, str] | None):
+        self._client = client
+        self._credentials = credentials
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with mlflow_credentials(self._credentials):
+                return attr(*args, **kwargs)
+
+        return call
 
 
 def _error_code(err: Exception) -> str:
@@ -82,6 +137,7 @@ class MlflowRegistry(BackendRegistry):
         experiment: str = "mlops",
         artifact_location: str | None = None,
         client: Any = None,
+        credentials: dict[str, str | None] | None = None,
     ):
         super().__init__(store)
         if not isinstance(tracking_uri, str) or not tracking_uri.strip():
@@ -93,7 +149,11 @@ class MlflowRegistry(BackendRegistry):
         self.registry_uri = (registry_uri or self.tracking_uri).strip()
         self.experiment = experiment or "mlops"
         self.artifact_location = artifact_location
-        self._client = client
+        self._raw_client = client
+        self._client: Any = None
+        self._credentials = None if credentials is None else {
+            env: str(credentials[key]) for key, env in CREDENTIAL_ENV.items() if credentials.get(key)
+        }
         self._experiment_id: str | None = None
 
     def _label(self) -> str:
@@ -101,10 +161,15 @@ class MlflowRegistry(BackendRegistry):
 
     @property
     def client(self):
+        """The MLflow client; each of its calls runs with this registry's credentials (see
+        :func:`mlflow_credentials`)."""
         if self._client is None:
-            from mlflow.tracking import MlflowClient
+            raw = self._raw_client
+            if raw is None:
+                from mlflow.tracking import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+                raw = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+            self._client = _CredentialedClient(raw, self._credentials)
         return self._client
 
     # ----------------------------------------------------------------- reads
@@ -188,7 +253,7 @@ class MlflowRegistry(BackendRegistry):
         """Download the model file of the version's run (its ``source``)."""
         from mlflow.artifacts import download_artifacts
 
-        with tempfile.TemporaryDirectory(prefix="mlops-mlflow-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="mlops-mlflow-") as tmp, mlflow_credentials(self._credentials):
             path = download_artifacts(artifact_uri=mv.model_uri, dst_path=tmp, tracking_uri=self.tracking_uri)
             with open(path, "rb") as f:
                 return f.read()

@@ -38,8 +38,8 @@ import re
 import uuid
 from typing import Any
 
-from mlops_provider.core.datasets import check_name
 from mlops_provider.core.errors import ConcurrentUpdateError, InvalidInputError, NotFoundError
+from mlops_provider.core.names import check_name
 from mlops_provider.core.registry import CHAMPION, ModelVersion
 from mlops_provider.core.serialization import sha256_bytes
 from mlops_provider.registries._common import (

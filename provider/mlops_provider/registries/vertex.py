@@ -32,8 +32,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlops_provider.core.datasets import check_name
 from mlops_provider.core.errors import InvalidInputError, NotFoundError
+from mlops_provider.core.names import check_name
 from mlops_provider.core.registry import ModelVersion
 from mlops_provider.core.serialization import sha256_bytes
 from mlops_provider.registries._common import (

@@ -32,8 +32,8 @@ def check_model_version(
     Raises :class:`~mlops_provider.core.errors.MlopsError` (or an ``OSError``/``ValueError`` from
     the filesystem) for a model name that is invalid or not in the registry, or an unusable root.
     """
-    from mlops_provider.core.datasets import check_name
     from mlops_provider.core.errors import NotFoundError
+    from mlops_provider.core.names import check_name
     from mlops_provider.core.registry import ModelRegistry
     from mlops_provider.triggers.new_data import open_store
 
