@@ -27,9 +27,14 @@ def retrain_chain(
     seed: Any = "{{ params.seed }}",
     thresholds: Any = "{{ params.thresholds }}",
     min_improvement: Any = "{{ params.min_improvement }}",
+    positive_label: Any = None,
+    compare_metric: Any = None,
+    promote_if: Any = "better",
     bootstrap: str = "promote",
+    on_data_gate_fail: str = "fail",
     on_model_gate_fail: str = "warn",
     slice_column: str | None = None,
+    cluster_column: str | None = None,
     alert_channels: Any = ({"type": "log"},),
     require_approval: bool = False,
     io_retries: int = 2,
@@ -37,11 +42,18 @@ def retrain_chain(
 ) -> dict[str, Any]:
     """Create the chain's tasks in the current DAG; returns them by task id.
 
+    The first task, ``check_config``, validates the settings (estimator and parameters, seed,
+    positive label, the gate's metrics, promotion rule) before anything is extracted; the train task
+    checks the gate's metrics against the labels (binary or multiclass) before it fits. The Jinja
+    defaults read the DAG's Params of the same names (the templates define them); the other gate
+    settings take a value or a Jinja string (the templates pass their Params).
+
     Every step that reads or writes the store or a source retries ``io_retries`` times (storage or
     network outages); bad input and failed gates are not retried (they raise
     ``AirflowFailException``), and every step is idempotent, so a retry never duplicates a snapshot,
     a model version or a promotion."""
     from mlops_provider.notifications.quality_gate import GateAlertOperator
+    from mlops_provider.operators.config import CheckRetrainConfigOperator
     from mlops_provider.operators.evaluate import EvaluateModelOperator
     from mlops_provider.operators.extract import ExtractOperator
     from mlops_provider.operators.register import RegisterModelOperator
@@ -49,27 +61,36 @@ def retrain_chain(
     from mlops_provider.operators.validate import ValidateDataOperator
 
     io = {"retries": io_retries, "retry_delay": io_retry_delay}
+    check = CheckRetrainConfigOperator(task_id="check_config", model_name=model_name, estimator=estimator,
+                                       model_params=model_params, seed=seed, thresholds=thresholds,
+                                       compare_metric=compare_metric, promote_if=promote_if,
+                                       min_improvement=min_improvement, positive_label=positive_label, retries=0)
     extract_train = ExtractOperator(task_id="extract_train", dataset_name=f"{model_name}_train", conn_id=conn_id,
                                     sql=train_sql, source_uri=train_source_uri, **io)
     extract_eval = ExtractOperator(task_id="extract_eval", dataset_name=f"{model_name}_eval", conn_id=conn_id,
                                    sql=eval_sql, source_uri=eval_source_uri, **io)
     validate_train = ValidateDataOperator(task_id="validate_train", dataset=extract_train.output,
-                                          expectations=expectations, **io)
+                                          expectations=expectations, on_fail=on_data_gate_fail, **io)
     validate_eval = ValidateDataOperator(task_id="validate_eval", dataset=extract_eval.output,
-                                         expectations=expectations, **io)
+                                         expectations=expectations, on_fail=on_data_gate_fail, **io)
     train = TrainModelOperator(task_id="train", dataset=extract_train.output, label=label, features=features,
-                               categorical=categorical, estimator=estimator, model_params=model_params, seed=seed, **io)
+                               categorical=categorical, estimator=estimator, model_params=model_params, seed=seed,
+                               positive_label=positive_label,
+                               gate_metrics="{{ ti.xcom_pull(task_ids='check_config')['gate_metrics'] }}", **io)
     evaluate = EvaluateModelOperator(task_id="evaluate", model_name=model_name, model=train.output,
                                      dataset=extract_eval.output, thresholds=thresholds,
-                                     min_improvement=min_improvement, bootstrap=bootstrap,
-                                     on_fail=on_model_gate_fail, slice_column=slice_column, **io)
+                                     compare_metric=compare_metric, min_improvement=min_improvement,
+                                     promote_if=promote_if, bootstrap=bootstrap,
+                                     on_fail=on_model_gate_fail, slice_column=slice_column,
+                                     cluster_column=cluster_column, **io)
     register = RegisterModelOperator(task_id="register", model_name=model_name, evaluation=evaluate.output, **io)
     alert = GateAlertOperator(task_id="alert", gate_task_ids=["validate_train", "validate_eval", "evaluate"],
                               channels=list(alert_channels), trigger_rule="all_done")
+    check >> [extract_train, extract_eval]
     validate_train >> train
     validate_eval >> evaluate
     [validate_train, validate_eval, evaluate] >> alert
-    tasks = {t.task_id: t for t in (extract_train, extract_eval, validate_train, validate_eval, train, evaluate,
+    tasks = {t.task_id: t for t in (check, extract_train, extract_eval, validate_train, validate_eval, train, evaluate,
                                     register, alert)}
     if require_approval:
         from airflow.providers.standard.operators.hitl import ApprovalOperator

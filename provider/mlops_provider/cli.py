@@ -7,6 +7,8 @@
     mlops [--root URI] models promote NAME VERSION --reason TEXT [--alias champion] [--actor WHO] [--json]
     mlops [--root URI] models rollback NAME [--to VERSION] --reason TEXT [--alias champion] [--actor WHO] [--json]
     mlops [--root URI] maintenance sweep [--older-than SECONDS] [--dry-run] [--json]
+    mlops templates list [--json]
+    mlops templates copy NAME --to DIR [--model MODEL_NAME] [--force] [--json]
 
 ``--root`` defaults to ``MLOPS_ARTIFACT_ROOT``, then the Airflow Variable ``mlops_artifact_root``,
 then ``file://$AIRFLOW_HOME/mlops`` (see :func:`mlops_provider.hooks.artifacts.resolve_root`).
@@ -144,10 +146,13 @@ def _print_json(obj: Any) -> None:
 
 # --------------------------------------------------------------------------- registry access
 def _open_registry(args):
-    from mlops_provider.hooks.artifacts import ArtifactStoreHook, resolve_root
+    from mlops_provider.hooks.artifacts import ArtifactStoreHook, resolve_root_and_source
     from mlops_provider.hooks.registry import get_registry
 
-    root = getattr(args, "root", None) or resolve_root(None)
+    try:
+        root, args.root_source = resolve_root_and_source(getattr(args, "root", None), "--root")
+    except ValueError as err:
+        raise CliError(str(err)) from err
     try:
         # s3:// and gs:// roots go through the Airflow connection (--conn-id, MLOPS_ARTIFACT_CONN_ID)
         store = ArtifactStoreHook(root, getattr(args, "conn_id", None)).get_store()
@@ -157,9 +162,11 @@ def _open_registry(args):
         ) from err
     try:
         # the backend the DAGs use: --registry / $MLOPS_REGISTRY (artifacts, mlflow, sagemaker, vertex)
-        return get_registry(getattr(args, "registry", None), getattr(args, "registry_conn_id", None), store)
+        registry = get_registry(getattr(args, "registry", None), getattr(args, "registry_conn_id", None), store)
     except (ImportError, ValueError) as err:
         raise CliError(f"cannot open the model registry: {err}") from err
+    registry.root_source = args.root_source
+    return registry
 
 
 def _check_model(registry, name: str) -> None:
@@ -168,7 +175,8 @@ def _check_model(registry, name: str) -> None:
     check_name(name, "NAME", f"'{PROG} models'")
     if name not in registry.list_models():
         known = ", ".join(registry.list_models()) or "none"
-        raise CliError(f"no model {name!r} in the registry at {registry.store.root} (models: {known})")
+        raise CliError(f"no model {name!r} in the registry at {registry.store.root}, chosen by "
+                       f"{getattr(registry, 'root_source', None) or 'the configuration'} (models: {known})")
 
 
 def _reason(text: str | None) -> str:
@@ -222,9 +230,10 @@ def cmd_list(args) -> int:
             }
         )
     if args.json:
-        _print_json({"root": registry.store.root, "models": models, "errors": problems})
+        _print_json({"root": registry.store.root, "root_source": args.root_source, "models": models,
+                     "errors": problems})
     elif not models and not problems:
-        print(f"No models registered under {registry.store.root}")
+        print(f"No models registered under {registry.store.root} (that root was chosen by {args.root_source})")
     else:
         rows = [
             (
@@ -497,6 +506,91 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- templates
+CONFIG_START = "# ------------------------------------------------------------------ configuration"
+CONFIG_END = "# ---------------------------------------------------------------------------------"
+
+
+def template_files() -> dict[str, Any]:
+    """The DAG templates shipped in the package: name (file stem) -> resource."""
+    from importlib.resources import files
+
+    folder = files("mlops_provider") / "templates"
+    return {f.name[:-3]: f for f in sorted(folder.iterdir(), key=lambda f: f.name)
+            if f.name.endswith(".py") and not f.name.startswith("_")}
+
+
+def _summary(text: str) -> str:
+    import ast
+
+    doc = ast.get_docstring(ast.parse(text)) or ""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+def _config_names(text: str) -> list[str]:
+    import re
+
+    block = text.split(CONFIG_START, 1)[-1].split(CONFIG_END, 1)[0]
+    found = re.findall(r"^([A-Z][A-Z0-9_]*(?:, *[A-Z][A-Z0-9_]*)*) =", block, flags=re.M)
+    return [name.strip() for names in found for name in names.split(",")]
+
+
+def cmd_templates_list(args) -> int:
+    rows = [(name, _summary(f.read_text())) for name, f in template_files().items()]
+    if args.json:
+        _print_json([{"name": n, "summary": d} for n, d in rows])
+    else:
+        print(format_table(["TEMPLATE", "WHAT IT DOES"], rows, {"WHAT IT DOES": 110}))
+    return EXIT_OK
+
+
+def render_template(text: str, template: str, model: str | None) -> tuple[str, str]:
+    """(file text, DAG id): ``MODEL_NAME`` set to ``model`` (if given) and ``DAG_ID`` derived from it."""
+    import re
+
+    from mlops_provider.core.names import check_name
+
+    suffix = template.removeprefix("mlops_")
+    if model is not None:
+        check_name(model, "--model", f"'{PROG} templates copy'")
+        text, n = re.subn(r'^MODEL_NAME = "[^"\n]*"', f'MODEL_NAME = "{model}"', text, count=1, flags=re.M)
+        if n != 1:
+            raise CliError(f"template {template} has no MODEL_NAME line in its configuration block")
+    text, n = re.subn(r"^DAG_ID = .*$", f'DAG_ID = f"{{MODEL_NAME}}_{suffix}"  # unique per model in one DAG folder',
+                      text, count=1, flags=re.M)
+    if n != 1:
+        raise CliError(f"template {template} has no DAG_ID line in its configuration block")
+    name = re.search(r'^MODEL_NAME = "([^"\n]*)"', text, flags=re.M)
+    return text, f"{name.group(1) if name else 'model'}_{suffix}"
+
+
+def cmd_templates_copy(args) -> int:
+    from pathlib import Path
+
+    templates = template_files()
+    name = args.name.removesuffix(".py")
+    if name not in templates:
+        raise CliError(f"no template {args.name!r}; templates: {', '.join(templates)} (see '{PROG} templates list')")
+    text, dag_id = render_template(templates[name].read_text(), name, args.model)
+    folder = Path(args.to).expanduser()
+    target = folder / f"{dag_id}.py"
+    if target.exists() and not args.force:
+        raise CliError(f"{target} exists; pass --force to overwrite it")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{target.name}.tmp"
+    tmp.write_text(text)
+    tmp.replace(target)
+    names = _config_names(text)
+    if args.json:
+        _print_json({"template": name, "path": str(target), "dag_id": dag_id, "config": names})
+        return EXIT_OK
+    print(f"wrote {target} (DAG {dag_id}, from template {name})")
+    print("next: edit its configuration block, between the two '# ----' lines:")
+    print("  " + ", ".join(names))
+    print("then check it parses: airflow dags list-import-errors (or python " + str(target) + ")")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     # --root is accepted before or after the command; SUPPRESS keeps a later default from
@@ -547,6 +641,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", metavar="VERSION", help="version to roll back to (default: the one before the current)")
     p.set_defaults(func=cmd_rollback)
 
+    tmpl = commands.add_parser("templates", help="the DAG templates shipped with the package")
+    tactions = tmpl.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    p = tactions.add_parser("list", help="each template with one line", parents=[json_opt])
+    p.set_defaults(func=cmd_templates_list)
+    p = tactions.add_parser("copy", help="write a template into your DAG folder", parents=[json_opt])
+    p.add_argument("name", metavar="NAME", help="template name (see 'templates list')")
+    p.add_argument("--to", required=True, metavar="DIR", help="your DAG folder")
+    p.add_argument("--model", metavar="MODEL_NAME", help="the model's registry name (DAG id, tags, assets derive from it)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_templates_copy)
+
     maint = commands.add_parser("maintenance", help="housekeeping of the artifact store", parents=[root_opt])
     tasks = maint.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     p = tasks.add_parser("sweep", help="remove temporaries left by killed writers", parents=[root_opt, json_opt])
@@ -565,9 +670,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exit_:  # --help
             return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_ERROR
         if not getattr(args, "command", None):
-            raise CliError(f"choose a command: models, maintenance (see '{PROG} --help')")
+            raise CliError(f"choose a command: models, templates, maintenance (see '{PROG} --help')")
         if not hasattr(args, "func"):
-            actions = "sweep" if args.command == "maintenance" else "list, show, promote, rollback"
+            actions = {"maintenance": "sweep", "templates": "list, copy"}.get(args.command, "list, show, promote, rollback")
             raise CliError(f"choose an action: {actions} (see '{PROG} {args.command} --help')")
         args.root = getattr(args, "root", None)
         args.json = getattr(args, "json", False)

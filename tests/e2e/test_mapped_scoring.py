@@ -175,7 +175,7 @@ def test_a_failed_partition_publishes_nothing_and_the_rerun_no_duplicate(airflow
     folder = tmp_path / "dags"
     folder.mkdir()
     src = TEMPLATE.read_text().replace("EXPORT_FROM_WAREHOUSE = True", "EXPORT_FROM_WAREHOUSE = False")
-    src = src.replace(f'dag_id="{DAG_ID}"', 'dag_id="mlops_partitioned_listed"') + MID_RUN_PROMOTION
+    src = src.replace(f'DAG_ID = "{DAG_ID}"', 'DAG_ID = "mlops_partitioned_listed"') + MID_RUN_PROMOTION
     (folder / "listed.py").write_text(src)
     dag = bag_for(folder, monkeypatch, "mlops-mapped-s3").dags["mlops_partitioned_listed"]
     assert "export" not in dag.task_ids

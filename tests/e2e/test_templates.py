@@ -145,7 +145,9 @@ def test_invalid_form_input_fails_clearly_and_keeps_the_champion(env, second_run
     with pytest.raises(ParamValidationError, match="train_months"):
         env["bag"].dags["mlops_retrain_scheduled"].test(logical_date=utc("2013-09-01"), run_conf={"train_months": 0})
     dr, states = run(env, "mlops_retrain_scheduled", "2013-09-01", run_conf={"model_params": {"max_iter": "ten"}})
-    assert dr.state == "failed" and states["train"] == "failed" and states["register"] == "upstream_failed"
+    # refused by the first task, before any extract or training ran
+    assert dr.state == "failed" and states["check_config"] == "failed" and states["register"] == "upstream_failed"
+    assert states["extract_train"] == states["extract_eval"] == states["train"] == "upstream_failed"
     out = capfd.readouterr().out
     assert "The 'max_iter' parameter of HistGradientBoostingClassifier must be an int" in out and "'ten'" in out
     assert reg.get_alias(MODEL) == champion and len(reg.list_versions(MODEL)) == versions

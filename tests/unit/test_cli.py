@@ -273,3 +273,18 @@ def test_show_metric_columns(root, capsys):
     assert code == 0
     header = next(line for line in out.splitlines() if line.startswith("VERSION"))
     assert "LOG_LOSS" in header and "ROC_AUC" in header
+
+
+def test_an_empty_registry_says_which_root_was_looked_at_and_why(tmp_path, monkeypatch, capsys):
+    from mlops_provider.cli import main
+
+    monkeypatch.delenv("MLOPS_ARTIFACT_ROOT", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"No models registered under file://{tmp_path}/home/mlops" in out
+    assert "the default $AIRFLOW_HOME/mlops" in out and "set MLOPS_ARTIFACT_ROOT or pass --root" in out
+    monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", f"file://{tmp_path}/elsewhere")
+    assert main(["models", "show", "flights_delay"]) == 2
+    err = capsys.readouterr().err
+    assert f"registry at file://{tmp_path}/elsewhere, chosen by the environment variable MLOPS_ARTIFACT_ROOT" in err

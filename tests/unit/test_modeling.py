@@ -136,3 +136,59 @@ def test_model_bytes_are_identical_across_processes():
     shas = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
             for _ in range(2)}
     assert len(shas) == 1 and len(shas.pop()) == 64
+
+
+# ----------------------------------------------------------------------------- positive label
+def _binary(labels):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    return pd.DataFrame({"x": x, "y": np.where(x + rng.normal(scale=0.5, size=200) > 0, labels[1], labels[0])})
+
+
+def test_string_binary_labels_need_a_positive_label():
+    df = _binary(["stays", "churns"])
+    with pytest.raises(InvalidParameterError, match=r"'positive_label' parameter of TrainModelOperator is required.*"
+                                                    r"\['churns', 'stays'\]"):
+        modeling.train_model(df, label="y", estimator="sklearn.linear_model.LogisticRegression")
+    model, res = modeling.train_model(df, label="y", estimator="sklearn.linear_model.LogisticRegression",
+                                      positive_label="churns")
+    assert res.spec.positive_label == "churns" and res.spec.kind == "binary"
+    p = modeling.predict(model, modeling.prepare_frame(df, res.spec), res.spec)
+    churn = list(model.classes_).index("churns")
+    assert np.array_equal(p.score, model.predict_proba(modeling.prepare_frame(df, res.spec))[:, churn])
+
+
+@pytest.mark.parametrize("labels, given, expected", [([0, 1], None, 1), ([False, True], None, True), ([0, 1], "0", 0),
+                                                     ([3, 7], 7, 7), ([3, 7], "7", 7)])
+def test_positive_label_defaults_and_form_text(labels, given, expected):
+    res = modeling.train_model(_binary(labels), label="y", estimator="sklearn.linear_model.LogisticRegression",
+                               positive_label=given)[1]
+    assert res.spec.positive_label == expected and type(res.spec.positive_label) is type(expected)
+
+
+def test_positive_label_must_be_a_class_and_is_refused_for_multiclass(flights_frame):
+    with pytest.raises(InvalidParameterError, match=r"must be one of the label's classes \[0, 1\]\. Got 'late'"):
+        modeling.train_model(_binary([0, 1]), label="y", estimator="sklearn.linear_model.LogisticRegression",
+                             positive_label="late")
+    df = _binary(["a", "b"])
+    df.loc[::3, "y"] = "c"
+    with pytest.raises(InvalidParameterError, match="must be empty for a multiclass label"):
+        modeling.train_model(df, label="y", estimator="sklearn.linear_model.LogisticRegression", positive_label="a")
+    model, res = modeling.train_model(df, label="y", estimator="sklearn.linear_model.LogisticRegression")
+    assert res.spec.kind == "multiclass" and res.spec.positive_label is None and res.spec.classes == ["a", "b", "c"]
+
+
+def test_a_binary_metric_on_a_multiclass_label_is_refused_before_fitting():
+    from mlops_provider.core import metrics as M
+
+    df = _binary(["a", "b"])
+    df.loc[::3, "y"] = "c"
+    fitted = []
+
+    def check(spec):
+        M.check_fit(M.resolve("f1"), spec.kind, "gate_metrics", "TrainModelOperator")
+        fitted.append(spec)
+
+    with pytest.raises(InvalidParameterError, match="'f1', which does not fit a multiclass classifier"):
+        modeling.train_model(df, label="y", estimator="sklearn.linear_model.LogisticRegression", before_fit=check)
+    assert fitted == []

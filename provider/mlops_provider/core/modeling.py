@@ -131,11 +131,18 @@ class FeatureSpec:
     categorical: list[str]
     task: str  # "classification" | "regression"
     classes: list[Any] = field(default_factory=list)
-    positive_label: Any = None
+    positive_label: Any = None  # binary classifiers only: the class the binary metrics are about
 
     @property
     def features(self) -> list[str]:
         return self.numeric + self.categorical
+
+    @property
+    def kind(self) -> str:
+        """``"binary"``, ``"multiclass"`` or ``"regression"``: what the metrics and outputs follow."""
+        if self.task != "classification":
+            return "regression"
+        return "multiclass" if len(self.classes) > 2 else "binary"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -284,9 +291,14 @@ def train_model(
     features: list[str] | None = None,
     categorical: list[str] | None = None,
     seed: int | None = 42,
+    positive_label: Any = None,
     owner: str = "TrainModelOperator",
+    before_fit: Any = None,
 ):
-    """Fit a Pipeline on ``df``; returns ``(pipeline, TrainResult)``."""
+    """Fit a Pipeline on ``df``; returns ``(pipeline, TrainResult)``.
+
+    A binary classifier needs ``positive_label`` (the class its binary metrics are about) unless its
+    labels are 0/1 or False/True; a multiclass one takes none. Both are checked before fitting."""
     import numpy as np
     from sklearn.base import is_classifier
 
@@ -313,12 +325,14 @@ def train_model(
             )
         classes = sorted(counts.index.tolist())
         spec.classes = [_plain(c) for c in classes]
-        spec.positive_label = spec.classes[-1]
+        spec.positive_label = resolve_positive_label(spec.classes, positive_label, label, owner)
         distribution = {str(k): int(v) for k, v in counts.sort_index().items()}
         y = y.to_numpy()
     else:
         y = y.astype("float64").to_numpy()
         distribution = {"count": len(y), "mean": float(np.mean(y))}
+    if before_fit is not None:
+        before_fit(spec)  # last checks that need the labels, before any fitting
     X = prepare_frame(df, spec, "The training data")
     pipe = build_pipeline(est, spec)
     t0 = time.perf_counter()
@@ -335,8 +349,73 @@ def train_model(
     )
 
 
-def predict_scores(model, X, spec: FeatureSpec):
-    """(prediction, score) arrays: for classifiers the score is P(positive class).
+def resolve_positive_label(classes: list[Any], positive_label: Any, label: str, owner: str) -> Any:
+    """The positive class of a binary label (as stored in the data), or None for multiclass.
+
+    Given as text (a form field), ``"1"`` matches the class ``1``. Without one, 0/1 and False/True
+    labels default to 1/True; any other pair of labels is an error asking for it.
+    """
+    if len(classes) > 2:
+        if positive_label not in (None, ""):
+            raise InvalidParameterError(
+                f"The 'positive_label' parameter of {owner} must be empty for a multiclass label: {label!r} has "
+                f"{len(classes)} classes {classes[:20]}, measured with multiclass metrics. Got {positive_label!r}."
+            )
+        return None
+    if positive_label in (None, ""):
+        if set(classes) <= {0, 1} and all(not isinstance(c, float) or c.is_integer() for c in classes):
+            return True if all(isinstance(c, bool) for c in classes) else 1
+        raise InvalidParameterError(
+            f"The 'positive_label' parameter of {owner} is required: the label {label!r} has the two classes "
+            f"{classes}, and the binary metrics (precision, recall, F1, ROC AUC...) are about one of them. "
+            f"Set positive_label to one of {classes}."
+        )
+    matches = [c for c in classes if c == positive_label and isinstance(c, bool) == isinstance(positive_label, bool)]
+    if not matches:
+        matches = [c for c in classes if str(c) == str(positive_label)]
+    if len(matches) != 1:
+        raise InvalidParameterError(
+            f"The 'positive_label' parameter of {owner} must be one of the label's classes {classes}. "
+            f"Got {positive_label!r} instead."
+        )
+    return matches[0]
+
+
+@dataclass
+class Predictions:
+    """A model's predictions on some rows: ``pred`` (labels or values) and, for a classifier,
+    ``proba`` with one column per class in ``classes`` order."""
+
+    pred: Any
+    proba: Any = None
+    classes: list[Any] = field(default_factory=list)
+    positive_label: Any = None
+
+    @property
+    def score(self):
+        """Binary: P(positive class); multiclass: the probability of the predicted class;
+        regression: the prediction."""
+
+        if self.proba is None:
+            return self.pred
+        if len(self.classes) == 2:
+            pos = _class_index(self.classes, self.positive_label)
+            return self.proba[:, pos]
+        return self.proba.max(axis=1)
+
+
+def _class_index(classes: list[Any], label: Any) -> int:
+    for i, c in enumerate(classes):
+        if c == label and (type(c) is bool) == (type(label) is bool):
+            return i
+    for i, c in enumerate(classes):
+        if str(c) == str(label):
+            return i
+    return len(classes) - 1
+
+
+def predict(model, X, spec: FeatureSpec) -> Predictions:
+    """:class:`Predictions` of ``model`` on the prepared frame ``X``.
 
     Anything the model raises (other than running out of memory) becomes a
     :class:`~mlops_provider.core.errors.ModelExecutionError`: not retried, since the same model on
@@ -345,7 +424,7 @@ def predict_scores(model, X, spec: FeatureSpec):
     from mlops_provider.core.errors import MlopsError, ModelExecutionError
 
     try:
-        return _predict_scores(model, X, spec)
+        return _predict(model, X, spec)
     except (MlopsError, MemoryError):
         raise
     except Exception as err:
@@ -354,16 +433,21 @@ def predict_scores(model, X, spec: FeatureSpec):
         ) from err
 
 
-def _predict_scores(model, X, spec: FeatureSpec):
-    if spec.task == "classification":
-        proba = model.predict_proba(X)
-        classes = list(model.classes_)
-        pos = classes.index(spec.positive_label) if spec.positive_label in classes else len(classes) - 1
-        import numpy as np
+def _predict(model, X, spec: FeatureSpec) -> Predictions:
+    import numpy as np
 
-        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)] if len(classes) > 2 else None
-        if pred is None:
-            pred = np.where(proba[:, pos] >= 0.5, classes[pos], classes[1 - pos])
-        return pred, proba[:, pos]
-    pred = model.predict(X)
-    return pred, pred
+    if spec.task != "classification":
+        return Predictions(np.asarray(model.predict(X)))
+    proba = np.asarray(model.predict_proba(X))
+    classes = [_plain(c) for c in model.classes_]
+    pred = np.asarray(model.classes_)[proba.argmax(axis=1)]
+    if len(classes) == 2:  # the positive class wins at 0.5, whichever column it is
+        pos = _class_index(classes, spec.positive_label)
+        pred = np.where(proba[:, pos] >= 0.5, model.classes_[pos], model.classes_[1 - pos])
+    return Predictions(pred, proba, classes, spec.positive_label)
+
+
+def predict_scores(model, X, spec: FeatureSpec):
+    """(prediction, score) arrays; ``score`` as :attr:`Predictions.score`."""
+    p = predict(model, X, spec)
+    return p.pred, p.score

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -144,11 +145,28 @@ class ModelRegistry:
         names = self.store.list_dir(self._log_key(name, alias))
         return sorted(int(n[:-5]) for n in names if n.endswith(".json") and _DIGITS.fullmatch(n[:-5]))
 
+    def _log_head(self, name: str, alias: str) -> tuple[int, dict[str, Any] | None]:
+        """(sequence, record) of the alias log's head; (0, None) for an empty log.
+
+        An entry is never removed once listed, but an object store may list a just-created object
+        a moment before it serves it: the listing is read again then (a few times)."""
+        for attempt in range(5):
+            seqs = self._log_sequences(name, alias)
+            if not seqs:
+                return 0, None
+            try:
+                return seqs[-1], self.store.read_json(f"{self._log_key(name, alias)}/{seqs[-1]:08d}.json")
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def alias_record(self, name: str, alias: str = CHAMPION) -> dict[str, Any] | None:
         """The latest move of ``alias`` (an :class:`AliasEvent` as a dict) or None."""
-        seqs = self._log_sequences(name, alias)
-        if seqs:
-            return self.store.read_json(f"{self._log_key(name, alias)}/{seqs[-1]:08d}.json")
+        head, record = self._log_head(name, alias)
+        if head:
+            return record
         legacy = f"{self._model_key(name)}/aliases/{alias}.json"
         return self.store.read_json(legacy) if self.store.exists(legacy) else None
 
@@ -287,11 +305,8 @@ class ModelRegistry:
             raise InvalidInputError(f"Moving alias {alias!r} of {name!r} needs a reason (got an empty one).")
         log = self._log_key(name, alias)
         for _ in range(MAX_ALIAS_ATTEMPTS):
-            seqs = self._log_sequences(name, alias)
-            head = seqs[-1] if seqs else 0
-            previous = self.get_alias(name, alias) if not seqs else int(
-                self.store.read_json(f"{log}/{head:08d}.json")["version"]
-            )
+            head, record = self._log_head(name, alias)
+            previous = self.get_alias(name, alias) if not head else int(record["version"])
             if expected_current is not ANY and previous != expected_current:
                 raise StaleAliasError(
                     f"Alias {alias!r} of {name!r} is v{previous}, not v{expected_current} as expected; not moved",

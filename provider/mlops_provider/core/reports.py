@@ -25,8 +25,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mlops_provider.core import metrics as _metrics
 from mlops_provider.core.errors import InvalidInputError
-from mlops_provider.core.evaluation import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS
+
+MAX_CLASS_CURVES = 20
 
 MAX_SLICES = 30
 MAX_CURVE_POINTS = 1500
@@ -307,16 +309,25 @@ def _as_array(values: Any, name: str):
 
 
 def _infer_task(verdict: Mapping[str, Any], y, positive_label: Any) -> str:
+    """``"classification"`` (binary), ``"multiclass"`` or ``"regression"``: the verdict's ``task``
+    when it has one, else guessed from its metric names and the labels."""
     import numpy as np
 
-    metric = verdict.get("compare_metric")
-    if metric in REGRESSION_METRICS:
-        return "regression"
-    if metric in CLASSIFICATION_METRICS:
+    task = verdict.get("task")
+    if task in ("binary", "classification"):
         return "classification"
+    if task in ("multiclass", "regression"):
+        return task
     ch = (verdict.get("metrics") or {}).get("challenger") or {}
-    if any(k in ch for k in REGRESSION_METRICS) and not any(k in ch for k in CLASSIFICATION_METRICS):
-        return "regression"
+    names = [verdict.get("compare_metric"), *ch]
+    for name in names:
+        if name in (None, "rows"):
+            continue
+        try:
+            metric = _metrics.resolve(name)
+        except ValueError:
+            continue
+        return "regression" if _metrics.fits(metric, "classification") is not None else "classification"
     if positive_label is None:
         return "regression"
     if np.issubdtype(y.dtype, np.floating):
@@ -324,6 +335,17 @@ def _infer_task(verdict: Mapping[str, Any], y, positive_label: Any) -> str:
         if len(vals) > 2 or (len(vals) and not np.isin(vals, [0.0, 1.0]).all()):
             return "regression"
     return "classification"
+
+
+def _higher_is_better(metric: str, verdict: Mapping[str, Any] | None = None) -> bool | None:
+    """The metric's direction: from the verdict's ``directions``, else from its scorer; None if unknown."""
+    direction = ((verdict or {}).get("directions") or {}).get(metric)
+    if direction in ("higher", "lower"):
+        return direction == "higher"
+    try:
+        return _metrics.resolve(metric).higher_is_better
+    except ValueError:
+        return None
 
 
 def _thin(*arrays, max_points: int = MAX_CURVE_POINTS):
@@ -456,6 +478,143 @@ def _calibration_png(y_pos, models, two_classes: bool) -> bytes:
     return _png(fig)
 
 
+# --------------------------------------------------------------------------- multiclass plots
+def _class_label(c: Any, limit: int = 24) -> str:
+    text = _fmt_value(c)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _confusion_multiclass_png(y, pred, classes, name: str) -> bytes:
+    """The N x N confusion matrix of one model: counts (left) and row-normalised recall (right);
+    sized and lettered so 10+ classes stay readable (cell numbers up to 15 classes)."""
+    import numpy as np
+    from sklearn.metrics import confusion_matrix
+
+    k = len(classes)
+    cm = confusion_matrix(y, pred, labels=list(classes))
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    side = max(4.6, 0.42 * k + 2.4)
+    fig = _new_figure(2 * side + 0.8, side + 0.6)
+    axes = fig.subplots(1, 2)
+    labels = [_class_label(c) for c in classes]
+    font = 10 if k <= 6 else 8 if k <= 10 else 6.5
+    for ax, matrix, what, fmt in ((axes[0], cm, "counts", "{:,}"), (axes[1], norm, "share of the true class", "{:.2f}")):
+        im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=matrix.max() or 1)
+        if k <= 15:
+            top = matrix.max() or 1
+            for i in range(k):
+                for j in range(k):
+                    ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", fontsize=font,
+                            color="white" if matrix[i, j] > top / 2 else "#1d2330")
+        ax.set_xticks(range(k), labels, rotation=60 if k > 4 else 0, ha="right" if k > 4 else "center", fontsize=font)
+        ax.set_yticks(range(k), labels, fontsize=font)
+        ax.set(xlabel="Predicted", ylabel="Actual", title=f"{name.capitalize()}: {what}")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    return _png(fig)
+
+
+def _one_vs_rest_png(y, proba, classes, name: str, kind: str) -> bytes:
+    """One-vs-rest ROC (``kind="roc"``) or precision-recall curves of one model, a curve per class
+    (the ``MAX_CLASS_CURVES`` most frequent), with each class's AUC / AP in the legend."""
+    import numpy as np
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
+
+    fig = _new_figure(7.2, 5.6)
+    ax = fig.add_subplot()
+    counts = [(int(np.sum(y == c)), j) for j, c in enumerate(classes)]
+    shown = [j for n, j in sorted(counts, key=lambda t: (-t[0], t[1]))[:MAX_CLASS_CURVES] if n > 0]
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa0a6", linewidth=1)
+    for j in shown:
+        yt = np.asarray(y == classes[j])
+        if yt.all():
+            continue
+        if kind == "roc":
+            fpr, tpr, _ = roc_curve(yt, proba[:, j])
+            area = auc(fpr, tpr)
+            fpr, tpr = _thin(fpr, tpr)
+            ax.plot(fpr, tpr, linewidth=1.4, label=f"{_class_label(classes[j])} (AUC {area:.3f})")
+        else:
+            precision, recall, _ = precision_recall_curve(yt, proba[:, j])
+            recall, precision = _thin(recall, precision)
+            ax.step(recall, precision, where="post", linewidth=1.4,
+                    label=f"{_class_label(classes[j])} (AP {average_precision_score(yt, proba[:, j]):.3f})")
+    if kind == "roc":
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate", ylabel="True positive rate",
+               title=f"{name.capitalize()}: one-vs-rest ROC curves")
+    else:
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="Recall", ylabel="Precision",
+               title=f"{name.capitalize()}: one-vs-rest precision-recall curves")
+    ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=7 if len(shown) > 8 else 9)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _per_class(y, models_mc, classes) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support per class, for each model."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    rows = [{"class": _plain(c)} for c in classes]
+    for name, pred, _proba in models_mc:
+        p, r, f, n = precision_recall_fscore_support(y, pred, labels=list(classes), zero_division=0)
+        for i, row in enumerate(rows):
+            row["support"] = int(n[i])
+            row.update({f"{name}_precision": round(float(p[i]), 6), f"{name}_recall": round(float(r[i]), 6),
+                        f"{name}_f1": round(float(f[i]), 6)})
+    return rows
+
+
+def _per_class_html(rows: list[dict[str, Any]], has_champion: bool) -> str:
+    models = ["challenger"] + (["champion"] if has_champion else [])
+    headers = ["class", "support"] + [f"{m} {k}" for m in models for k in ("precision", "recall", "F1")]
+    body = []
+    for r in rows:
+        cells = [f"<td><code>{_e(r['class'])}</code></td>", _num_cell(r["support"])]
+        cells += [_num_cell(r.get(f"{m}_{k}")) for m in models for k in ("precision", "recall", "f1")]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<h2>Per class</h2>\n<div id="per-class">{_table(headers, body)}</div>\n'
+
+
+def _multiclass_slice_rows(y, models_mc, classes, slices, metric: str) -> tuple[list[dict[str, Any]], int]:
+    """Per-slice accuracy and the gate's multiclass metric, for the ``MAX_SLICES`` largest slices."""
+    import warnings
+
+    import numpy as np
+
+    m = _metrics.resolve(metric)
+    groups, total = _largest_slices(slices)
+    rows = []
+    for mask, row in groups:
+        row["classes"] = int(len(np.unique(y[mask])))
+        for name, pred, proba in models_mc:
+            row[f"{name}_accuracy"] = round(float(np.mean(pred[mask] == y[mask])), 6)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    v = _metrics.score(m, "multiclass", y[mask], pred[mask], proba[mask],
+                                       np.asarray(classes, dtype=object))
+                except ValueError:
+                    v = float("nan")
+            row[f"{name}_{metric}"] = None if v != v else round(v, 6)
+        rows.append(row)
+    return rows, total
+
+
+def _multiclass_slice_table(rows, total: int, column: str | None, metric: str, has_champion: bool) -> str:
+    models = ["challenger"] + (["champion"] if has_champion else [])
+    names = ["accuracy", metric]
+    headers = [column or "slice", "rows", "classes"] + [f"{m} {k}" for m in models for k in names]
+    body = []
+    for r in rows:
+        label = f"<code>{_e(r['value'])}</code>" if r["value"] is not None else '<span class="muted">(missing)</span>'
+        cells = [f"<td>{label}</td>", _num_cell(r["rows"]), _num_cell(r["classes"])]
+        cells += [_num_cell(r.get(f"{m}_{k}")) for m in models for k in names]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    shown = f"{len(rows)} largest of {total} slices" if total > len(rows) else f"{total} slices"
+    note = f" {metric} is blank where a slice lacks classes it needs."
+    return f'<p class="muted">{_e(shown)}, by rows.{_e(note)}</p>' + _table(headers, body)
+
+
 # --------------------------------------------------------------------------- regression plots
 def _scatter_sample(n: int):
     import numpy as np
@@ -499,20 +658,29 @@ def _pred_vs_actual_png(y, models) -> bytes:
 
 
 # --------------------------------------------------------------------------- slices
-def _slice_rows(task: str, y, challenger, champion, slices, y_pos=None) -> tuple[list[dict[str, Any]], int]:
-    """Per-slice metrics for the ``MAX_SLICES`` largest slices; returns (rows, number of slices)."""
+def _largest_slices(slices) -> tuple[list[tuple[Any, dict[str, Any]]], int]:
+    """The ``MAX_SLICES`` largest slices as ``(row mask, {"value", "rows"})``, and how many there are."""
     import numpy as np
     import pandas as pd
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, roc_auc_score
 
     codes, uniques = pd.factorize(pd.Series(slices, dtype=object), sort=False, use_na_sentinel=False)
     counts = np.bincount(codes, minlength=len(uniques))
     order = sorted(range(len(uniques)), key=lambda i: (-counts[i], str(uniques[i])))[:MAX_SLICES]
-    rows = []
+    out = []
     for i in order:
-        mask = codes == i
         value = _plain(uniques[i])
-        row: dict[str, Any] = {"value": None if pd.isna(value) else value, "rows": int(counts[i])}
+        out.append((codes == i, {"value": None if pd.isna(value) else value, "rows": int(counts[i])}))
+    return out, len(uniques)
+
+
+def _slice_rows(task: str, y, challenger, champion, slices, y_pos=None) -> tuple[list[dict[str, Any]], int]:
+    """Per-slice metrics for the ``MAX_SLICES`` largest slices; returns (rows, number of slices)."""
+    import numpy as np
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, roc_auc_score
+
+    groups, total = _largest_slices(slices)
+    rows = []
+    for mask, row in groups:
         if task == "classification":
             yp = y_pos[mask]
             row["positive_rate"] = round(float(yp.mean()), 6)
@@ -533,7 +701,7 @@ def _slice_rows(task: str, y, challenger, champion, slices, y_pos=None) -> tuple
                 row[f"{name}_rmse"] = round(float(np.sqrt(mean_squared_error(yt, p))), 6)
                 row[f"{name}_mae"] = round(float(mean_absolute_error(yt, p)), 6)
         rows.append(row)
-    return rows, len(uniques)
+    return rows, total
 
 
 def _slice_table(task: str, rows: list[dict[str, Any]], total: int, column: str | None, has_champion: bool) -> str:
@@ -554,29 +722,36 @@ def _slice_table(task: str, rows: list[dict[str, Any]], total: int, column: str 
 
 
 # --------------------------------------------------------------------------- evaluation report: HTML
-def _delta_class(metric: str, delta: Any) -> str:
+def _delta_class(metric: str, delta: Any, verdict: Mapping[str, Any] | None = None) -> str:
     d = _plain(delta)
-    if metric not in HIGHER_IS_BETTER or not isinstance(d, (int, float)) or _is_nan(d) or d == 0:
+    if metric == "rows" or not isinstance(d, (int, float)) or _is_nan(d) or d == 0:
         return ""
-    return "better" if (d > 0) == HIGHER_IS_BETTER[metric] else "worse"
+    higher = _higher_is_better(metric, verdict)
+    if higher is None:
+        return ""
+    return "better" if (d > 0) == higher else "worse"
 
 
-def _checks_table(checks: list[Mapping[str, Any]]) -> str:
+def _checks_table(checks: list[Mapping[str, Any]], verdict: Mapping[str, Any] | None = None) -> str:
     rows = []
     for c in checks:
         ok = bool(c.get("passed"))
         metric = str(c.get("metric"))
+        ci = ""
+        if c.get("ci_low") is not None and c.get("ci_high") is not None:
+            ci = (f' title="improvement {_fmt_num(c.get("delta"), signed=True)}, interval '
+                  f'[{_fmt_num(c["ci_low"], signed=True)}, {_fmt_num(c["ci_high"], signed=True)}]"')
         rows.append(
             f'<tr class="{"pass" if ok else "fail"}">'
             f"<td>{_e(c.get('kind'))}</td><td><code>{_e(metric)}</code></td><td>{_e(c.get('op'))}</td>"
             f"{_num_cell(c.get('threshold'))}{_num_cell(c.get('challenger'))}{_num_cell(c.get('champion'))}"
-            f"{_num_cell(c.get('delta'), signed=True, cls=_delta_class(metric, c.get('delta')))}"
-            f'<td class="status">{"passed" if ok else "FAILED"}</td></tr>'
+            f"{_num_cell(c.get('delta'), signed=True, cls=_delta_class(metric, c.get('delta'), verdict))}"
+            f'<td class="status"{ci}>{"passed" if ok else "FAILED"}</td></tr>'
         )
     return _table(["kind", "metric", "op", "threshold", "challenger", "champion", "delta", "passed"], rows)
 
 
-def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> str:
+def _metrics_table(metrics: Mapping[str, Mapping[str, Any]], verdict: Mapping[str, Any] | None = None) -> str:
     ch = dict(metrics.get("challenger") or {})
     cm = metrics.get("champion")
     cm = dict(cm) if cm else None
@@ -588,14 +763,43 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> str:
         delta = None
         if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
             delta = a - b if isinstance(a, int) and isinstance(b, int) else round(float(a) - float(b), 6)
+        higher = None if name == "rows" else _higher_is_better(name, verdict)
+        hint = "" if higher is None else f' title="{"higher" if higher else "lower"} is better"'
         rows.append(
-            f"<tr><td><code>{_e(name)}</code></td>{_num_cell(b) if cm is not None else '<td></td>'}"
-            f"{_num_cell(a)}{_num_cell(delta, signed=True, cls=_delta_class(name, delta))}</tr>"
+            f"<tr><td{hint}><code>{_e(name)}</code></td>"
+            f"{_num_cell(b) if cm is not None else '<td></td>'}"
+            f"{_num_cell(a)}{_num_cell(delta, signed=True, cls=_delta_class(name, delta, verdict))}</tr>"
         )
     return _table(["metric", "champion", "challenger", "delta (challenger - champion)"], rows)
 
 
+def _comparison_html(verdict: Mapping[str, Any]) -> str:
+    """The champion comparison: improvement, its confidence interval and the promotion rule."""
+    c = verdict.get("comparison")
+    if not c:
+        return ""
+    method = {"delong": "DeLong's method (paired ROC AUC difference)",
+              "paired_bootstrap": f"paired bootstrap, {c.get('resamples')} resamples, seed {c.get('seed')}"}.get(
+        c.get("method"), str(c.get("method")))
+    rule = verdict.get("promote_if") or "better"
+    need = _fmt_num(float(verdict.get("min_improvement") or 0.0))
+    rule_text = (f"the improvement must exceed {need}" if rule == "better" else
+                 f"the lower end of the interval must exceed {need}")
+    info = [
+        ("Metric", f"<code>{_e(c.get('metric'))}</code>"),
+        ("Improvement (challenger over champion)", _e(_fmt_num(c.get("improvement"), signed=True))),
+        (f"{float(c.get('confidence') or 0.95):.0%} interval",
+         _e(f"[{_fmt_num(c.get('ci_low'), signed=True)}, {_fmt_num(c.get('ci_high'), signed=True)}]")),
+        ("Method", _e(method)),
+        ("Promotion rule", f"<code>{_e(rule)}</code>: {_e(rule_text)}"),
+    ]
+    return f'<h2>Challenger vs champion</h2>\n<div id="comparison">{_stats(info)}</div>\n'
+
+
 _CAPTIONS = {
+    "confusion_champion.png": "Champion: confusion matrix",
+    "roc_champion.png": "Champion: one-vs-rest ROC curves",
+    "pr_champion.png": "Champion: one-vs-rest precision-recall curves",
     "roc.png": "ROC curve",
     "pr.png": "Precision-recall curve",
     "confusion.png": "Confusion matrix at threshold 0.5",
@@ -614,6 +818,7 @@ def _render_evaluation_html(
     images: list[str],
     slice_html: str,
     slice_column: str | None,
+    class_html: str = "",
 ) -> str:
     ok = bool(verdict.get("passed"))
     decision = verdict.get("decision") or ("promote" if ok else "reject")
@@ -626,9 +831,10 @@ def _render_evaluation_html(
     champion_version = verdict.get("champion_version")
     info = [
         ("Model", f"<code>{_e(verdict.get('model'))}</code>"),
-        ("Task", _e(task)),
+        ("Task", _e(task if task != "classification" else "binary classification")),
         ("Champion", _e(f"v{champion_version}") if champion_version is not None else "none (first version)"),
         ("Compare metric", f"<code>{_e(verdict.get('compare_metric'))}</code>"),
+        ("Promotion rule", f"<code>{_e(verdict.get('promote_if') or 'better')}</code>"),
         ("Bootstrap policy", _e(verdict.get("bootstrap"))),
         ("Evaluation rows", _e(f"{rows:,}")),
     ]
@@ -641,11 +847,13 @@ def _render_evaluation_html(
         for name in images
     )
     checks = list(verdict.get("checks") or [])
-    checks_html = _checks_table(checks) if checks else '<p class="muted">No checks were configured.</p>'
+    checks_html = _checks_table(checks, verdict) if checks else '<p class="muted">No checks were configured.</p>'
     body = (
         f"<h1>{_e(title)}</h1>\n{banner}\n{_stats(info)}\n"
         f"<h2>Checks</h2>\n{checks_html}\n"
-        f"<h2>Metrics</h2>\n{_metrics_table(verdict.get('metrics') or {})}\n"
+        f"{_comparison_html(verdict)}"
+        f"<h2>Metrics</h2>\n{_metrics_table(verdict.get('metrics') or {}, verdict)}\n"
+        f"{class_html}"
         f'<h2>Plots</h2>\n<div class="plots">{figures}</div>\n'
     )
     if slice_html:
@@ -688,23 +896,36 @@ def write_evaluation_report(
     *,
     verdict: Mapping[str, Any],
     y_true,
-    challenger_score,
+    challenger_score=None,
     champion_score=None,
     slice_values=None,
     slice_column: str | None = None,
     positive_label: Any = 1,
     title: str | None = None,
+    challenger: Any = None,
+    champion: Any = None,
 ) -> dict[str, Any]:
     """Write the model-gate report under ``key_prefix``: PNG plots, then ``evaluation.html`` (last).
 
-    ``verdict`` is a ``Verdict.to_dict()``. For a classifier the scores are P(``positive_label``)
-    per row of ``y_true``; for a regressor they are the predictions. Rows whose label or a score is
-    missing are left out. Returns ``{"html_uri", "images": {name: uri}, "slices": [...]}``.
+    ``verdict`` is a ``Verdict.to_dict()``. The models' outputs come either as ``challenger`` /
+    ``champion`` (:class:`~mlops_provider.core.modeling.Predictions`) or, for a binary classifier or
+    a regressor, as ``challenger_score`` / ``champion_score`` (P(``positive_label``) per row of
+    ``y_true``, or the predictions). A multiclass report has N x N confusion matrices (counts and
+    normalised), one-vs-rest ROC and precision-recall curves, a per-class table and per-slice
+    accuracy and compare metric. Rows whose label or a score is missing are left out. Returns
+    ``{"html_uri", "images": {name: uri}, "slices": [...], "per_class": [...]}``.
     """
     import numpy as np
     import pandas as pd
 
     prefix = _norm_prefix(key_prefix)
+    if challenger is not None and challenger.proba is not None and len(challenger.classes) > 2:
+        return _write_multiclass_report(store, prefix, verdict=verdict, y_true=y_true, challenger=challenger,
+                                        champion=champion, slice_values=slice_values, slice_column=slice_column,
+                                        title=title)
+    if challenger is not None:
+        challenger_score = challenger.score
+        champion_score = champion.score if champion is not None else None
     y = _as_array(y_true, "y_true")
     ch = _as_array(challenger_score, "challenger_score")
     cm = _as_array(champion_score, "champion_score")
@@ -736,7 +957,53 @@ def write_evaluation_report(
     if sl is not None:
         slices, total = _slice_rows(task, y, ch, cm, sl, y_pos)
         slice_html = _slice_table(task, slices, total, slice_column, cm is not None)
+    return _publish(store, prefix, verdict, title, task, len(y), pngs, slice_html, slice_column, slices)
 
+
+def _write_multiclass_report(store, prefix, *, verdict, y_true, challenger, champion, slice_values, slice_column,
+                             title) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    y = np.asarray(y_true, dtype=object)
+    classes = list(challenger.classes)
+    lookup = {str(c): c for c in classes}
+    models_mc = [("challenger", np.asarray(challenger.pred, dtype=object), np.asarray(challenger.proba, dtype=float))]
+    if champion is not None:
+        from mlops_provider.core.evaluation import Encoded, _aligned
+
+        enc = Encoded("multiclass", None, champion.pred, champion.proba, champion.classes)
+        pred, proba = _aligned(enc, Encoded("multiclass", None, None, None, classes))
+        models_mc.append(("champion", np.asarray(pred, dtype=object), np.asarray(proba, dtype=float)))
+    keep = ~pd.isna(y)
+    sl = None if slice_values is None else np.asarray(slice_values, dtype=object)
+    if sl is not None and len(sl) != len(y):
+        raise InvalidInputError(f"slice_values has {len(sl)} values but y_true has {len(y)}; they must describe the "
+                                "same rows.")
+    y = np.asarray([lookup.get(str(v), v) for v in y[keep]], dtype=object)
+    models_mc = [(n, p[keep], q[keep]) for n, p, q in models_mc]
+    sl = sl[keep] if sl is not None else None
+    pngs: dict[str, bytes] = {}
+    with _plain_text():
+        for name, pred, proba in models_mc:
+            suffix = "" if name == "challenger" else "_champion"
+            pngs[f"confusion{suffix}.png"] = _confusion_multiclass_png(y, pred, classes, name)
+            pngs[f"roc{suffix}.png"] = _one_vs_rest_png(y, proba, classes, name, "roc")
+            pngs[f"pr{suffix}.png"] = _one_vs_rest_png(y, proba, classes, name, "pr")
+    per_class = _per_class(y, models_mc, classes)
+    slices: list[dict[str, Any]] = []
+    slice_html = ""
+    if sl is not None:
+        metric = verdict.get("compare_metric") or "log_loss"
+        slices, total = _multiclass_slice_rows(y, models_mc, classes, sl, metric)
+        slice_html = _multiclass_slice_table(slices, total, slice_column, metric, champion is not None)
+    out = _publish(store, prefix, verdict, title, "multiclass", len(y), pngs, slice_html, slice_column, slices,
+                   class_html=_per_class_html(per_class, champion is not None))
+    out["per_class"] = per_class
+    return out
+
+
+def _publish(store, prefix, verdict, title, task, rows, pngs, slice_html, slice_column, slices, class_html=""):
     images = {}
     for name, data in pngs.items():
         key = _key(prefix, name)
@@ -746,10 +1013,11 @@ def write_evaluation_report(
         verdict,
         title=title or f"Model evaluation: {verdict.get('model') or 'model'}",
         task=task,
-        rows=len(y),
+        rows=rows,
         images=list(pngs),
         slice_html=slice_html,
         slice_column=slice_column,
+        class_html=class_html,
     )
     html_key = _key(prefix, "evaluation.html")
     store.write_bytes(html_key, page.encode("utf-8"))

@@ -16,7 +16,10 @@ safety is not known here, are predicted by a single worker with their own thread
 
 The output is one Parquet file that appears at once when complete, then a ``manifest.json``; a
 reader sees all predictions or none. The predictions are those of ``prepare_frame`` then
-``predict_scores`` on each batch, the same as scoring the whole input at once.
+``predict`` on each batch, the same as scoring the whole input at once: ``prediction``, then for a
+multiclass model one probability column per class (:func:`probability_columns`, the mapping in the
+manifest's ``class_columns``), else ``score`` (a binary model's P(positive class), named in the
+manifest's ``score_class``; a regressor's prediction), then ``model_version``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import contextlib
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +37,7 @@ from typing import Any
 
 from mlops_provider.core.datasets import MANIFEST, _data_key, _parquet_file
 from mlops_provider.core.errors import CorruptArtifactError, EmptyDatasetError, InvalidInputError
-from mlops_provider.core.modeling import FeatureSpec, check_columns, predict_scores, prepare_frame
+from mlops_provider.core.modeling import FeatureSpec, check_columns, predict, prepare_frame
 from mlops_provider.core.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,30 @@ _MAX_WORKERS = 4
 #: Batches in flight beyond one per worker (one being read, one being written).
 _SPARE_BATCHES = 2
 _POLL = 0.2
+
+
+def probability_columns(classes: list[Any]) -> dict[str, Any]:
+    """``proba_<class>`` column name -> class, one per class: letters, digits and ``_`` only (other
+    characters become ``_``, at most 60), made unique with a ``_<n>`` suffix where two collide."""
+    out: dict[str, Any] = {}
+    for i, c in enumerate(classes):
+        base = "proba_" + (re.sub(r"[^A-Za-z0-9_]", "_", str(c))[:60] or "class")
+        name = base if base not in out else f"{base}_{i}"
+        while name in out:
+            name = f"{name}_{i}"
+        out[name] = c
+    return out
+
+
+def output_columns(spec: FeatureSpec) -> dict[str, Any]:
+    """What a prediction set holds for ``spec``: ``prediction``; for a multiclass model one
+    probability column per class (``class_columns``: name -> class), else ``score`` (a binary
+    model's P(``score_class``), a regressor's prediction); ``model_version``."""
+    if spec.kind == "multiclass":
+        classes = probability_columns(spec.classes)
+        return {"columns": ["prediction", *classes, "model_version"], "class_columns": classes, "score_class": None}
+    return {"columns": ["prediction", "score", "model_version"], "class_columns": {},
+            "score_class": spec.positive_label if spec.kind == "binary" else None}
 
 
 @dataclass
@@ -193,7 +221,8 @@ def batch_score(
     try:
         check_columns(names, spec.features, "feature", where)
         check_columns(names, list(passthrough), "passthrough", where)
-        overlap = [c for c in ("prediction", "score", "model_version") if c in passthrough]
+        outputs = output_columns(spec)
+        overlap = [c for c in outputs["columns"] if c in passthrough]
         if overlap:
             raise InvalidInputError(
                 f"The 'passthrough' columns {overlap} clash with the output columns of the same names."
@@ -205,6 +234,7 @@ def batch_score(
         fh.close()
         raise
     passthrough = list(passthrough)
+    class_columns = outputs["class_columns"]
     read_cols = list(dict.fromkeys(passthrough + spec.features))
     out_key = f"{output_key.strip('/')}/{PREDICTIONS_FILE}"
     version = int(model_version)
@@ -258,11 +288,16 @@ def batch_score(
         table = pa.Table.from_batches(chunk)
         frame = table.select(spec.features).to_pandas(split_blocks=True)
         X = prepare_frame(frame, spec, where)
-        pred, score = predict_scores(model, X, spec)
+        p = predict(model, X, spec)
         cols = {c: table.column(c) for c in passthrough}
-        cols["prediction"] = pa.array(pred)
-        cols["score"] = pa.array(score, type=pa.float64())
-        cols["model_version"] = pa.array(np.full(len(score), version, dtype=np.int32))
+        cols["prediction"] = pa.array(p.pred)
+        if class_columns:
+            index = {str(c): j for j, c in enumerate(p.classes)}
+            for name, cls in class_columns.items():
+                cols[name] = pa.array(p.proba[:, index[str(cls)]], type=pa.float64())
+        else:
+            cols["score"] = pa.array(p.score, type=pa.float64())
+        cols["model_version"] = pa.array(np.full(len(p.pred), version, dtype=np.int32))
         return pa.table(cols)
 
     def work():
@@ -347,10 +382,12 @@ def batch_score(
         batches=state["batches"],
         seconds=round(seconds, 3),
         rows_per_second=round(state["rows"] / seconds, 1) if seconds > 0 else 0.0,
-        columns=passthrough + ["prediction", "score", "model_version"],
+        columns=passthrough + outputs["columns"],
         output_sha256=sink.sha256,
     )
     manifest = result.to_dict()
+    manifest["class_columns"] = class_columns or None
+    manifest["score_class"] = outputs["score_class"]
     manifest.update(extra_manifest or {})
     store.write_json(f"{output_key.strip('/')}/{MANIFEST}", manifest)
     return result

@@ -34,7 +34,22 @@ def default_root() -> str:
 
 
 def resolve_root(root: str | None = None) -> str:
-    return check_root(root or os.environ.get(ROOT_ENV) or _variable("mlops_artifact_root") or default_root())
+    return resolve_root_and_source(root)[0]
+
+
+def resolve_root_and_source(root: str | None = None, given_as: str = "the operator's artifact_root") -> tuple[str, str]:
+    """(root, how it was chosen), in the order the operators use."""
+    if root:
+        return check_root(root), given_as
+    if os.environ.get(ROOT_ENV):
+        return check_root(os.environ[ROOT_ENV]), f"the environment variable {ROOT_ENV}"
+    variable = _variable("mlops_artifact_root")
+    if variable:
+        return check_root(variable), "the Airflow Variable mlops_artifact_root"
+    home = os.environ.get("AIRFLOW_HOME")
+    how = f"AIRFLOW_HOME={home}" if home else "AIRFLOW_HOME unset, so ~/airflow"
+    return check_root(default_root()), (f"the default $AIRFLOW_HOME/mlops ({how}; set {ROOT_ENV} or pass --root "
+                                        "to look elsewhere)")
 
 
 def check_root(root: str) -> str:

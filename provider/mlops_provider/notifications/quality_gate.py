@@ -455,6 +455,8 @@ def _model_entry(r: dict[str, Any], links: ArtifactLinker, base_url: str) -> dic
         "decision": r.get("decision"),
         "reason": r.get("reason"),
         "compare_metric": r.get("compare_metric"),
+        "promote_if": r.get("promote_if"),
+        "comparison": r.get("comparison"),
         "alias": r.get("alias"),
         "champion_version": champ_version,
         "challenger_version": ch_version,
@@ -536,7 +538,11 @@ def _check_phrase(c: dict[str, Any], champion_version: Any = None) -> str:
     metric, ch, delta = c.get("metric"), _num(c.get("challenger")), _num(c.get("delta"), signed=True)
     if c.get("kind") == "champion":
         who = f"champion v{champion_version}" if champion_version is not None else "champion"
-        return f"{metric} {ch} vs {who} {_num(c.get('champion'))} (delta {delta}, needs {c.get('op')} {_num(c.get('threshold'))})"
+        ci = ""
+        if c.get("ci_low") is not None and c.get("ci_high") is not None:
+            ci = f", improvement 95% interval [{_num(c['ci_low'], signed=True)}, {_num(c['ci_high'], signed=True)}]"
+        return (f"{metric} {ch} vs {who} {_num(c.get('champion'))} "
+                f"(delta {delta}, needs {c.get('op')} {_num(c.get('threshold'))}{ci})")
     return f"{metric} {ch} {op} {_num(c.get('threshold'))} (delta {delta})"
 
 

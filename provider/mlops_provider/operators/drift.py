@@ -263,7 +263,7 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
 
     :param model_name: registry name (its ``alias`` version is scored).
     :param dataset: a labelled snapshot URI or an ``ExtractOperator`` result.
-    :param metric: default ``roc_auc`` (classification) / ``rmse`` (regression).
+    :param metric: a scikit-learn scorer name or alias (default: the compare metric of the champion's verdict, else the task's default: roc_auc, log_loss or rmse).
     :param tolerance: absolute drop allowed before a retrain is requested (default 0.02; for
         lower-is-better metrics the drop is the increase).
     :param retrain_alias: name of the AssetAlias outlet (default ``mlops-retrain-requested:<model>``).
@@ -299,26 +299,24 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         self._declare_retrain_outlet(model_name, retrain_alias)
 
     def execute_step(self, context: Context) -> dict[str, Any]:
+        from mlops_provider.core import metrics as M
         from mlops_provider.core.datasets import read_dataframe, read_manifest
         from mlops_provider.core.errors import NotFoundError
-        from mlops_provider.core.evaluation import (
-            HIGHER_IS_BETTER,
-            default_compare_metric,
-            metrics_from,
-            score_frame,
-        )
+        from mlops_provider.core.evaluation import encode, metric_names, metrics_of, score_frame
         from mlops_provider.core.events import RetrainRequest
         from mlops_provider.core.modeling import FeatureSpec
         from mlops_provider.core.names import check_name
 
         model_name = check_name(self.model_name, "model_name", self.owner_name())
         tolerance = _number(self, self.tolerance, "tolerance", strict=False)
-        if self.metric is not None and self.metric not in HIGHER_IS_BETTER:
-            raise self.param_error("metric", f"one of {sorted(HIGHER_IS_BETTER)}", self.metric)
+        if self.metric is not None:
+            M.resolve(self.metric, "metric", self.owner_name())
         store = self.store()
         model, mv = self.model_registry(store).load(model_name, self.alias, self.trusted_types or ())
         spec = FeatureSpec.from_dict(mv.spec)
-        metric = self.metric or default_compare_metric(spec.task)
+        if self.metric is not None:
+            M.check_fit(M.resolve(self.metric), spec.kind, "metric", self.owner_name())
+        metric = self.metric or (mv.verdict or {}).get("compare_metric") or M.DEFAULT_COMPARE[spec.kind]
         recorded = ((mv.verdict or {}).get("metrics") or {}).get("challenger", {}).get(metric, mv.metrics.get(metric))
         if recorded is None:
             raise NotFoundError(
@@ -328,11 +326,11 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         snap = read_manifest(store, self.as_uri(self.dataset, "dataset"))
         df = read_dataframe(store, snap.uri)
         where = f"The labelled snapshot {snap.uri}"
-        _, y, pred, score = score_frame(model, df, spec, where)
-        metrics = metrics_from(y, pred, score, spec, where)
+        _, y, preds = score_frame(model, df, spec, where)
+        metrics = metrics_of(encode(y, preds, spec, where), metric_names(spec.kind, compare_metric=metric))
         current = float(metrics[metric])
         recorded = float(recorded)
-        drop = recorded - current if HIGHER_IS_BETTER[metric] else current - recorded
+        drop = recorded - current if M.resolve(metric).higher_is_better else current - recorded
         retrain = drop > tolerance
         folder = self.run_folder(context)
         out = {

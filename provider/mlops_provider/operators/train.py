@@ -23,12 +23,17 @@ class TrainModelOperator(MlopsBaseOperator):
     :param categorical: columns to treat as categories even if numeric.
     :param exclude: columns never used as features (ids, timestamps).
     :param seed: random seed (``random_state`` unless ``model_params`` sets it).
+    :param positive_label: for a binary label, the class the binary metrics are about (templated;
+        required unless the labels are 0/1 or False/True); empty for multiclass and regression.
+    :param gate_metrics: metric names the model gate will use (thresholds and compare metric):
+        checked against the task the labels turn out to be (binary or multiclass) before fitting.
     :param trusted_types: extra types the saved model may hold (see serialization).
     :return: ``model_uri``, ``model_sha256``, the feature spec, effective params, rows, timing and
         the training dataset's URI and sha256.
     """
 
-    template_fields: Sequence[str] = ("dataset", "estimator", "model_params", "seed", "features", "label_column", "artifact_root")
+    template_fields: Sequence[str] = ("dataset", "estimator", "model_params", "seed", "features", "label_column",
+                                      "positive_label", "gate_metrics", "artifact_root")
     ui_color = "#e3f6e3"
 
     def __init__(
@@ -42,6 +47,8 @@ class TrainModelOperator(MlopsBaseOperator):
         categorical: list[str] | None = None,
         exclude: list[str] | None = None,
         seed: Any = 42,
+        positive_label: Any = None,
+        gate_metrics: Any = None,
         trusted_types: list[str] | None = None,
         **kwargs: Any,
     ):
@@ -54,17 +61,26 @@ class TrainModelOperator(MlopsBaseOperator):
         self.categorical = categorical
         self.exclude = exclude
         self.seed = seed
+        self.positive_label = positive_label
+        self.gate_metrics = gate_metrics
         self.trusted_types = trusted_types
 
     def _seed(self) -> int:
-        seed = self.seed
-        if isinstance(seed, str) and seed.strip().lstrip("-").isdigit():
-            seed = int(seed)
-        if isinstance(seed, float) and seed.is_integer():
-            seed = int(seed)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-            raise self.param_error("seed", "an int in [0, 2**32)", self.seed)
-        return seed
+        from mlops_provider.operators.config import check_seed
+
+        return check_seed(self, self.seed)
+
+    def _check_gate_metrics(self, spec) -> None:
+        """Before fitting: the gate's metrics must fit what the labels turned out to be."""
+        from mlops_provider.core import metrics as M
+
+        names = self.gate_metrics
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",") if n.strip()]
+        for name in names or []:
+            M.check_fit(M.resolve(name, "gate_metrics", self.owner_name()), spec.kind, "gate_metrics",
+                        f"{self.owner_name()} (the label {spec.label!r} is {spec.kind}, {len(spec.classes)} classes)"
+                        if spec.kind != "regression" else self.owner_name())
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.datasets import read_dataframe, read_manifest
@@ -82,7 +98,8 @@ class TrainModelOperator(MlopsBaseOperator):
             features = [c for c in df.columns if c != self.label_column and c not in set(self.exclude or [])]
         model, result = train_model(
             df, label=self.label_column, estimator=self.estimator, params=params, features=list(features),
-            categorical=self.categorical, seed=seed, owner=self.owner_name(),
+            categorical=self.categorical, seed=seed, positive_label=self.positive_label, owner=self.owner_name(),
+            before_fit=self._check_gate_metrics,
         )
         data = dump_model(model, self.trusted_types or ())
         folder = self.run_folder(context)

@@ -405,14 +405,21 @@ def checks_table(verdict: Mapping[str, Any]) -> str:
     rows = []
     for c in verdict.get("checks") or []:
         ok = bool(c.get("passed"))
+        ci = ""
+        if c.get("ci_low") is not None and c.get("ci_high") is not None:
+            ci = f"[{fmt_signed(c['ci_low'])}, {fmt_signed(c['ci_high'])}]"
         rows.append(
             f'<tr class="{"passed" if ok else "failed"}"><td>{e(c.get("kind"))}</td><td><code>{e(c.get("metric"))}</code></td>'
             f'<td class="num">{e(c.get("op"))} {e(fmt_num(c.get("threshold")))}</td>'
             f'<td class="num">{e(fmt_num(c.get("champion")))}</td><td class="num">{e(fmt_num(c.get("challenger")))}</td>'
-            f'<td class="num">{e(fmt_signed(c.get("delta")))}</td><td class="status">{"passed" if ok else "FAILED"}</td></tr>'
+            f'<td class="num">{e(fmt_signed(c.get("delta")))}</td><td class="num">{e(ci)}</td>'
+            f'<td class="status">{"passed" if ok else "FAILED"}</td></tr>'
         )
-    return table(["Check", "Metric", "Threshold", "Champion", "Challenger", "Delta", "Result"], rows,
-                 "The gate ran no check.", cls="checks")
+    rule = verdict.get("promote_if")
+    note = (f'<p class="muted">Promotion rule: <code>{e(rule)}</code>; the interval is the 95% confidence interval of '
+            "the challenger's improvement over the champion.</p>") if rule else ""
+    return table(["Check", "Metric", "Threshold", "Champion", "Challenger", "Delta", "Improvement CI", "Result"], rows,
+                 "The gate ran no check.", cls="checks") + note
 
 
 def metrics_table(verdict: Mapping[str, Any] | None, metrics: Mapping[str, Any]) -> str:
