@@ -171,8 +171,13 @@ def child_setup(a) -> dict:
         paths[role] = {"path": path, "rows": n, "bytes": os.path.getsize(path)}
     return {
         "inputs": paths,
-        "versions": {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-                     "pyarrow": pa.__version__, "scipy": scipy.__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "pyarrow": pa.__version__,
+            "scipy": scipy.__version__,
+        },
     }
 
 
@@ -220,12 +225,27 @@ def child_ours(a) -> dict:
     _, peak = _rss_mib()
     by = {f.feature: f for f in report.features}
     return {
-        "method": "ours", "seconds": t2 - t0, "cpu_seconds": c2 - c0, "base_mib": base,
-        "peak_mib": max(peak, load_peak), "timed_peak_mib": peak if reset else None,
-        "profile_seconds": t1 - t0, "profile_cpu": c1 - c0, "compare_seconds": t2 - t1, "compare_cpu": c2 - c1,
+        "method": "ours",
+        "seconds": t2 - t0,
+        "cpu_seconds": c2 - c0,
+        "base_mib": base,
+        "peak_mib": max(peak, load_peak),
+        "timed_peak_mib": peak if reset else None,
+        "profile_seconds": t1 - t0,
+        "profile_cpu": c1 - c0,
+        "compare_seconds": t2 - t1,
+        "compare_cpu": c2 - c1,
         "flagged": report.drifted_features,
-        "scores": {k: {"psi": f.psi, "test": f.test, "statistic": f.statistic, "drifted": f.drifted,
-                       "reasons": f.reasons} for k, f in by.items()},
+        "scores": {
+            k: {
+                "psi": f.psi,
+                "test": f.test,
+                "statistic": f.statistic,
+                "drifted": f.drifted,
+                "reasons": f.reasons,
+            }
+            for k, f in by.items()
+        },
         "profile_json_kib": len(json.dumps(profile.to_dict())) / 1024,
         "numpy_threads_hint": os.environ.get("OMP_NUM_THREADS"),
         "checksum": float(np.sum([f.psi for f in report.features])),
@@ -264,8 +284,11 @@ def child_evidently(a) -> dict:
     _, peak = _rss_mib()
     d = snapshot.dict()
     scores, flagged = {}, []
-    values = {m.get("config", {}).get("column"): m for m in d["metrics"]
-              if m.get("config", {}).get("type", "").endswith("ValueDrift")}
+    values = {
+        m.get("config", {}).get("column"): m
+        for m in d["metrics"]
+        if m.get("config", {}).get("type", "").endswith("ValueDrift")
+    }
     status = {}
     for t in d.get("tests", []):
         params = t.get("metric_config", {}).get("params", {})
@@ -274,13 +297,26 @@ def child_evidently(a) -> dict:
     for col in FEATURES:
         m = values.get(col, {})
         drifted = status.get(col) == "FAIL"
-        scores[col] = {"method": m.get("config", {}).get("method"), "threshold": m.get("config", {}).get("threshold"),
-                       "score": m.get("value"), "drifted": drifted}
+        scores[col] = {
+            "method": m.get("config", {}).get("method"),
+            "threshold": m.get("config", {}).get("threshold"),
+            "score": m.get("value"),
+            "drifted": drifted,
+        }
         if drifted:
             flagged.append(col)
-    out.update(seconds=secs, cpu_seconds=cpu, base_mib=base, peak_mib=max(peak, load_peak),
-               timed_peak_mib=peak if reset else None, flagged=flagged, scores=scores,
-               version=evidently.__version__, pandas=pd.__version__, python=sys.executable)
+    out.update(
+        seconds=secs,
+        cpu_seconds=cpu,
+        base_mib=base,
+        peak_mib=max(peak, load_peak),
+        timed_peak_mib=peak if reset else None,
+        flagged=flagged,
+        scores=scores,
+        version=evidently.__version__,
+        pandas=pd.__version__,
+        python=sys.executable,
+    )
     return out
 
 
@@ -303,8 +339,20 @@ def _wait_idle(max_wait: float) -> float | None:
 
 
 def _run_child(role: str, a, setup: dict | None = None, python: str | None = None) -> dict:
-    cmd = [python or sys.executable, os.path.abspath(__file__), "--_child", role, "--workdir", a.workdir,
-           "--seed", str(a.seed), "--rows", str(a.rows), "--ref-rows", str(a.ref_rows)]
+    cmd = [
+        python or sys.executable,
+        os.path.abspath(__file__),
+        "--_child",
+        role,
+        "--workdir",
+        a.workdir,
+        "--seed",
+        str(a.seed),
+        "--rows",
+        str(a.rows),
+        "--ref-rows",
+        str(a.ref_rows),
+    ]
     if setup is not None:
         cmd += ["--_setup", json.dumps(setup)]
     if a.ours_from:
@@ -316,15 +364,21 @@ def _run_child(role: str, a, setup: dict | None = None, python: str | None = Non
     if role != "setup" and a.wait_idle:
         load = _wait_idle(a.wait_idle)
         if load is not None and load > LOAD_WARN:
-            print(f"  (still {load:.2f} CPUs of other load after waiting {a.wait_idle:g}s; running anyway)", flush=True)
+            print(
+                f"  (still {load:.2f} CPUs of other load after waiting {a.wait_idle:g}s; running anyway)",
+                flush=True,
+            )
     busy0, cpu0, t0 = _busy_cpu_seconds(), _children_cpu_seconds(), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     busy1, cpu1, wall = _busy_cpu_seconds(), _children_cpu_seconds(), time.perf_counter() - t0
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         if role == "evidently":  # never let the comparison sink the report of ours
-            return {"method": "evidently", "unavailable": f"child exited with code {proc.returncode}",
-                    "python": cmd[0]}
+            return {
+                "method": "evidently",
+                "unavailable": f"child exited with code {proc.returncode}",
+                "python": cmd[0],
+            }
         raise SystemExit(f"child {role} failed with exit code {proc.returncode}")
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
@@ -342,22 +396,51 @@ def _fmt_rows(n: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rows", type=lambda s: int(float(s)), default=None, help="rows of the current window (default 1000000)")
-    p.add_argument("--ref-rows", type=lambda s: int(float(s)), default=None, help="rows of the reference (default = --rows)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--rows",
+        type=lambda s: int(float(s)),
+        default=None,
+        help="rows of the current window (default 1000000)",
+    )
+    p.add_argument(
+        "--ref-rows",
+        type=lambda s: int(float(s)),
+        default=None,
+        help="rows of the reference (default = --rows)",
+    )
     p.add_argument("--quick", action="store_true", help="100k rows each: a smoke run")
     p.add_argument("--repeat", type=int, default=1, help="runs per method (median reported)")
     p.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
-    p.add_argument("--evidently-python", default=None, metavar="PYTHON",
-                   help="interpreter for the Evidently child (default: this one), e.g. a venv with evidently and pandas<3")
-    p.add_argument("--evidently-method", default=None, help="stat test for every column of Evidently's preset "
-                   "(e.g. psi); default: the preset's own choice per column")
-    p.add_argument("--ours-from", default=None, metavar="FILE",
-                   help="take build_profile/compare from this file instead of mlops_provider.core.drift (A/B runs, "
-                        "e.g. `git show HEAD:provider/mlops_provider/core/drift.py > /tmp/old_drift.py`)")
-    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                   help="before each run, wait up to this long for the machine to be idle (other load <= "
-                        f"{LOAD_WARN} CPUs over 2 s); the load during the run is still measured and reported")
+    p.add_argument(
+        "--evidently-python",
+        default=None,
+        metavar="PYTHON",
+        help="interpreter for the Evidently child (default: this one), e.g. a venv with evidently and pandas<3",
+    )
+    p.add_argument(
+        "--evidently-method",
+        default=None,
+        help="stat test for every column of Evidently's preset "
+        "(e.g. psi); default: the preset's own choice per column",
+    )
+    p.add_argument(
+        "--ours-from",
+        default=None,
+        metavar="FILE",
+        help="take build_profile/compare from this file instead of mlops_provider.core.drift (A/B runs, "
+        "e.g. `git show HEAD:provider/mlops_provider/core/drift.py > /tmp/old_drift.py`)",
+    )
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each run, wait up to this long for the machine to be idle (other load <= "
+        f"{LOAD_WARN} CPUs over 2 s); the load during the run is still measured and reported",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", default=None, help="keep the data here instead of a deleted temp folder")
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
@@ -407,15 +490,21 @@ def _setup(a) -> dict:
 
 def _parent(a, methods: list[str]) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"bench_drift: current={a.rows:,} rows x {len(FEATURES)} features ({len(NUMERIC)} numeric, "
-          f"{len(CATEGORICAL)} categorical {list(CAT_SIZES)} categories) vs reference={a.ref_rows:,} rows; "
-          f"repeat={a.repeat} cpus={cpus} workdir={a.workdir}" + (f" ours_from={a.ours_from}" if a.ours_from else ""),
-          flush=True)
+    print(
+        f"bench_drift: current={a.rows:,} rows x {len(FEATURES)} features ({len(NUMERIC)} numeric, "
+        f"{len(CATEGORICAL)} categorical {list(CAT_SIZES)} categories) vs reference={a.ref_rows:,} rows; "
+        f"repeat={a.repeat} cpus={cpus} workdir={a.workdir}"
+        + (f" ours_from={a.ours_from}" if a.ours_from else ""),
+        flush=True,
+    )
     t0 = time.perf_counter()
     setup = _setup(a)
     sizes = ", ".join(f"{k} {v['bytes'] / 2**20:.0f} MiB" for k, v in setup["inputs"].items())
     versions = ", ".join(f"{k} {v}" for k, v in setup["versions"].items())
-    print(f"setup: data ({sizes}, Parquet zstd) ready in {time.perf_counter() - t0:.1f}s; {versions}", flush=True)
+    print(
+        f"setup: data ({sizes}, Parquet zstd) ready in {time.perf_counter() - t0:.1f}s; {versions}",
+        flush=True,
+    )
 
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     unavailable = None
@@ -430,10 +519,16 @@ def _parent(a, methods: list[str]) -> int:
                 continue
             runs[m].append(r)
             load = "" if r["other_load"] is None else f"  other load {r['other_load']:.2f} CPUs"
-            extra = (f"  (profile {r['profile_seconds']:.2f}s + compare {r['compare_seconds']:.2f}s)"
-                     if m == "ours" else f"  (evidently {r['version']}, pandas {r['pandas']})")
-            print(f"  {m:<10} {r['seconds']:7.2f}s  cpu {r['cpu_seconds']:6.1f}s  peak {r['peak_mib']:6.0f} MiB"
-                  f"{load}{extra}", flush=True)
+            extra = (
+                f"  (profile {r['profile_seconds']:.2f}s + compare {r['compare_seconds']:.2f}s)"
+                if m == "ours"
+                else f"  (evidently {r['version']}, pandas {r['pandas']})"
+            )
+            print(
+                f"  {m:<10} {r['seconds']:7.2f}s  cpu {r['cpu_seconds']:6.1f}s  peak {r['peak_mib']:6.0f} MiB"
+                f"{load}{extra}",
+                flush=True,
+            )
 
     rows: dict[str, dict] = {}
 
@@ -460,31 +555,39 @@ def _parent(a, methods: list[str]) -> int:
         summarise("evidently", runs["evidently"], "seconds", "cpu_seconds")
 
     print()
-    print(f"medians of {a.repeat} run(s). cpu s = CPU seconds of the timed section (all threads); peak = the child's "
-          "RSS high-water mark (interpreter, imports, both frames loaded, and the run); base = RSS when the clock "
-          "starts; timed peak = high-water mark of the timed section alone (reset at the clock start), +MiB = "
-          "timed peak - base, the method's own memory; other load = most CPUs used by other processes during a "
-          f"run, busy = runs with more than {LOAD_WARN} CPUs of it. ours:profile and ours:compare are the two steps "
-          "of the ours runs (same child, so no memory figures of their own).")
+    print(
+        f"medians of {a.repeat} run(s). cpu s = CPU seconds of the timed section (all threads); peak = the child's "
+        "RSS high-water mark (interpreter, imports, both frames loaded, and the run); base = RSS when the clock "
+        "starts; timed peak = high-water mark of the timed section alone (reset at the clock start), +MiB = "
+        "timed peak - base, the method's own memory; other load = most CPUs used by other processes during a "
+        f"run, busy = runs with more than {LOAD_WARN} CPUs of it. ours:profile and ours:compare are the two steps "
+        "of the ours runs (same child, so no memory figures of their own)."
+    )
 
     def mib(x):
         return "-" if x is None else f"{x:.0f}"
 
-    hdr = (f"{'method':<14} {'seconds':>8} {'best':>7} {'cpu s':>7} {'peak MiB':>9} {'base MiB':>9} "
-           f"{'timed peak':>11} {'+MiB':>6} {'other load':>10} {'busy':>6}")
+    hdr = (
+        f"{'method':<14} {'seconds':>8} {'best':>7} {'cpu s':>7} {'peak MiB':>9} {'base MiB':>9} "
+        f"{'timed peak':>11} {'+MiB':>6} {'other load':>10} {'busy':>6}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for name, r in rows.items():
         load = "n/a" if r["load"] is None else f"{r['load']:.2f}"
         extra = None if r["timed"] is None or r["base"] is None else r["timed"] - r["base"]
-        print(f"{name:<14} {r['seconds']:8.3f} {r['best']:7.3f} {r['cpu']:7.2f} {mib(r['peak']):>9} {mib(r['base']):>9} "
-              f"{mib(r['timed']):>11} {mib(extra):>6} {load:>10} {r['busy']:>3}/{r['runs']:<2}")
+        print(
+            f"{name:<14} {r['seconds']:8.3f} {r['best']:7.3f} {r['cpu']:7.2f} {mib(r['peak']):>9} {mib(r['base']):>9} "
+            f"{mib(r['timed']):>11} {mib(extra):>6} {load:>10} {r['busy']:>3}/{r['runs']:<2}"
+        )
     print()
     if unavailable:
-        print(f"NOTE: Evidently was not importable under {unavailable['python']} ({unavailable['unavailable']}); "
-              "only ours is reported. Evidently is not a dependency of the provider; install it (`uv pip install "
-              "evidently`) or, as 0.7.x does not import with pandas 3, point --evidently-python at a venv with "
-              "evidently and pandas<3.")
+        print(
+            f"NOTE: Evidently was not importable under {unavailable['python']} ({unavailable['unavailable']}); "
+            "only ours is reported. Evidently is not a dependency of the provider; install it (`uv pip install "
+            "evidently`) or, as 0.7.x does not import with pandas 3, point --evidently-python at a venv with "
+            "evidently and pandas<3."
+        )
         print()
 
     # ---- which features each method flagged
@@ -529,8 +632,10 @@ def _parent(a, methods: list[str]) -> int:
     loads = [r["load"] for r in rows.values() if r["load"] is not None]
     if loads and max(loads) > LOAD_WARN:
         busy = {k: f"{r['busy']}/{r['runs']}" for k, r in rows.items() if r["busy"] and ":" not in k}
-        print(f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs (busy runs: {busy}); "
-              "the timings are perturbed (rerun on an idle machine, with --repeat 3, or with --wait-idle 300).")
+        print(
+            f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs (busy runs: {busy}); "
+            "the timings are perturbed (rerun on an idle machine, with --repeat 3, or with --wait-idle 300)."
+        )
         print()
 
     def verdict(ok: bool) -> str:
@@ -539,22 +644,32 @@ def _parent(a, methods: list[str]) -> int:
     print("targets:")
     if "ours" in rows:
         secs = rows["ours"]["seconds"]
-        print(f"  ours end to end (profile + compare)  {secs:7.2f} s  (<= {TARGET_SECONDS:g} s)  "
-              f"{verdict(secs <= TARGET_SECONDS)}")
-        print(f"    of which compare alone             {rows['ours:compare']['seconds']:7.2f} s  (for information)")
+        print(
+            f"  ours end to end (profile + compare)  {secs:7.2f} s  (<= {TARGET_SECONDS:g} s)  "
+            f"{verdict(secs <= TARGET_SECONDS)}"
+        )
+        print(
+            f"    of which compare alone             {rows['ours:compare']['seconds']:7.2f} s  (for information)"
+        )
         ok = sorted(ours_run["flagged"]) == sorted(INJECTED)
         print(f"  ours flags exactly the injected features      {verdict(ok)}")
         if "evidently" in rows:
             ratio = rows["evidently"]["seconds"] / secs
-            print(f"  evidently / ours end to end          {ratio:7.1f} x  (>= {TARGET_RATIO:g})    "
-                  f"{verdict(ratio >= TARGET_RATIO)}")
-            print(f"    evidently / ours compare alone     {rows['evidently']['seconds'] / rows['ours:compare']['seconds']:7.1f} x"
-                  "  (for information)")
+            print(
+                f"  evidently / ours end to end          {ratio:7.1f} x  (>= {TARGET_RATIO:g})    "
+                f"{verdict(ratio >= TARGET_RATIO)}"
+            )
+            print(
+                f"    evidently / ours compare alone     {rows['evidently']['seconds'] / rows['ours:compare']['seconds']:7.1f} x"
+                "  (for information)"
+            )
         elif "evidently" in methods:
             print("  evidently / ours end to end          n/a (Evidently did not run)")
     if min(a.rows, a.ref_rows) < 1_000_000:
-        print(f"  (note: the targets are meant for 1M rows x 20 vs a 1M-row reference; this run has "
-              f"{_fmt_rows(a.rows)} vs {_fmt_rows(a.ref_rows)}, so treat it as a smoke test)")
+        print(
+            f"  (note: the targets are meant for 1M rows x 20 vs a 1M-row reference; this run has "
+            f"{_fmt_rows(a.rows)} vs {_fmt_rows(a.ref_rows)}, so treat it as a smoke test)"
+        )
     print(f"total {time.perf_counter() - _T0:.1f}s")
     return 0
 

@@ -181,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(a._child, a._mode)))
         return 0
 
-    templates = [x for x in (a.dags.split(",") if a.dags else sorted(glob.glob(os.path.join(REPO, "dags", "*.py"))))
-                 if x.strip() and not os.path.basename(x).startswith("_")]
+    templates = [
+        x
+        for x in (a.dags.split(",") if a.dags else sorted(glob.glob(os.path.join(REPO, "dags", "*.py"))))
+        if x.strip() and not os.path.basename(x).startswith("_")
+    ]
     with tempfile.TemporaryDirectory(prefix="mlops-bench-import-") as tmp:
         minimal = os.path.join(tmp, "minimal_dag.py")
         with open(minimal, "w") as f:
@@ -195,11 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import mlops_provider  # noqa: F401
         except ImportError:  # run from a checkout without the package installed
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(REPO, "provider"), env.get("PYTHONPATH")]))
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [os.path.join(REPO, "provider"), env.get("PYTHONPATH")])
+            )
         files = [minimal] + [os.path.abspath(t) for t in templates]
         label = {minimal: "minimal (reference)"} | {f: os.path.relpath(f, REPO) for f in files[1:]}
-        print(f"bench_import_time: {len(files) - 1} template(s), {a.runs} fresh interpreter(s) per file, "
-              f"python {sys.version.split()[0]}", flush=True)
+        print(
+            f"bench_import_time: {len(files) - 1} template(s), {a.runs} fresh interpreter(s) per file, "
+            f"python {sys.version.split()[0]}",
+            flush=True,
+        )
 
         t0 = time.perf_counter()
         for f in files:  # untimed: fills the bytecode cache and AIRFLOW_HOME
@@ -222,64 +230,85 @@ def main(argv: list[str] | None = None) -> int:
             "wall": statistics.median(r["wall"] for r in rs) * 1000,
             "best": min(r["file"] for r in rs) * 1000,
             "all": [round(r["file"] * 1000, 1) for r in rs],
-            "load": max((r["other_load"] for r in rs + pruns[f] if r["other_load"] is not None), default=None),
+            "load": max(
+                (r["other_load"] for r in rs + pruns[f] if r["other_load"] is not None), default=None
+            ),
             "last": rs[-1],
         }
         for f, rs in runs.items()
     }
     ref = med[minimal]
     print()
-    print("ms, medians; warm = parse the file with airflow.sdk already imported; cold = import airflow.sdk + "
-          "parse; processor = parse with the file's airflow.* imports preloaded too (as the DAG processor does); "
-          "process = wall time of the whole fresh interpreter (warm runs)")
-    hdr = (f"{'file':<34} {'warm ms':>8} {'ratio':>6} {'cold ms':>8} {'ratio':>6} {'processor ms':>12} {'ratio':>6} "
-           f"{'process ms':>10} {'new modules':>11}  dags (tasks)")
+    print(
+        "ms, medians; warm = parse the file with airflow.sdk already imported; cold = import airflow.sdk + "
+        "parse; processor = parse with the file's airflow.* imports preloaded too (as the DAG processor does); "
+        "process = wall time of the whole fresh interpreter (warm runs)"
+    )
+    hdr = (
+        f"{'file':<34} {'warm ms':>8} {'ratio':>6} {'cold ms':>8} {'ratio':>6} {'processor ms':>12} {'ratio':>6} "
+        f"{'process ms':>10} {'new modules':>11}  dags (tasks)"
+    )
     print(hdr)
     print("-" * len(hdr))
     for f in files:
         m = med[f]
         last = m["last"]
         dags = ", ".join(f"{k} ({v})" for k, v in last["dags"].items())
-        print(f"{label[f]:<34} {m['file']:8.1f} {m['file'] / ref['file']:6.2f} {m['cold']:8.1f} "
-              f"{m['cold'] / ref['cold']:6.2f} {m['proc']:12.1f} {m['proc'] / ref['proc']:6.2f} "
-              f"{m['wall']:10.0f} {last['new_modules']:11d}  {dags}")
+        print(
+            f"{label[f]:<34} {m['file']:8.1f} {m['file'] / ref['file']:6.2f} {m['cold']:8.1f} "
+            f"{m['cold'] / ref['cold']:6.2f} {m['proc']:12.1f} {m['proc'] / ref['proc']:6.2f} "
+            f"{m['wall']:10.0f} {last['new_modules']:11d}  {dags}"
+        )
     print()
     for f in files:
         load = med[f]["load"]
-        print(f"{label[f]}: warm runs (ms) {med[f]['all']}, best {med[f]['best']:.1f}"
-              + ("" if load is None else f"; other processes used up to {load:.2f} CPUs during its runs"))
+        print(
+            f"{label[f]}: warm runs (ms) {med[f]['all']}, best {med[f]['best']:.1f}"
+            + ("" if load is None else f"; other processes used up to {load:.2f} CPUs during its runs")
+        )
     loads = [med[f]["load"] for f in files if med[f]["load"] is not None]
     if loads and max(loads) > 0.25:
-        print(f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs; the timings are "
-              "perturbed (rerun on an idle machine, or with more --runs).")
+        print(
+            f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs; the timings are "
+            "perturbed (rerun on an idle machine, or with more --runs)."
+        )
     print()
     preloaded = med[minimal]["last"]["heavy_preloaded"]
-    print(f"already imported by `import airflow.sdk` (not charged to any file): {preloaded or 'none of the watched modules'}")
+    print(
+        f"already imported by `import airflow.sdk` (not charged to any file): {preloaded or 'none of the watched modules'}"
+    )
     for f in files:
         last = med[f]["last"]
         extra = [m for m in last["new_top_level"] if m not in ("airflow",)]
         print(f"{label[f]}: new top-level packages {extra}")
         slow = _slowest_imports(traces[f][1])
         if slow:
-            print("    slowest outermost imports while parsing (cumulative ms, -X importtime, one warm run; "
-                  "includes Airflow's lazy imports): "
-                  + ", ".join(f"{n} {ms:.1f}" for n, ms in slow))
+            print(
+                "    slowest outermost imports while parsing (cumulative ms, -X importtime, one warm run; "
+                "includes Airflow's lazy imports): " + ", ".join(f"{n} {ms:.1f}" for n, ms in slow)
+            )
     print()
     print("targets:")
     for f in files[1:]:
         m = med[f]
         ratio = m["file"] / ref["file"]
         ok = ratio <= TARGET_RATIO
-        print(f"  {label[f]:<34} warm parse {m['file']:6.1f} ms vs {ref['file']:.1f} ms = {ratio:5.2f}x "
-              f"(<= {TARGET_RATIO})  {'PASS' if ok else 'MISS'}")
+        print(
+            f"  {label[f]:<34} warm parse {m['file']:6.1f} ms vs {ref['file']:.1f} ms = {ratio:5.2f}x "
+            f"(<= {TARGET_RATIO})  {'PASS' if ok else 'MISS'}"
+        )
         pr = m["proc"] / ref["proc"]
-        print(f"  {label[f]:<34} (info) best-of-runs {m['best'] / ref['best']:5.2f}x; processor-like parse "
-              f"{m['proc']:.1f} ms vs {ref['proc']:.1f} ms = {pr:5.2f}x; cold {m['cold'] / ref['cold']:5.2f}x")
+        print(
+            f"  {label[f]:<34} (info) best-of-runs {m['best'] / ref['best']:5.2f}x; processor-like parse "
+            f"{m['proc']:.1f} ms vs {ref['proc']:.1f} ms = {pr:5.2f}x; cold {m['cold'] / ref['cold']:5.2f}x"
+        )
         heavy = [h for h in med[f]["last"]["heavy_new"] if h in HEAVY]
         watched = [h for h in med[f]["last"]["heavy_new"] if h in WATCHED]
         status = "PASS" if not heavy else "FAIL"
-        print(f"  {label[f]:<34} heavy modules imported by parsing: {heavy or 'none'}  {status}"
-              + (f"  (also watched: {watched})" if watched else ""))
+        print(
+            f"  {label[f]:<34} heavy modules imported by parsing: {heavy or 'none'}  {status}"
+            + (f"  (also watched: {watched})" if watched else "")
+        )
     return 0
 
 

@@ -45,8 +45,12 @@ def main() -> None:
         seed_warehouse(db)
     with sqlite3.connect(db) as con:
         train = pd.read_sql(month_query("2013-03-01", "2013-06-01"), con)
-        evaluation = pd.read_sql(month_query("2013-06-01", "2013-07-01").replace(
-            "SELECT ", "SELECT substr(sched_dep_at, 1, 10) AS dep_date, ", 1), con)
+        evaluation = pd.read_sql(
+            month_query("2013-06-01", "2013-07-01").replace(
+                "SELECT ", "SELECT substr(sched_dep_at, 1, 10) AS dep_date, ", 1
+            ),
+            con,
+        )
     from mlops_provider.core.modeling import prepare_frame
 
     params = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31}
@@ -64,14 +68,25 @@ def main() -> None:
     for seed in range(args.seeds):
         model, res = train_model(train, features=FEATURES, categorical=CATEGORICAL, seed=seed, **kw)
         runs.append((outputs(model, res.spec), model.steps[-1][1].n_iter_))
-    weak_model, weak_res = train_model(train, features=["carrier", "origin", "dest", "hour", "distance"],
-                                       categorical=CATEGORICAL, seed=0, **kw)
+    weak_model, weak_res = train_model(
+        train,
+        features=["carrier", "origin", "dest", "hour", "distance"],
+        categorical=CATEGORICAL,
+        seed=0,
+        **kw,
+    )
     weak = outputs(weak_model, weak_res.spec)
-    print(f"trained {args.seeds} seeds + 1 weaker model in {time.perf_counter() - t0:.0f} s; "
-          f"ROC AUC on June: {[round(M.score(M.resolve('roc_auc'), 'binary', y, *o, classes), 4) for o, _ in runs]}, "
-          f"iterations {[n for _, n in runs]}; weaker model {M.score(M.resolve('roc_auc'), 'binary', y, *weak, classes):.4f}")
+    print(
+        f"trained {args.seeds} seeds + 1 weaker model in {time.perf_counter() - t0:.0f} s; "
+        f"ROC AUC on June: {[round(M.score(M.resolve('roc_auc'), 'binary', y, *o, classes), 4) for o, _ in runs]}, "
+        f"iterations {[n for _, n in runs]}; weaker model {M.score(M.resolve('roc_auc'), 'binary', y, *weak, classes):.4f}"
+    )
 
-    counts = {"better": 0, "significantly_better (rows, DeLong)": 0, "significantly_better (days, cluster bootstrap)": 0}
+    counts = {
+        "better": 0,
+        "significantly_better (rows, DeLong)": 0,
+        "significantly_better (days, cluster bootstrap)": 0,
+    }
     times = {"delong": [], "cluster": []}
     pairs = list(itertools.permutations(range(args.seeds), 2))
     for i, j in pairs:
@@ -79,7 +94,9 @@ def main() -> None:
         rows = M.compare("roc_auc", "binary", y, runs[i][0], runs[j][0], classes)
         times["delong"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        by_day = M.compare("roc_auc", "binary", y, runs[i][0], runs[j][0], classes, groups=days, seed=i * 100 + j)
+        by_day = M.compare(
+            "roc_auc", "binary", y, runs[i][0], runs[j][0], classes, groups=days, seed=i * 100 + j
+        )
         times["cluster"].append(time.perf_counter() - t)
         counts["better"] += rows.improvement > 0
         counts["significantly_better (rows, DeLong)"] += rows.ci_low > 0
@@ -91,10 +108,14 @@ def main() -> None:
     real_days = M.compare("roc_auc", "binary", y, runs[0][0], weak, classes, groups=days)
     print("\nthe same model with vs without the weather features (a real gain):")
     for name, c in (("rows, DeLong", real_rows), ("days, cluster bootstrap", real_days)):
-        print(f"  {name:<26} improvement {c.improvement:+.4f}, 95% interval [{c.ci_low:+.4f}, {c.ci_high:+.4f}] "
-              f"-> {'promoted' if c.ci_low > 0 else 'not promoted'}")
-    print(f"\ninterval time per comparison ({len(y):,} rows): DeLong {1000 * np.median(times['delong']):.1f} ms, "
-          f"cluster bootstrap (1000 resamples, 30 days) {1000 * np.median(times['cluster']):.1f} ms")
+        print(
+            f"  {name:<26} improvement {c.improvement:+.4f}, 95% interval [{c.ci_low:+.4f}, {c.ci_high:+.4f}] "
+            f"-> {'promoted' if c.ci_low > 0 else 'not promoted'}"
+        )
+    print(
+        f"\ninterval time per comparison ({len(y):,} rows): DeLong {1000 * np.median(times['delong']):.1f} ms, "
+        f"cluster bootstrap (1000 resamples, 30 days) {1000 * np.median(times['cluster']):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -220,8 +220,16 @@ def child_method(a) -> dict:
         base, _ = _rss_mib()
         c0, t0 = time.process_time(), time.perf_counter()
         res = batch_score(
-            store, model, spec, model_name="bench", model_version=1, model_sha256=setup["model_sha256"],
-            input_uri=in_uri, output_key=f"out/ours/{n}", passthrough=["id"], **kwargs,
+            store,
+            model,
+            spec,
+            model_name="bench",
+            model_version=1,
+            model_sha256=setup["model_sha256"],
+            input_uri=in_uri,
+            output_key=f"out/ours/{n}",
+            passthrough=["id"],
+            **kwargs,
         )
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         out.update(output=res.output_uri, batches=res.batches, scored=res.rows)
@@ -231,8 +239,14 @@ def child_method(a) -> dict:
         df = pd.read_parquet(store.path(store.key_of(in_uri)))
         X = prepare_frame(df, spec, "The scoring input")
         pred, score = predict_scores(model, X, spec)
-        res = pd.DataFrame({"id": df["id"], "prediction": pred, "score": score,
-                            "model_version": np.full(len(score), 1, dtype=np.int32)})
+        res = pd.DataFrame(
+            {
+                "id": df["id"],
+                "prediction": pred,
+                "score": score,
+                "model_version": np.full(len(score), 1, dtype=np.int32),
+            }
+        )
         key = f"out/pandas/{n}/predictions.parquet"
         os.makedirs(os.path.dirname(store.path(key)), exist_ok=True)
         res.to_parquet(store.path(key), compression="zstd", index=False)
@@ -277,8 +291,20 @@ def child_verify(a) -> dict:
 
 
 def _run_child(role: str, a, setup: dict | None = None, **extra) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--_child", role, "--workdir", a.workdir,
-           "--seed", str(a.seed), "--train-rows", str(a.train_rows), "--rows", ",".join(map(str, a.rows))]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--_child",
+        role,
+        "--workdir",
+        a.workdir,
+        "--seed",
+        str(a.seed),
+        "--train-rows",
+        str(a.train_rows),
+        "--rows",
+        ",".join(map(str, a.rows)),
+    ]
     if setup is not None:
         cmd += ["--_setup", json.dumps(setup)]
     for k, v in extra.items():
@@ -310,14 +336,28 @@ def _fmt_rows(n: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--rows", default=None, help="comma-separated row counts (default 1000000,5000000)")
-    p.add_argument("--quick", action="store_true", help="200k rows, 50k training rows: a smoke run in well under a minute")
-    p.add_argument("--train-rows", type=int, default=None, help="training rows (default 200000; 50000 with --quick)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch_size for ours (default: batch_score's default)")
-    p.add_argument("--ours-from", default=None, metavar="FILE",
-                   help="take batch_score from this file instead of mlops_provider.core.scoring (A/B runs, e.g. "
-                        "`git show HEAD~1:provider/mlops_provider/core/scoring.py > /tmp/old.py`)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="200k rows, 50k training rows: a smoke run in well under a minute",
+    )
+    p.add_argument(
+        "--train-rows", type=int, default=None, help="training rows (default 200000; 50000 with --quick)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="batch_size for ours (default: batch_score's default)"
+    )
+    p.add_argument(
+        "--ours-from",
+        default=None,
+        metavar="FILE",
+        help="take batch_score from this file instead of mlops_provider.core.scoring (A/B runs, e.g. "
+        "`git show HEAD~1:provider/mlops_provider/core/scoring.py > /tmp/old.py`)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="runs per method and size (median reported)")
     p.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
     p.add_argument("--seed", type=int, default=0)
@@ -355,9 +395,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parent(a, methods: list[str]) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"bench_scoring: rows={a.rows} train_rows={a.train_rows} repeat={a.repeat} "
-          f"batch_size={a.batch_size or 'default'} cpus={cpus} workdir={a.workdir}"
-          + (f" ours_from={a.ours_from}" if a.ours_from else ""), flush=True)
+    print(
+        f"bench_scoring: rows={a.rows} train_rows={a.train_rows} repeat={a.repeat} "
+        f"batch_size={a.batch_size or 'default'} cpus={cpus} workdir={a.workdir}"
+        + (f" ours_from={a.ours_from}" if a.ours_from else ""),
+        flush=True,
+    )
     t0 = time.perf_counter()
     cache = os.path.join(a.workdir, "setup.json")
     key = {"rows": a.rows, "train_rows": a.train_rows, "seed": a.seed}
@@ -373,10 +416,15 @@ def _parent(a, methods: list[str]) -> int:
         setup = _run_child("setup", a)
         with open(cache, "w") as f:
             json.dump({"key": key, "setup": setup}, f)
-    sizes = ", ".join(f"{_fmt_rows(int(k))}: {v['bytes'] / 2**20:.0f} MiB" for k, v in setup["inputs"].items())
+    sizes = ", ".join(
+        f"{_fmt_rows(int(k))}: {v['bytes'] / 2**20:.0f} MiB" for k, v in setup["inputs"].items()
+    )
     versions = ", ".join(f"{k} {v}" for k, v in setup["versions"].items())
-    print(f"setup: model trained on {setup['train_rows']} rows in {setup['train_seconds']}s, inputs written "
-          f"({sizes}) in {time.perf_counter() - t0:.1f}s; {versions}", flush=True)
+    print(
+        f"setup: model trained on {setup['train_rows']} rows in {setup['train_seconds']}s, inputs written "
+        f"({sizes}) in {time.perf_counter() - t0:.1f}s; {versions}",
+        flush=True,
+    )
 
     results: dict[tuple[int, str], dict] = {}
     verified: dict[int, dict] = {}
@@ -387,8 +435,11 @@ def _parent(a, methods: list[str]) -> int:
                 r = _run_child("method", a, setup, method=m, n=n)
                 runs[m].append(r)
                 load = "" if r["other_load"] is None else f"  other load {r['other_load']:.2f} CPUs"
-                print(f"  {_fmt_rows(n):>5} {m:<13} {r['seconds']:7.2f}s {n / r['seconds']:>10,.0f} rows/s  "
-                      f"cpu {r['cpu_seconds']:6.1f}s  peak {r['peak_mib']:6.0f} MiB{load}", flush=True)
+                print(
+                    f"  {_fmt_rows(n):>5} {m:<13} {r['seconds']:7.2f}s {n / r['seconds']:>10,.0f} rows/s  "
+                    f"cpu {r['cpu_seconds']:6.1f}s  peak {r['peak_mib']:6.0f} MiB{load}",
+                    flush=True,
+                )
         for m in methods:
             rs = runs[m]
             secs = statistics.median(r["seconds"] for r in rs)
@@ -406,10 +457,14 @@ def _parent(a, methods: list[str]) -> int:
             verified[n] = _run_child("verify", a, setup, n=n)
 
     print()
-    print(f"medians of {a.repeat} run(s); cpu = CPU seconds of the timed section (all threads); base = RSS before "
-          "the clock starts; other load = most CPUs used by other processes during a run")
-    hdr = (f"{'rows':>10} {'method':<13} {'seconds':>8} {'rows/s':>11} {'peak RSS MiB':>13} {'base MiB':>9} "
-           f"{'cpu s':>7} {'other load':>10}")
+    print(
+        f"medians of {a.repeat} run(s); cpu = CPU seconds of the timed section (all threads); base = RSS before "
+        "the clock starts; other load = most CPUs used by other processes during a run"
+    )
+    hdr = (
+        f"{'rows':>10} {'method':<13} {'seconds':>8} {'rows/s':>11} {'peak RSS MiB':>13} {'base MiB':>9} "
+        f"{'cpu s':>7} {'other load':>10}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for n in a.rows:
@@ -417,13 +472,17 @@ def _parent(a, methods: list[str]) -> int:
             r = results[(n, m)]
             load = "n/a" if r["load"] is None else f"{r['load']:.2f}"
             note = "  (predict_proba only)" if m == "predict-only" else ""
-            print(f"{n:>10,} {m:<13} {r['seconds']:8.2f} {r['rps']:11,.0f} {r['peak']:13.0f} {r['base']:9.0f} "
-                  f"{r['cpu']:7.1f} {load:>10}{note}")
+            print(
+                f"{n:>10,} {m:<13} {r['seconds']:8.2f} {r['rps']:11,.0f} {r['peak']:13.0f} {r['base']:9.0f} "
+                f"{r['cpu']:7.1f} {load:>10}{note}"
+            )
     print()
     loads = [r["load"] for r in results.values() if r["load"] is not None]
     if loads and max(loads) > 0.25:
-        print(f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs; the timings are "
-              "perturbed (rerun on an idle machine, or with --repeat 3).")
+        print(
+            f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs; the timings are "
+            "perturbed (rerun on an idle machine, or with --repeat 3)."
+        )
         print()
     if verified:
         for n, v in verified.items():
@@ -440,21 +499,33 @@ def _parent(a, methods: list[str]) -> int:
             ours = results[(n, "ours")]
             if "pandas" in methods:
                 ratio = ours["rps"] / results[(n, "pandas")]["rps"]
-                print(f"  {_fmt_rows(n):>5} ours/pandas throughput        {ratio:6.2f}  (>= 1.00)  {verdict(ratio >= 1.0)}")
+                print(
+                    f"  {_fmt_rows(n):>5} ours/pandas throughput        {ratio:6.2f}  (>= 1.00)  {verdict(ratio >= 1.0)}"
+                )
             if "predict-only" in methods:
                 ratio = ours["rps"] / results[(n, "predict-only")]["rps"]
-                print(f"  {_fmt_rows(n):>5} ours/predict-only throughput  {ratio:6.2f}  (>= 0.75)  {verdict(ratio >= 0.75)}")
+                print(
+                    f"  {_fmt_rows(n):>5} ours/predict-only throughput  {ratio:6.2f}  (>= 0.75)  {verdict(ratio >= 0.75)}"
+                )
         lo, hi = a.rows[0], a.rows[-1]
         if hi != lo:
             ratio = results[(hi, "ours")]["peak"] / results[(lo, "ours")]["peak"]
-            print(f"  ours peak RSS {_fmt_rows(hi)}/{_fmt_rows(lo)}           {ratio:6.2f}  (<= 1.20)  {verdict(ratio <= 1.2)}")
+            print(
+                f"  ours peak RSS {_fmt_rows(hi)}/{_fmt_rows(lo)}           {ratio:6.2f}  (<= 1.20)  {verdict(ratio <= 1.2)}"
+            )
         peak = results[(hi, "ours")]["peak"]
-        print(f"  ours peak RSS at {_fmt_rows(hi):<5}          {peak:6.0f} MiB (< 1024)  {verdict(peak < 1024)}")
+        print(
+            f"  ours peak RSS at {_fmt_rows(hi):<5}          {peak:6.0f} MiB (< 1024)  {verdict(peak < 1024)}"
+        )
     if verified:
-        print(f"  predictions identical to the pandas baseline     {verdict(all(v['ok'] for v in verified.values()))}")
+        print(
+            f"  predictions identical to the pandas baseline     {verdict(all(v['ok'] for v in verified.values()))}"
+        )
     if a.rows[0] < 1_000_000:
-        print(f"  (note: the targets are meant for 1M+ rows; at {_fmt_rows(a.rows[0])} rows ours has only a few "
-              "batches to pipeline, so treat this run as a smoke test)")
+        print(
+            f"  (note: the targets are meant for 1M+ rows; at {_fmt_rows(a.rows[0])} rows ours has only a few "
+            "batches to pipeline, so treat this run as a smoke test)"
+        )
     print(f"total {time.perf_counter() - _T0:.1f}s")
     return 0
 

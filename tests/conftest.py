@@ -28,7 +28,11 @@ os.environ.pop("MLOPS_ARTIFACT_CONN_ID", None)
 # gcsfs probes each bucket over gRPC for "zonal" buckets unless told not to; the GCS emulator speaks
 # only the JSON API, so the probe would time out (60 s per bucket).
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-for _k, _v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+for _k, _v in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
     os.environ[_k] = _v  # dummy credentials: tests never reach a real cloud
 for _k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS"):
     os.environ.pop(_k, None)

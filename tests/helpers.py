@@ -38,10 +38,15 @@ def dag_bag_of(folder: Path, monkeypatch, name: str, files: dict[str, str] | Non
     for fname, text in (files or {}).items():
         (folder / fname).write_text(text)
     local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([
-        {"name": name, "classpath": local, "kwargs": {"path": str(folder)}},
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-    ]))
+    monkeypatch.setenv(
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
+        json.dumps(
+            [
+                {"name": name, "classpath": local, "kwargs": {"path": str(folder)}},
+                {"name": "dags-folder", "classpath": local, "kwargs": {}},
+            ]
+        ),
+    )
     bag = DagBag(dag_folder=str(folder))
     assert bag.import_errors == {}
     return bag

@@ -47,7 +47,9 @@ class ServerProcess:
         if not exe.exists():
             raise RuntimeError(f"{exe.name} is not installed in {BIN} (make install installs the dev extra)")
         self._log = open(self.workdir / f"{self.name}.log", "ab")
-        self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        self.proc = subprocess.Popen(
+            self.command(), stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -100,8 +102,11 @@ class MotoServer(ServerProcess):
         import boto3
 
         return boto3.client(
-            service, endpoint_url=self.url, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
     def new_bucket(self, prefix: str = "mlops") -> str:
@@ -118,8 +123,14 @@ class GcsEmulator(ServerProcess):
 
     def command(self) -> list[str]:
         return [
-            str(BIN / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(self.port),
-            "--default-bucket", "mlops-default",
+            str(BIN / "gcp-storage-emulator"),
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--default-bucket",
+            "mlops-default",
         ]
 
     def connection(self) -> dict:
@@ -132,8 +143,10 @@ class GcsEmulator(ServerProcess):
     def new_bucket(self, prefix: str = "mlops") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
         req = urllib.request.Request(
-            f"{self.url}/storage/v1/b?project=test-project", data=json.dumps({"name": name}).encode(),
-            headers={"Content-Type": "application/json"}, method="POST",
+            f"{self.url}/storage/v1/b?project=test-project",
+            data=json.dumps({"name": name}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
         with urllib.request.urlopen(req, timeout=10):
             pass

@@ -19,12 +19,18 @@ def test_provider_info_is_valid_against_airflow_schema():
 
 def test_every_listed_module_and_class_imports():
     info = get_provider_info()
-    modules = [m for section in ("operators", "hooks", "sensors", "triggers") for item in info.get(section, [])
-               for m in item["python-modules"]]
+    modules = [
+        m
+        for section in ("operators", "hooks", "sensors", "triggers")
+        for item in info.get(section, [])
+        for m in item["python-modules"]
+    ]
     assert modules
     for m in modules:
         importlib.import_module(m)
-    for dotted in info.get("hook-class-names", []) + info.get("notifications", []) + info.get("extra-links", []):
+    for dotted in (
+        info.get("hook-class-names", []) + info.get("notifications", []) + info.get("extra-links", [])
+    ):
         module, _, name = dotted.rpartition(".")
         assert hasattr(importlib.import_module(module), name), dotted
     for ct in info.get("connection-types", []):
@@ -33,7 +39,11 @@ def test_every_listed_module_and_class_imports():
 
 
 def test_entry_point_is_registered_and_seen_by_airflow():
-    eps = [ep for ep in metadata.entry_points(group="apache_airflow_provider") if ep.value.startswith("mlops_provider")]
+    eps = [
+        ep
+        for ep in metadata.entry_points(group="apache_airflow_provider")
+        if ep.value.startswith("mlops_provider")
+    ]
     assert len(eps) == 1 and eps[0].load()()["package-name"] == "airflow-provider-mlops"
     from airflow.providers_manager import ProvidersManager
 

@@ -52,7 +52,7 @@ def retrain_chain(
     network outages); bad input and failed gates are not retried (they raise
     ``AirflowFailException``), and every step is idempotent, so a retry never duplicates a snapshot,
     a model version or a promotion."""
-    from mlops_provider.notifications.quality_gate import GateAlertOperator
+    from mlops_provider.notifications.operator import GateAlertOperator
     from mlops_provider.operators.config import CheckRetrainConfigOperator
     from mlops_provider.operators.evaluate import EvaluateModelOperator
     from mlops_provider.operators.extract import ExtractOperator
@@ -61,43 +61,112 @@ def retrain_chain(
     from mlops_provider.operators.validate import ValidateDataOperator
 
     io = {"retries": io_retries, "retry_delay": io_retry_delay}
-    check = CheckRetrainConfigOperator(task_id="check_config", model_name=model_name, estimator=estimator,
-                                       model_params=model_params, seed=seed, thresholds=thresholds,
-                                       compare_metric=compare_metric, promote_if=promote_if,
-                                       min_improvement=min_improvement, positive_label=positive_label, retries=0)
-    extract_train = ExtractOperator(task_id="extract_train", dataset_name=f"{model_name}_train", conn_id=conn_id,
-                                    sql=train_sql, source_uri=train_source_uri, **io)
-    extract_eval = ExtractOperator(task_id="extract_eval", dataset_name=f"{model_name}_eval", conn_id=conn_id,
-                                   sql=eval_sql, source_uri=eval_source_uri, **io)
-    validate_train = ValidateDataOperator(task_id="validate_train", dataset=extract_train.output,
-                                          expectations=expectations, on_fail=on_data_gate_fail, **io)
-    validate_eval = ValidateDataOperator(task_id="validate_eval", dataset=extract_eval.output,
-                                         expectations=expectations, on_fail=on_data_gate_fail, **io)
-    train = TrainModelOperator(task_id="train", dataset=extract_train.output, label=label, features=features,
-                               categorical=categorical, estimator=estimator, model_params=model_params, seed=seed,
-                               positive_label=positive_label,
-                               gate_metrics="{{ ti.xcom_pull(task_ids='check_config')['gate_metrics'] }}", **io)
-    evaluate = EvaluateModelOperator(task_id="evaluate", model_name=model_name, model=train.output,
-                                     dataset=extract_eval.output, thresholds=thresholds,
-                                     compare_metric=compare_metric, min_improvement=min_improvement,
-                                     promote_if=promote_if, bootstrap=bootstrap,
-                                     on_fail=on_model_gate_fail, slice_column=slice_column,
-                                     cluster_column=cluster_column, **io)
-    register = RegisterModelOperator(task_id="register", model_name=model_name, evaluation=evaluate.output, **io)
-    alert = GateAlertOperator(task_id="alert", gate_task_ids=["validate_train", "validate_eval", "evaluate"],
-                              channels=list(alert_channels), trigger_rule="all_done")
+    check = CheckRetrainConfigOperator(
+        task_id="check_config",
+        model_name=model_name,
+        estimator=estimator,
+        model_params=model_params,
+        seed=seed,
+        thresholds=thresholds,
+        compare_metric=compare_metric,
+        promote_if=promote_if,
+        min_improvement=min_improvement,
+        positive_label=positive_label,
+        retries=0,
+    )
+    extract_train = ExtractOperator(
+        task_id="extract_train",
+        dataset_name=f"{model_name}_train",
+        conn_id=conn_id,
+        sql=train_sql,
+        source_uri=train_source_uri,
+        **io,
+    )
+    extract_eval = ExtractOperator(
+        task_id="extract_eval",
+        dataset_name=f"{model_name}_eval",
+        conn_id=conn_id,
+        sql=eval_sql,
+        source_uri=eval_source_uri,
+        **io,
+    )
+    validate_train = ValidateDataOperator(
+        task_id="validate_train",
+        dataset=extract_train.output,
+        expectations=expectations,
+        on_fail=on_data_gate_fail,
+        **io,
+    )
+    validate_eval = ValidateDataOperator(
+        task_id="validate_eval",
+        dataset=extract_eval.output,
+        expectations=expectations,
+        on_fail=on_data_gate_fail,
+        **io,
+    )
+    train = TrainModelOperator(
+        task_id="train",
+        dataset=extract_train.output,
+        label=label,
+        features=features,
+        categorical=categorical,
+        estimator=estimator,
+        model_params=model_params,
+        seed=seed,
+        positive_label=positive_label,
+        gate_metrics="{{ ti.xcom_pull(task_ids='check_config')['gate_metrics'] }}",
+        **io,
+    )
+    evaluate = EvaluateModelOperator(
+        task_id="evaluate",
+        model_name=model_name,
+        model=train.output,
+        dataset=extract_eval.output,
+        thresholds=thresholds,
+        compare_metric=compare_metric,
+        min_improvement=min_improvement,
+        promote_if=promote_if,
+        bootstrap=bootstrap,
+        on_fail=on_model_gate_fail,
+        slice_column=slice_column,
+        cluster_column=cluster_column,
+        **io,
+    )
+    register = RegisterModelOperator(
+        task_id="register", model_name=model_name, evaluation=evaluate.output, **io
+    )
+    gates = ["validate_train", "validate_eval", "evaluate"]
+    GateAlertOperator.check_settings(gates, list(alert_channels), owner="retrain_chain (alert_channels)")
+    alert = GateAlertOperator(
+        task_id="alert", gate_task_ids=gates, channels=list(alert_channels), trigger_rule="all_done"
+    )
     check >> [extract_train, extract_eval]
     validate_train >> train
     validate_eval >> evaluate
     [validate_train, validate_eval, evaluate] >> alert
-    tasks = {t.task_id: t for t in (check, extract_train, extract_eval, validate_train, validate_eval, train, evaluate,
-                                    register, alert)}
+    tasks = {
+        t.task_id: t
+        for t in (
+            check,
+            extract_train,
+            extract_eval,
+            validate_train,
+            validate_eval,
+            train,
+            evaluate,
+            register,
+            alert,
+        )
+    }
     if require_approval:
         from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-        approve = ApprovalOperator(task_id="approve_promotion", subject=f"Promote the new {model_name} version?",
-                                   body="{{ ti.xcom_pull(task_ids='evaluate')['summary'] }}",
-                                   response_timeout=dt.timedelta(days=2))
+        approve = ApprovalOperator(
+            task_id="approve_promotion",
+            subject=f"Promote the new {model_name} version?",
+            body="{{ ti.xcom_pull(task_ids='evaluate')['summary'] }}",
+            response_timeout=dt.timedelta(days=2),
+        )
         evaluate >> approve >> register
         tasks["approve_promotion"] = approve
     return tasks
@@ -146,8 +215,12 @@ def plan_event_retrain(
             raise InvalidInputError(f"The {req.reason} retrain request for {req.model!r} names no window.")
         start = dt.date.fromisoformat(req.window["start"][:10])
         end = dt.date.fromisoformat(req.window["end"][:10])
-        plan = {"reason": req.reason, "eval_uri": None, "eval_window": [start.isoformat(), end.isoformat()],
-                "event": req.to_extra()}
+        plan = {
+            "reason": req.reason,
+            "eval_uri": None,
+            "eval_window": [start.isoformat(), end.isoformat()],
+            "event": req.to_extra(),
+        }
     else:
         raise InvalidInputError(f"None of the triggering events is a new file or a retrain request: {parsed}")
     plan["train_window"] = [_month_add(start, -int(train_months)).isoformat(), start.isoformat()]
@@ -155,7 +228,9 @@ def plan_event_retrain(
     return plan
 
 
-def scoring_window(model_name: str, dag_run: Any, start: Any, end: Any, artifact_root: str | None = None) -> list[str]:
+def scoring_window(
+    model_name: str, dag_run: Any, start: Any, end: Any, artifact_root: str | None = None
+) -> list[str]:
     """``[start, end)`` dates to score: the run's data interval; for a run started by a champion
     change (asset-triggered), the most recently scored window, so it is re-scored with the new champion."""
     from airflow.sdk.exceptions import AirflowSkipException

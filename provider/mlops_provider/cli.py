@@ -83,10 +83,14 @@ def _truncate(text: str, width: int | None) -> str:
     return text[: max(width - 3, 1)] + "..."
 
 
-def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], max_widths: dict[str, int] | None = None) -> str:
+def format_table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], max_widths: dict[str, int] | None = None
+) -> str:
     """Left-aligned columns separated by two spaces; the last column is not padded."""
     max_widths = max_widths or {}
-    cells = [[_truncate(_clean(v), max_widths.get(h)) for h, v in zip(headers, row, strict=True)] for row in rows]
+    cells = [
+        [_truncate(_clean(v), max_widths.get(h)) for h, v in zip(headers, row, strict=True)] for row in rows
+    ]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row):
@@ -162,7 +166,9 @@ def _open_registry(args):
         ) from err
     try:
         # the backend the DAGs use: --registry / $MLOPS_REGISTRY (artifacts, mlflow, sagemaker, vertex)
-        registry = get_registry(getattr(args, "registry", None), getattr(args, "registry_conn_id", None), store)
+        registry = get_registry(
+            getattr(args, "registry", None), getattr(args, "registry_conn_id", None), store
+        )
     except (ImportError, ValueError) as err:
         raise CliError(f"cannot open the model registry: {err}") from err
     registry.root_source = args.root_source
@@ -175,14 +181,18 @@ def _check_model(registry, name: str) -> None:
     check_name(name, "NAME", f"'{PROG} models'")
     if name not in registry.list_models():
         known = ", ".join(registry.list_models()) or "none"
-        raise CliError(f"no model {name!r} in the registry at {registry.store.root}, chosen by "
-                       f"{getattr(registry, 'root_source', None) or 'the configuration'} (models: {known})")
+        raise CliError(
+            f"no model {name!r} in the registry at {registry.store.root}, chosen by "
+            f"{getattr(registry, 'root_source', None) or 'the configuration'} (models: {known})"
+        )
 
 
 def _reason(text: str | None) -> str:
     reason = (text or "").strip()
     if not reason:
-        raise CliError("a non-empty --reason is required to move an alias (it is recorded in the alias history)")
+        raise CliError(
+            "a non-empty --reason is required to move an alias (it is recorded in the alias history)"
+        )
     return reason
 
 
@@ -230,10 +240,18 @@ def cmd_list(args) -> int:
             }
         )
     if args.json:
-        _print_json({"root": registry.store.root, "root_source": args.root_source, "models": models,
-                     "errors": problems})
+        _print_json(
+            {
+                "root": registry.store.root,
+                "root_source": args.root_source,
+                "models": models,
+                "errors": problems,
+            }
+        )
     elif not models and not problems:
-        print(f"No models registered under {registry.store.root} (that root was chosen by {args.root_source})")
+        print(
+            f"No models registered under {registry.store.root} (that root was chosen by {args.root_source})"
+        )
     else:
         rows = [
             (
@@ -247,7 +265,11 @@ def cmd_list(args) -> int:
             )
             for m in models
         ]
-        print(format_table(("MODEL", "VERSIONS", "CHAMPION", "LATEST", "CHAMPION METRICS", "PROMOTED (UTC)", "BY"), rows))
+        print(
+            format_table(
+                ("MODEL", "VERSIONS", "CHAMPION", "LATEST", "CHAMPION METRICS", "PROMOTED (UTC)", "BY"), rows
+            )
+        )
     for p in problems:
         print(f"{PROG}: error: {p}", file=sys.stderr)
     return EXIT_ERROR if problems else EXIT_OK
@@ -291,7 +313,13 @@ def cmd_show(args) -> int:
             format_table(
                 ("ALIAS", "VERSION", "UPDATED (UTC)", "ACTOR", "REASON"),
                 [
-                    (a, f"v{rec.get('version')}", _when(rec.get("updated_at")), rec.get("actor"), rec.get("reason"))
+                    (
+                        a,
+                        f"v{rec.get('version')}",
+                        _when(rec.get("updated_at")),
+                        rec.get("actor"),
+                        rec.get("reason"),
+                    )
                     for a, rec in sorted(aliases.items())
                 ],
             )
@@ -319,8 +347,16 @@ def cmd_show(args) -> int:
                 )
             )
         headers = (
-            "VERSION", "ALIASES", "CREATED (UTC)", "ESTIMATOR", *[m.upper() for m in metric_names],
-            "VERDICT", "DECISION", "REASON", "RUN_KEY", "SHA256",
+            "VERSION",
+            "ALIASES",
+            "CREATED (UTC)",
+            "ESTIMATOR",
+            *[m.upper() for m in metric_names],
+            "VERDICT",
+            "DECISION",
+            "REASON",
+            "RUN_KEY",
+            "SHA256",
         )
         print(format_table(headers, rows, max_widths={"REASON": 60}))
     else:
@@ -333,8 +369,13 @@ def cmd_show(args) -> int:
                 ("WHEN (UTC)", "ALIAS", "ACTION", "FROM", "TO", "ACTOR", "REASON"),
                 [
                     (
-                        _when(e.updated_at), e.alias, e.action,
-                        f"v{e.previous_version}" if e.previous_version else None, f"v{e.version}", e.actor, e.reason,
+                        _when(e.updated_at),
+                        e.alias,
+                        e.action,
+                        f"v{e.previous_version}" if e.previous_version else None,
+                        f"v{e.version}",
+                        e.actor,
+                        e.reason,
                     )
                     for e in history
                 ],
@@ -359,7 +400,9 @@ def _show_version(registry, args) -> int:
     mv = registry.get_version(args.name, number)  # NotFoundError names the registered versions
     aliases = sorted(a for a, rec in registry.aliases(args.name).items() if int(rec["version"]) == mv.version)
     if args.json:
-        _print_json({"root": registry.store.root, "model": args.name, "version": mv.to_dict(), "aliases": aliases})
+        _print_json(
+            {"root": registry.store.root, "model": args.name, "version": mv.to_dict(), "aliases": aliases}
+        )
         return EXIT_OK
     d = mv.to_dict()
     verdict = d.pop("verdict", None) or {}
@@ -400,9 +443,18 @@ def _show_version(registry, args) -> int:
                 format_table(
                     ("CHECK", "METRIC", "OP", "THRESHOLD", "CHALLENGER", "CHAMPION", "DELTA", "PASSED"),
                     [
-                        (c.get("kind"), c.get("metric"), c.get("op"), c.get("threshold"), c.get("challenger"),
-                         c.get("champion"), c.get("delta"), c.get("passed"))
-                        for c in checks if isinstance(c, dict)
+                        (
+                            c.get("kind"),
+                            c.get("metric"),
+                            c.get("op"),
+                            c.get("threshold"),
+                            c.get("challenger"),
+                            c.get("champion"),
+                            c.get("delta"),
+                            c.get("passed"),
+                        )
+                        for c in checks
+                        if isinstance(c, dict)
                     ],
                 )
             )
@@ -426,8 +478,16 @@ def _moved(args, registry, event) -> int:
 
 def _unchanged(args, registry, name: str, alias: str, version: int) -> int:
     if args.json:
-        _print_json({"root": registry.store.root, "event": None, "changed": False, "model": name,
-                     "alias": alias, "version": version})
+        _print_json(
+            {
+                "root": registry.store.root,
+                "event": None,
+                "changed": False,
+                "model": name,
+                "alias": alias,
+                "version": version,
+            }
+        )
     else:
         print(f"{name} {alias!r} is already v{version}; nothing changed")
     return EXIT_OK
@@ -453,7 +513,9 @@ def cmd_promote(args) -> int:
     if registry.get_alias(args.name, args.alias) == version:
         return _unchanged(args, registry, args.name, args.alias, version)
     _warn_verdict(mv)
-    event = registry.promote(args.name, version, actor=args.actor or default_actor(), reason=reason, alias=args.alias)
+    event = registry.promote(
+        args.name, version, actor=args.actor or default_actor(), reason=reason, alias=args.alias
+    )
     return _moved(args, registry, event)
 
 
@@ -496,13 +558,17 @@ def cmd_sweep(args) -> int:
         raise CliError(f"--older-than must be >= 0 seconds (got {older})")
     removed = store.sweep_temporaries(older_than=older, dry_run=args.dry_run)
     if args.json:
-        _print_json({"root": store.root, "older_than_seconds": older, "dry_run": args.dry_run, "removed": removed})
+        _print_json(
+            {"root": store.root, "older_than_seconds": older, "dry_run": args.dry_run, "removed": removed}
+        )
         return EXIT_OK
     verb = "would remove" if args.dry_run else "removed"
     for uri in removed:
         print(f"{verb} {uri}")
-    print(f"{len(removed)} stale temporar{'y' if len(removed) == 1 else 'ies'} {verb} under {store.root} "
-          f"(untouched for more than {older:g} s)")
+    print(
+        f"{len(removed)} stale temporar{'y' if len(removed) == 1 else 'ies'} {verb} under {store.root} "
+        f"(untouched for more than {older:g} s)"
+    )
     return EXIT_OK
 
 
@@ -516,8 +582,11 @@ def template_files() -> dict[str, Any]:
     from importlib.resources import files
 
     folder = files("mlops_provider") / "templates"
-    return {f.name[:-3]: f for f in sorted(folder.iterdir(), key=lambda f: f.name)
-            if f.name.endswith(".py") and not f.name.startswith("_")}
+    return {
+        f.name[:-3]: f
+        for f in sorted(folder.iterdir(), key=lambda f: f.name)
+        if f.name.endswith(".py") and not f.name.startswith("_")
+    }
 
 
 def _summary(text: str) -> str:
@@ -556,8 +625,13 @@ def render_template(text: str, template: str, model: str | None) -> tuple[str, s
         text, n = re.subn(r'^MODEL_NAME = "[^"\n]*"', f'MODEL_NAME = "{model}"', text, count=1, flags=re.M)
         if n != 1:
             raise CliError(f"template {template} has no MODEL_NAME line in its configuration block")
-    text, n = re.subn(r"^DAG_ID = .*$", f'DAG_ID = f"{{MODEL_NAME}}_{suffix}"  # unique per model in one DAG folder',
-                      text, count=1, flags=re.M)
+    text, n = re.subn(
+        r"^DAG_ID = .*$",
+        f'DAG_ID = f"{{MODEL_NAME}}_{suffix}"  # unique per model in one DAG folder',
+        text,
+        count=1,
+        flags=re.M,
+    )
     if n != 1:
         raise CliError(f"template {template} has no DAG_ID line in its configuration block")
     name = re.search(r'^MODEL_NAME = "([^"\n]*)"', text, flags=re.M)
@@ -570,7 +644,9 @@ def cmd_templates_copy(args) -> int:
     templates = template_files()
     name = args.name.removesuffix(".py")
     if name not in templates:
-        raise CliError(f"no template {args.name!r}; templates: {', '.join(templates)} (see '{PROG} templates list')")
+        raise CliError(
+            f"no template {args.name!r}; templates: {', '.join(templates)} (see '{PROG} templates list')"
+        )
     text, dag_id = render_template(templates[name].read_text(), name, args.model)
     folder = Path(args.to).expanduser()
     target = folder / f"{dag_id}.py"
@@ -596,17 +672,33 @@ def build_parser() -> argparse.ArgumentParser:
     # --root is accepted before or after the command; SUPPRESS keeps a later default from
     # overwriting an earlier value.
     root_opt = _Parser(add_help=False)
-    root_opt.add_argument("--root", default=argparse.SUPPRESS, metavar="URI",
-                          help="artifact root (default: $MLOPS_ARTIFACT_ROOT, Variable mlops_artifact_root, "
-                               "file://$AIRFLOW_HOME/mlops)")
-    root_opt.add_argument("--registry", default=argparse.SUPPRESS, metavar="KIND",
-                          help="registry backend: artifacts, mlflow, sagemaker, vertex (default: $MLOPS_REGISTRY, "
-                               "Variable mlops_registry, artifacts)")
-    root_opt.add_argument("--registry-conn-id", default=argparse.SUPPRESS, metavar="CONN_ID",
-                          help="Airflow connection of the registry backend (default: $MLOPS_REGISTRY_CONN_ID)")
-    root_opt.add_argument("--conn-id", default=argparse.SUPPRESS, metavar="CONN_ID",
-                          help="Airflow connection for an s3:// or gs:// root (default: $MLOPS_ARTIFACT_CONN_ID, "
-                               "Variable mlops_artifact_conn_id)")
+    root_opt.add_argument(
+        "--root",
+        default=argparse.SUPPRESS,
+        metavar="URI",
+        help="artifact root (default: $MLOPS_ARTIFACT_ROOT, Variable mlops_artifact_root, "
+        "file://$AIRFLOW_HOME/mlops)",
+    )
+    root_opt.add_argument(
+        "--registry",
+        default=argparse.SUPPRESS,
+        metavar="KIND",
+        help="registry backend: artifacts, mlflow, sagemaker, vertex (default: $MLOPS_REGISTRY, "
+        "Variable mlops_registry, artifacts)",
+    )
+    root_opt.add_argument(
+        "--registry-conn-id",
+        default=argparse.SUPPRESS,
+        metavar="CONN_ID",
+        help="Airflow connection of the registry backend (default: $MLOPS_REGISTRY_CONN_ID)",
+    )
+    root_opt.add_argument(
+        "--conn-id",
+        default=argparse.SUPPRESS,
+        metavar="CONN_ID",
+        help="Airflow connection for an s3:// or gs:// root (default: $MLOPS_ARTIFACT_CONN_ID, "
+        "Variable mlops_artifact_conn_id)",
+    )
     json_opt = _Parser(add_help=False)
     json_opt.add_argument("--json", action="store_true", help="print JSON on stdout")
     move_opt = _Parser(add_help=False)
@@ -614,8 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
     move_opt.add_argument("--alias", default=DEFAULT_ALIAS, help="alias to move (default: %(default)s)")
     move_opt.add_argument("--actor", help="who (default: cli:$USER@hostname)")
 
-    parser = _Parser(prog=PROG, description="Inspect the MLOps model registry and move its aliases.",
-                     parents=[root_opt])
+    parser = _Parser(
+        prog=PROG, description="Inspect the MLOps model registry and move its aliases.", parents=[root_opt]
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     models = commands.add_parser("models", help="models in the registry", parents=[root_opt])
     actions = models.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -623,22 +716,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = actions.add_parser("list", help="every model with its champion", parents=[root_opt, json_opt])
     p.set_defaults(func=cmd_list)
 
-    p = actions.add_parser("show", help="a model's versions, aliases and alias history", parents=[root_opt, json_opt])
+    p = actions.add_parser(
+        "show", help="a model's versions, aliases and alias history", parents=[root_opt, json_opt]
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--version", metavar="N", help="show one version in full (lineage included)")
-    p.add_argument("--metric", action="append", metavar="NAME",
-                   help="metric column(s) in the versions table (repeat or comma-separate; default: key metrics)")
+    p.add_argument(
+        "--metric",
+        action="append",
+        metavar="NAME",
+        help="metric column(s) in the versions table (repeat or comma-separate; default: key metrics)",
+    )
     p.set_defaults(func=cmd_show)
 
-    p = actions.add_parser("promote", help="point an alias at a version", parents=[root_opt, json_opt, move_opt])
+    p = actions.add_parser(
+        "promote", help="point an alias at a version", parents=[root_opt, json_opt, move_opt]
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("version", metavar="VERSION")
     p.set_defaults(func=cmd_promote)
 
-    p = actions.add_parser("rollback", help="move an alias back to its previous (or a given) version",
-                           parents=[root_opt, json_opt, move_opt])
+    p = actions.add_parser(
+        "rollback",
+        help="move an alias back to its previous (or a given) version",
+        parents=[root_opt, json_opt, move_opt],
+    )
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--to", metavar="VERSION", help="version to roll back to (default: the one before the current)")
+    p.add_argument(
+        "--to", metavar="VERSION", help="version to roll back to (default: the one before the current)"
+    )
     p.set_defaults(func=cmd_rollback)
 
     tmpl = commands.add_parser("templates", help="the DAG templates shipped with the package")
@@ -648,15 +754,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = tactions.add_parser("copy", help="write a template into your DAG folder", parents=[json_opt])
     p.add_argument("name", metavar="NAME", help="template name (see 'templates list')")
     p.add_argument("--to", required=True, metavar="DIR", help="your DAG folder")
-    p.add_argument("--model", metavar="MODEL_NAME", help="the model's registry name (DAG id, tags, assets derive from it)")
+    p.add_argument(
+        "--model",
+        metavar="MODEL_NAME",
+        help="the model's registry name (DAG id, tags, assets derive from it)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_templates_copy)
 
     maint = commands.add_parser("maintenance", help="housekeeping of the artifact store", parents=[root_opt])
     tasks = maint.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
-    p = tasks.add_parser("sweep", help="remove temporaries left by killed writers", parents=[root_opt, json_opt])
-    p.add_argument("--older-than", type=float, default=None, metavar="SECONDS",
-                   help="only those untouched this long (default: $MLOPS_STALE_TEMPORARY_SECONDS or 3600)")
+    p = tasks.add_parser(
+        "sweep", help="remove temporaries left by killed writers", parents=[root_opt, json_opt]
+    )
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="only those untouched this long (default: $MLOPS_STALE_TEMPORARY_SECONDS or 3600)",
+    )
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     p.set_defaults(func=cmd_sweep)
     return parser
@@ -672,7 +789,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "command", None):
             raise CliError(f"choose a command: models, templates, maintenance (see '{PROG} --help')")
         if not hasattr(args, "func"):
-            actions = {"maintenance": "sweep", "templates": "list, copy"}.get(args.command, "list, show, promote, rollback")
+            actions = {"maintenance": "sweep", "templates": "list, copy"}.get(
+                args.command, "list, show, promote, rollback"
+            )
             raise CliError(f"choose an action: {actions} (see '{PROG} {args.command} --help')")
         args.root = getattr(args, "root", None)
         args.json = getattr(args, "json", False)

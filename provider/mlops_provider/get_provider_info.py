@@ -6,6 +6,7 @@ every module and class listed here)."""
 from __future__ import annotations
 
 from mlops_provider import __version__
+from mlops_provider.settings import config_section
 
 
 def get_provider_info() -> dict:
@@ -36,11 +37,14 @@ def get_provider_info() -> dict:
                     "mlops_provider.operators.drift",
                     "mlops_provider.operators.partitions",
                     "mlops_provider.operators.managed",
-                    "mlops_provider.notifications.quality_gate",
+                    "mlops_provider.operators.config",
+                    "mlops_provider.notifications.operator",
                 ],
             }
         ],
-        "sensors": [{"integration-name": "MLOps", "python-modules": ["mlops_provider.sensors.model_version"]}],
+        "sensors": [
+            {"integration-name": "MLOps", "python-modules": ["mlops_provider.sensors.model_version"]}
+        ],
         "triggers": [
             {
                 "integration-name": "MLOps",
@@ -54,21 +58,30 @@ def get_provider_info() -> dict:
         "hooks": [
             {
                 "integration-name": "MLOps",
-                "python-modules": ["mlops_provider.hooks.artifacts", "mlops_provider.hooks.registry"],
+                "python-modules": [
+                    "mlops_provider.hooks.artifacts",
+                    "mlops_provider.hooks.registry",
+                    "mlops_provider.integrations.mlflow.hook",
+                ],
             }
         ],
         # The MLflow model registry backend's connection (host = tracking URI); the SageMaker and
         # Vertex AI backends use the amazon / google providers' own connection types.
         "connection-types": [
-            {"hook-class-name": "mlops_provider.hooks.registry.MlflowRegistryHook", "connection-type": "mlflow"}
+            {
+                "hook-class-name": "mlops_provider.integrations.mlflow.hook.MlflowRegistryHook",
+                "connection-type": "mlflow",
+            }
         ],
         # The registry page plugin is registered through the "airflow.plugins" entry point only: Airflow
         # loads provider-info plugins lazily (not in the api-server by default), and listing it in both
         # places makes the api-server report a duplicate-plugin import error.
-        "notifications": ["mlops_provider.notifications.quality_gate.QualityGateNotifier"],
+        "notifications": ["mlops_provider.notifications.notifier.QualityGateNotifier"],
         "extra-links": [
             "mlops_provider.links.report.DataQualityReportLink",
             "mlops_provider.links.report.EvaluationReportLink",
             "mlops_provider.links.report.ModelVersionLink",
         ],
+        # [mlops] in airflow.cfg: the artifact store and registry settings (env and Variables override)
+        "config": config_section(),
     }

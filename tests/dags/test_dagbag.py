@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-TEMPLATES = {"mlops_retrain_scheduled", "mlops_batch_score", "mlops_retrain_on_event", "mlops_monitor_drift",
-             "mlops_batch_score_partitioned", "mlops_batch_score_managed"}
+TEMPLATES = {
+    "mlops_retrain_scheduled",
+    "mlops_batch_score",
+    "mlops_retrain_on_event",
+    "mlops_monitor_drift",
+    "mlops_batch_score_partitioned",
+    "mlops_batch_score_managed",
+}
 HEAVY = ("pandas", "numpy", "sklearn", "great_expectations", "pyarrow", "scipy", "boto3", "skops", "mlflow")
 
 
@@ -54,7 +60,9 @@ def test_parsing_templates_imports_nothing_heavy():
         f"for f in {sorted(str(p) for p in DAGS.glob('*.py'))!r}: runpy.run_path(f)\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
@@ -64,7 +72,11 @@ def test_alert_always_runs_after_the_gates_and_approval_is_optional(bag):
     assert str(alert.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
     assert set(alert.upstream_task_ids) == {"validate_train", "validate_eval", "evaluate"}
     assert "approve_promotion" not in dag.task_ids  # off by default
-    src = (DAGS / "mlops_retrain_scheduled.py").read_text().replace("REQUIRE_APPROVAL = False", "REQUIRE_APPROVAL = True")
+    src = (
+        (DAGS / "mlops_retrain_scheduled.py")
+        .read_text()
+        .replace("REQUIRE_APPROVAL = False", "REQUIRE_APPROVAL = True")
+    )
     namespace: dict = {"__name__": "approval_variant"}
     exec(compile(src, "approval_variant.py", "exec"), namespace)
     approved = namespace["dag"]

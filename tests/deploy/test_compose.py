@@ -319,7 +319,9 @@ def test_plugins_folder_is_mounted_and_registers_the_plugin_once(config):
             f"{name} does not mount ./plugins at {plugins_folder}"
         )
     plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(REPO / "plugins"))
-    assert errors == {} and [p.name for p in plugins] == [], "a drop-in registers a plugin the provider registers"
+    assert errors == {} and [p.name for p in plugins] == [], (
+        "a drop-in registers a plugin the provider registers"
+    )
 
 
 def test_airflow_services_share_image_and_settings(config):

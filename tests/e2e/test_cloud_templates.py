@@ -79,7 +79,10 @@ def run_templates(root: str, conn_id: str | None, env: dict[str, str]) -> dict:
 
 
 def _all_keys(store) -> list[str]:
-    return [store.key_of(("" if "://" in p else f"{store.protocol}://") + p) for p in store.fs.find(store.root_path)]
+    return [
+        store.key_of(("" if "://" in p else f"{store.protocol}://") + p)
+        for p in store.fs.find(store.root_path)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +97,9 @@ def test_templates_on_object_store_match_local(kind, baseline, request):
     bucket = server.new_bucket()
     conn_id = f"mlops_{kind}_e2e"
     got = run_templates(
-        f"{kind}://{bucket}/mlops", conn_id, {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(server.connection())}
+        f"{kind}://{bucket}/mlops",
+        conn_id,
+        {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(server.connection())},
     )
     for key, (state, tasks) in got["states"].items():
         assert state == "success", (key, tasks)

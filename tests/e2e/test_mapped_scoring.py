@@ -30,9 +30,14 @@ def model_bytes(flights_frame):
     from mlops_provider.examples.nycflights import CATEGORICAL, FEATURES, LABEL
 
     train, _ = flights_frame
-    model, res = train_model(train.sample(10_000, random_state=0), label=LABEL, features=FEATURES,
-                             categorical=CATEGORICAL, estimator="sklearn.ensemble.HistGradientBoostingClassifier",
-                             params={"max_iter": 20})
+    model, res = train_model(
+        train.sample(10_000, random_state=0),
+        label=LABEL,
+        features=FEATURES,
+        categorical=CATEGORICAL,
+        estimator="sklearn.ensemble.HistGradientBoostingClassifier",
+        params={"max_iter": 20},
+    )
     return dump_model(model), res.spec.to_dict()
 
 
@@ -49,8 +54,12 @@ def register_champion(store, model_bytes, versions: int = 1) -> int:
 
 def august_ids(warehouse) -> list[int]:
     with sqlite3.connect(warehouse) as con:
-        return [r[0] for r in con.execute(
-            "SELECT id FROM flights WHERE sched_dep_at >= ? AND sched_dep_at < ? ORDER BY id", AUGUST)]
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT id FROM flights WHERE sched_dep_at >= ? AND sched_dep_at < ? ORDER BY id", AUGUST
+            )
+        ]
 
 
 def bag_for(folder, monkeypatch, name: str):
@@ -89,8 +98,9 @@ def assert_exactly_once(table, ids):
     assert set(got) == set(ids)
 
 
-def test_mapped_scoring_of_8_partitions_publishes_every_row_once(airflow_db, warehouse, model_bytes, artifact_root,
-                                                                tmp_path, monkeypatch):
+def test_mapped_scoring_of_8_partitions_publishes_every_row_once(
+    airflow_db, warehouse, model_bytes, artifact_root, tmp_path, monkeypatch
+):
     from mlops_provider.core.storage import ArtifactStore
 
     store = ArtifactStore(artifact_root)
@@ -105,7 +115,11 @@ def test_mapped_scoring_of_8_partitions_publishes_every_row_once(airflow_db, war
     ids = august_ids(warehouse)
     manifest, table, out = published(store, DAG_ID, dr)
     assert_exactly_once(table, ids)
-    assert manifest["rows"] == len(ids) > 25_000 and manifest["partitions"] == 8 and manifest["window"] == list(AUGUST)
+    assert (
+        manifest["rows"] == len(ids) > 25_000
+        and manifest["partitions"] == 8
+        and manifest["window"] == list(AUGUST)
+    )
     assert set(table.column("model_version").to_pylist()) == {version} == {manifest["model_version"]}
     assert table.column_names == ["flight_id", "prediction", "score", "model_version"]
     landing = store.read_json(f"landing/{MODEL}/2013-08-01/_SUCCESS")
@@ -118,8 +132,11 @@ def test_mapped_scoring_of_8_partitions_publishes_every_row_once(airflow_db, war
     assert dr2.run_id == dr.run_id and dr2.state == "success", states2
     manifest2, table2, _ = published(store, DAG_ID, dr2)
     assert_exactly_once(table2, ids)
-    assert {p["uri"] for p in manifest2["parts"]} == before == {store.uri(f"{out}/parts/{n}")
-                                                               for n in store.list_dir(f"{out}/parts")}
+    assert (
+        {p["uri"] for p in manifest2["parts"]}
+        == before
+        == {store.uri(f"{out}/parts/{n}") for n in store.list_dir(f"{out}/parts")}
+    )
 
 
 MID_RUN_PROMOTION = """
@@ -138,8 +155,9 @@ MID_RUN_PROMOTION = """
 """
 
 
-def test_a_failed_partition_publishes_nothing_and_the_rerun_no_duplicate(airflow_db, warehouse, model_bytes,
-                                                                        s3_root, tmp_path, monkeypatch):
+def test_a_failed_partition_publishes_nothing_and_the_rerun_no_duplicate(
+    airflow_db, warehouse, model_bytes, s3_root, tmp_path, monkeypatch
+):
     """On S3, files landed by a producer (EXPORT_FROM_WAREHOUSE = False: listed, _SUCCESS required).
     One partition lacks a feature column: its mapped task fails, gather publishes nothing. Repaired,
     the rerun publishes every row once. The champion moves after the version is pinned, in both

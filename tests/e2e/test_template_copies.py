@@ -21,9 +21,14 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 CLASSES = ["early", "late", "on_time", "very_late"]
-DELAY_CLASS = ("CASE WHEN arr_delay < -10 THEN 'early' WHEN arr_delay <= 15 THEN 'on_time' "
-               "WHEN arr_delay <= 60 THEN 'late' ELSE 'very_late' END")
-START, END = "# ------------------------------------------------------------------ configuration", "# " + "-" * 81
+DELAY_CLASS = (
+    "CASE WHEN arr_delay < -10 THEN 'early' WHEN arr_delay <= 15 THEN 'on_time' "
+    "WHEN arr_delay <= 60 THEN 'late' ELSE 'very_late' END"
+)
+START, END = (
+    "# ------------------------------------------------------------------ configuration",
+    "# " + "-" * 81,
+)
 
 MULTICLASS_CONFIG = f'''
 MODEL_NAME = "flights_delay_class"
@@ -61,14 +66,21 @@ EXPECTATIONS = [
 ]
 '''
 
-REGRESSION_CONFIG = MULTICLASS_CONFIG.replace('"flights_delay_class"', '"flights_arr_delay"').replace(
-    'LABEL = "delay_class"', 'LABEL = "arr_delay"').replace(
-    '"sklearn.ensemble.HistGradientBoostingClassifier"', '"sklearn.ensemble.HistGradientBoostingRegressor"').replace(
-    '{"accuracy": 0.4, "f1_macro": 0.3}', '{"rmse": 55.0, "mae": {"max": 40.0}}').replace(
-    'COMPARE_METRIC = None', 'COMPARE_METRIC = "mae"').replace(
-    f"{DELAY_CLASS} AS {{LABEL}}", "arr_delay AS {LABEL}").replace(
-    f'{{"type": "expect_column_values_to_be_in_set", "kwargs": {{"column": LABEL, "value_set": {CLASSES!r}}}}},',
-    '{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": LABEL}},')
+REGRESSION_CONFIG = (
+    MULTICLASS_CONFIG.replace('"flights_delay_class"', '"flights_arr_delay"')
+    .replace('LABEL = "delay_class"', 'LABEL = "arr_delay"')
+    .replace(
+        '"sklearn.ensemble.HistGradientBoostingClassifier"',
+        '"sklearn.ensemble.HistGradientBoostingRegressor"',
+    )
+    .replace('{"accuracy": 0.4, "f1_macro": 0.3}', '{"rmse": 55.0, "mae": {"max": 40.0}}')
+    .replace("COMPARE_METRIC = None", 'COMPARE_METRIC = "mae"')
+    .replace(f"{DELAY_CLASS} AS {{LABEL}}", "arr_delay AS {LABEL}")
+    .replace(
+        f'{{"type": "expect_column_values_to_be_in_set", "kwargs": {{"column": LABEL, "value_set": {CLASSES!r}}}}},',
+        '{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": LABEL}},',
+    )
+)
 
 
 def utc(day: str) -> dt.datetime:
@@ -108,9 +120,15 @@ def copies(airflow_db, warehouse, tmp_path_factory):
     local = "airflow.dag_processing.bundles.local.LocalDagBundle"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLOPS_ARTIFACT_ROOT", root)
-        mp.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", __import__("json").dumps([
-            {"name": "mlops-template-copies", "classpath": local, "kwargs": {"path": str(folder)}},
-            {"name": "dags-folder", "classpath": local, "kwargs": {}}]))
+        mp.setenv(
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
+            __import__("json").dumps(
+                [
+                    {"name": "mlops-template-copies", "classpath": local, "kwargs": {"path": str(folder)}},
+                    {"name": "dags-folder", "classpath": local, "kwargs": {}},
+                ]
+            ),
+        )
         bag = DagBag(dag_folder=str(folder))
         assert bag.import_errors == {}
         store = ArtifactStore(root)
@@ -127,7 +145,11 @@ def predictions_of(store, mv, snapshot_uri):
     from mlops_provider.core.datasets import read_dataframe
     from mlops_provider.core.modeling import FeatureSpec, prepare_frame
 
-    model, _ = __import__("mlops_provider.core.registry", fromlist=["x"]).ModelRegistry(store).load(mv.model, mv.version)
+    model, _ = (
+        __import__("mlops_provider.core.registry", fromlist=["x"])
+        .ModelRegistry(store)
+        .load(mv.model, mv.version)
+    )
     df = read_dataframe(store, snapshot_uri)
     spec = FeatureSpec.from_dict(mv.spec)
     df = df[df[spec.label].notna()]
@@ -138,8 +160,12 @@ def predictions_of(store, mv, snapshot_uri):
 @pytest.fixture(scope="module")
 def multiclass_runs(copies):
     first = run(copies, "flights_delay_class_retrain_scheduled", "2013-07-01")
-    weak = run(copies, "flights_delay_class_retrain_scheduled", "2013-08-01",
-               run_conf={"model_params": {"max_iter": 1}})
+    weak = run(
+        copies,
+        "flights_delay_class_retrain_scheduled",
+        "2013-08-01",
+        run_conf={"model_params": {"max_iter": 1}},
+    )
     return first, weak
 
 
@@ -152,13 +178,19 @@ def test_multiclass_metrics_are_scikit_learns_own(copies, multiclass_runs):
     v1 = reg.get_version("flights_delay_class", 1)
     assert reg.get_alias("flights_delay_class") == 1
     verdict = v1.verdict
-    assert verdict["task"] == "multiclass" and verdict["classes"] == CLASSES and verdict["positive_label"] is None
+    assert (
+        verdict["task"] == "multiclass"
+        and verdict["classes"] == CLASSES
+        and verdict["positive_label"] is None
+    )
     assert verdict["compare_metric"] == "log_loss"
     model, y, X = predictions_of(store, v1, v1.lineage["eval_dataset"]["uri"])
     proba, pred = model.predict_proba(X), model.predict(X)
     expected = {
-        "accuracy": skm.accuracy_score(y, pred), "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
-        "f1_macro": skm.f1_score(y, pred, average="macro"), "f1_weighted": skm.f1_score(y, pred, average="weighted"),
+        "accuracy": skm.accuracy_score(y, pred),
+        "balanced_accuracy": skm.balanced_accuracy_score(y, pred),
+        "f1_macro": skm.f1_score(y, pred, average="macro"),
+        "f1_weighted": skm.f1_score(y, pred, average="weighted"),
         "precision_macro": skm.precision_score(y, pred, average="macro"),
         "recall_macro": skm.recall_score(y, pred, average="macro"),
         "log_loss": skm.log_loss(y, proba, labels=model.classes_),
@@ -181,7 +213,9 @@ def test_a_weak_multiclass_challenger_is_rejected_where_one_vs_rest_would_pass(c
 
     _, (dr, states) = multiclass_runs
     reg, store = copies["registry"], copies["store"]
-    assert states["evaluate"] == "success" and states["register"] == "success"  # warn: registered, not promoted
+    assert (
+        states["evaluate"] == "success" and states["register"] == "success"
+    )  # warn: registered, not promoted
     v2 = reg.get_version("flights_delay_class", 2)
     assert not v2.verdict["passed"] and reg.get_alias("flights_delay_class") == 1
     accuracy = next(c for c in v2.verdict["checks"] if c["metric"] == "accuracy")
@@ -219,8 +253,12 @@ def test_a_regression_copy_is_gated_on_errors_lower_is_better(copies):
 
     dr, states = run(copies, "flights_arr_delay_retrain_scheduled", "2013-07-01")
     assert dr.state == "success", states
-    dr2, states2 = run(copies, "flights_arr_delay_retrain_scheduled", "2013-08-01",
-                       run_conf={"model_params": {"max_iter": 1}})
+    dr2, states2 = run(
+        copies,
+        "flights_arr_delay_retrain_scheduled",
+        "2013-08-01",
+        run_conf={"model_params": {"max_iter": 1}},
+    )
     assert dr2.state == "success", states2
     reg, store = copies["registry"], copies["store"]
     v1, v2 = reg.get_version("flights_arr_delay", 1), reg.get_version("flights_arr_delay", 2)
@@ -239,17 +277,24 @@ def test_a_regression_copy_is_gated_on_errors_lower_is_better(copies):
     assert not v2.verdict["passed"] and v2.verdict["directions"]["mae"] == "lower"
 
 
-@pytest.mark.parametrize("thresholds, compare, message", [
-    ({"roc_auc": 0.6}, "null", "does not fit a regression model"),
-    ({"rmse_typo": 40}, "null", "unknown metric 'rmse_typo'"),
-    ({"mae": {"min": 10}}, "null", "better: use {'max': x}"),
-    ({"rmse": 60}, '"accuracy"', "'compare_metric' parameter"),
-])
+@pytest.mark.parametrize(
+    "thresholds, compare, message",
+    [
+        ({"roc_auc": 0.6}, "null", "does not fit a regression model"),
+        ({"rmse_typo": 40}, "null", "unknown metric 'rmse_typo'"),
+        ({"mae": {"min": 10}}, "null", "better: use {'max': x}"),
+        ({"rmse": 60}, '"accuracy"', "'compare_metric' parameter"),
+    ],
+)
 def test_settings_that_cannot_work_fail_before_any_extract(copies, thresholds, compare, message, capfd):
     import json
 
-    dr, states = run(copies, "flights_arr_delay_retrain_scheduled", "2013-09-01",
-                     run_conf={"thresholds": thresholds, "compare_metric": json.loads(compare)})
+    dr, states = run(
+        copies,
+        "flights_arr_delay_retrain_scheduled",
+        "2013-09-01",
+        run_conf={"thresholds": thresholds, "compare_metric": json.loads(compare)},
+    )
     assert states["check_config"] == "failed" and dr.state == "failed"
     assert states["extract_train"] == states["extract_eval"] == states["train"] == "upstream_failed"
     assert message in capfd.readouterr().out
@@ -266,6 +311,9 @@ def test_two_copies_for_two_models_coexist_in_one_folder(tmp_path):
     assert bag.import_errors == {}
     assert set(bag.dags) == {"churn_retrain_on_event", "ltv_retrain_on_event", "churn_batch_score"}
     assert "ltv" in bag.dags["ltv_retrain_on_event"].tags and "churn" in bag.dags["churn_batch_score"].tags
-    uris = {runpy.run_path(str(tmp_path / f"{m}_retrain_on_event.py"))["RETRAIN_REQUESTED"].uri for m in ("churn", "ltv")}
+    uris = {
+        runpy.run_path(str(tmp_path / f"{m}_retrain_on_event.py"))["RETRAIN_REQUESTED"].uri
+        for m in ("churn", "ltv")
+    }
     assert uris == {"x-mlops://churn/retrain-requested", "x-mlops://ltv/retrain-requested"}
     assert all(re.search(r'^DAG_ID = f"\{MODEL_NAME\}_retrain_on_event"', t, re.M) for t in texts)

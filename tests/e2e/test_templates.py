@@ -65,12 +65,18 @@ def test_first_run_bootstraps_a_champion(env, first_run):
     assert [c["kind"] for c in v["checks"]] == ["threshold"] and v["checks"][0]["metric"] == "roc_auc"
     assert 0.65 < v1.metrics["roc_auc"] < 0.9
     lin = v1.lineage
-    assert lin["dag_id"] == "mlops_retrain_scheduled" and lin["run_id"] == dr.run_id and lin["task_id"] == "register"
+    assert (
+        lin["dag_id"] == "mlops_retrain_scheduled"
+        and lin["run_id"] == dr.run_id
+        and lin["task_id"] == "register"
+    )
     assert lin["train_dataset"]["rows"] > 50_000 and len(lin["train_dataset"]["sha256"]) == 64
     assert "2013-03-01" in lin["train_dataset"]["query"] and "2013-06-01" in lin["train_dataset"]["query"]
     assert lin["eval_dataset"]["sha256"] != lin["train_dataset"]["sha256"]
     assert lin["packages"]["scikit-learn"] and lin["code"]["file_sha256"] and lin["seed"] == 42
-    assert v1.params["max_iter"] == 100 and v1.model_sha256 == env["store"].sha256(env["store"].key_of(v1.model_uri))
+    assert v1.params["max_iter"] == 100 and v1.model_sha256 == env["store"].sha256(
+        env["store"].key_of(v1.model_uri)
+    )
 
 
 def test_second_run_compares_challenger_and_champion_on_the_same_month(env, second_run):
@@ -92,10 +98,14 @@ def test_second_run_compares_challenger_and_champion_on_the_same_month(env, seco
     assert eval_df["flight_id"].min() > 0 and verdict["eval_dataset"]["rows"] == len(eval_df)
     champ = compute_metrics(model, eval_df, FeatureSpec.from_dict(mv1.spec))
     assert champ_check["champion"] == pytest.approx(champ["roc_auc"], abs=1e-6)
-    assert champ_check["delta"] == pytest.approx(champ_check["challenger"] - champ_check["champion"], abs=1e-6)
+    assert champ_check["delta"] == pytest.approx(
+        champ_check["challenger"] - champ_check["champion"], abs=1e-6
+    )
     expected = 2 if verdict["passed"] else 1
     assert reg.get_alias(MODEL) == expected
-    assert (expected == 2) == (champ_check["challenger"] > champ_check["champion"] and all(c["passed"] for c in verdict["checks"]))
+    assert (expected == 2) == (
+        champ_check["challenger"] > champ_check["champion"] and all(c["passed"] for c in verdict["checks"])
+    )
 
 
 def test_rerunning_a_cleared_run_reuses_everything(env, second_run):
@@ -143,13 +153,23 @@ def test_invalid_form_input_fails_clearly_and_keeps_the_champion(env, second_run
     reg = env["registry"]
     champion, versions = reg.get_alias(MODEL), len(reg.list_versions(MODEL))
     with pytest.raises(ParamValidationError, match="train_months"):
-        env["bag"].dags["mlops_retrain_scheduled"].test(logical_date=utc("2013-09-01"), run_conf={"train_months": 0})
-    dr, states = run(env, "mlops_retrain_scheduled", "2013-09-01", run_conf={"model_params": {"max_iter": "ten"}})
+        env["bag"].dags["mlops_retrain_scheduled"].test(
+            logical_date=utc("2013-09-01"), run_conf={"train_months": 0}
+        )
+    dr, states = run(
+        env, "mlops_retrain_scheduled", "2013-09-01", run_conf={"model_params": {"max_iter": "ten"}}
+    )
     # refused by the first task, before any extract or training ran
-    assert dr.state == "failed" and states["check_config"] == "failed" and states["register"] == "upstream_failed"
+    assert (
+        dr.state == "failed"
+        and states["check_config"] == "failed"
+        and states["register"] == "upstream_failed"
+    )
     assert states["extract_train"] == states["extract_eval"] == states["train"] == "upstream_failed"
     out = capfd.readouterr().out
-    assert "The 'max_iter' parameter of HistGradientBoostingClassifier must be an int" in out and "'ten'" in out
+    assert (
+        "The 'max_iter' parameter of HistGradientBoostingClassifier must be an int" in out and "'ten'" in out
+    )
     assert reg.get_alias(MODEL) == champion and len(reg.list_versions(MODEL)) == versions
 
 
@@ -159,16 +179,22 @@ def test_extra_links_are_recorded_for_the_ui(env, first_run):
 
     dr, _ = first_run
     with create_session() as session:
-        rows = session.query(XComModel.task_id, XComModel.key, XComModel.value).filter(
-            XComModel.dag_id == dr.dag_id, XComModel.run_id == dr.run_id, XComModel.key.like("_link_%")
-        ).all()
+        rows = (
+            session.query(XComModel.task_id, XComModel.key, XComModel.value)
+            .filter(
+                XComModel.dag_id == dr.dag_id, XComModel.run_id == dr.run_id, XComModel.key.like("_link_%")
+            )
+            .all()
+        )
     links = {(task, key): value for task, key, value in rows}
-    assert "/mlops/artifacts/runs/mlops_retrain_scheduled/" in str(links[("validate_train", "_link_DataQualityReportLink")])
+    assert "/mlops/artifacts/runs/mlops_retrain_scheduled/" in str(
+        links[("validate_train", "_link_DataQualityReportLink")]
+    )
     assert "evaluation.html" in str(links[("evaluate", "_link_EvaluationReportLink")])
     assert "/mlops/models/flights_delay/versions/1" in str(links[("register", "_link_ModelVersionLink")])
 
 
-GATE_DAG = '''
+GATE_DAG = """
 import datetime as dt
 from airflow.sdk import DAG
 from mlops_provider.notifications.quality_gate import GateAlertOperator
@@ -182,7 +208,7 @@ for on_fail in ("skip", "warn"):
                                          dataset={dataset!r}, thresholds={{"roc_auc": 0.99}}, on_fail=on_fail)
         register = RegisterModelOperator(task_id="register", model_name="flights_delay", evaluation=evaluate.output)
         evaluate >> GateAlertOperator(task_id="alert", gate_task_ids=["evaluate"], channels=[{{"type": "log"}}])
-'''
+"""
 
 
 @pytest.mark.parametrize("on_fail", ["skip", "warn"])
@@ -207,11 +233,20 @@ def test_model_gate_skip_and_warn_keep_the_champion(env, second_run, tmp_path, m
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        (payload,) = session.query(XComModel.value).filter(
-            XComModel.dag_id == dr.dag_id, XComModel.run_id == dr.run_id, XComModel.task_id == "alert",
-            XComModel.key == "return_value").one()
+        (payload,) = (
+            session.query(XComModel.value)
+            .filter(
+                XComModel.dag_id == dr.dag_id,
+                XComModel.run_id == dr.run_id,
+                XComModel.task_id == "alert",
+                XComModel.key == "return_value",
+            )
+            .one()
+        )
     payload = json.loads(payload) if isinstance(payload, str) else payload
-    assert states["alert"] == "success" and payload["status"] == ("skipped" if on_fail == "skip" else "warned")
+    assert states["alert"] == "success" and payload["status"] == (
+        "skipped" if on_fail == "skip" else "warned"
+    )
     assert "roc_auc" in json.dumps(payload["gates"][0])
     if on_fail == "skip":
         assert states["evaluate"] == "skipped" and states["register"] == "skipped"

@@ -48,8 +48,11 @@ class LiveAirflow:
         for name in COMPONENTS:
             log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *name.split()], env=self.env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                [sys.executable, "-m", "airflow", *name.split()],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.wait_for(self._healthy, START_TIMEOUT, "Airflow components to report healthy")
 
@@ -80,7 +83,10 @@ class LiveAirflow:
             h = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
         except Exception:
             return False
-        return all(h.get(k, {}).get("status") == "healthy" for k in ("metadatabase", "scheduler", "triggerer", "dag_processor"))
+        return all(
+            h.get(k, {}).get("status") == "healthy"
+            for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        )
 
     def token(self) -> str:
         import httpx
@@ -95,15 +101,22 @@ class LiveAirflow:
     def api(self, method: str, path: str, **kw):
         import httpx
 
-        r = httpx.request(method, f"{self.url}/api/v2{path}", headers={"Authorization": f"Bearer {self.token()}"},
-                          timeout=30, **kw)
+        r = httpx.request(
+            method,
+            f"{self.url}/api/v2{path}",
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=30,
+            **kw,
+        )
         if r.status_code >= 400:
             raise AssertionError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
         return r.json() if r.content else None
 
     def dag_runs(self, dag_id: str) -> list[dict]:
         try:
-            return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "-run_after", "limit": 50})["dag_runs"]
+            return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "-run_after", "limit": 50})[
+                "dag_runs"
+            ]
         except AssertionError:
             return []
 
@@ -127,7 +140,9 @@ class LiveAirflow:
             time.sleep(interval)
         raise AssertionError(f"Timed out after {timeout:.0f}s waiting for {what}\n{self.logs()}")
 
-    def wait_for_run(self, dag_id: str, timeout: float, known: set[str] = frozenset(), state: str | None = "success"):
+    def wait_for_run(
+        self, dag_id: str, timeout: float, known: set[str] = frozenset(), state: str | None = "success"
+    ):
         """A run of ``dag_id`` not in ``known`` that reached a final state (and ``state``, if given)."""
 
         def finished():
@@ -138,9 +153,13 @@ class LiveAirflow:
 
         run = self.wait_for(finished, timeout, f"a new finished run of {dag_id}")
         if state and run["state"] != state:
-            tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
+            tis = self.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")[
+                "task_instances"
+            ]
             states = {t["task_id"]: t["state"] for t in tis}
-            raise AssertionError(f"{dag_id} run {run['dag_run_id']} ended {run['state']}: {states}\n{self.logs()}")
+            raise AssertionError(
+                f"{dag_id} run {run['dag_run_id']} ended {run['state']}: {states}\n{self.logs()}"
+            )
         return run
 
 
@@ -180,8 +199,13 @@ def live_airflow(tmp_path_factory, airflow_db):
             "AIRFLOW__OPENLINEAGE__DISABLED": "True",
             **(extra_env or {}),
         }
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         stack = LiveAirflow(home, url, env)
         stacks.append(stack)
         stack.start()

@@ -29,17 +29,25 @@ def stack(live_airflow, warehouse, tmp_path_factory):
     root = f"file://{base}/artifacts"
     landing = base / "landing" / "flights"
     landing.mkdir(parents=True)
-    s = live_airflow(REPO / "dags", {
-        "MLOPS_ARTIFACT_ROOT": root,
-        "MLOPS_LANDING_URI": f"file://{landing}/",
-        "MLOPS_LANDING_POKE_SECONDS": "2",
-        "MLOPS_CHAMPION_POKE_SECONDS": "2",
-    })
+    s = live_airflow(
+        REPO / "dags",
+        {
+            "MLOPS_ARTIFACT_ROOT": root,
+            "MLOPS_LANDING_URI": f"file://{landing}/",
+            "MLOPS_LANDING_POKE_SECONDS": "2",
+            "MLOPS_CHAMPION_POKE_SECONDS": "2",
+        },
+    )
     for dag_id in ("mlops_retrain_on_event", "mlops_batch_score", "mlops_monitor_drift"):
         s.unpause(dag_id)
     # the watcher records what is already there on its first listing: drop files only after it
-    s.wait_for(lambda: f"First listing of file://{landing}/" in (s.home / "triggerer.log").read_text(errors="replace"),
-               180, "the landing watcher's first listing in the triggerer")
+    s.wait_for(
+        lambda: (
+            f"First listing of file://{landing}/" in (s.home / "triggerer.log").read_text(errors="replace")
+        ),
+        180,
+        "the landing watcher's first listing in the triggerer",
+    )
     s.root, s.landing = root, landing
     return s
 
@@ -58,21 +66,30 @@ def run_ids(stack, dag_id, run_type=None):
 def wait_asset_run(stack, dag_id, known, timeout=420, state="success"):
     def finished():
         for r in stack.dag_runs(dag_id):
-            if r["dag_run_id"] not in known and r["run_type"] == "asset_triggered" and r["state"] in ("success", "failed"):
+            if (
+                r["dag_run_id"] not in known
+                and r["run_type"] == "asset_triggered"
+                and r["state"] in ("success", "failed")
+            ):
                 return r
         return None
 
     run = stack.wait_for(finished, timeout, f"an asset-triggered run of {dag_id}")
     if state and run["state"] != state:
         tis = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
-        raise AssertionError(f"{dag_id} {run['dag_run_id']}: {run['state']} {({t['task_id']: t['state'] for t in tis})}"
-                             f"\n{stack.logs()}")
+        raise AssertionError(
+            f"{dag_id} {run['dag_run_id']}: {run['state']} { ({t['task_id']: t['state'] for t in tis}) }"
+            f"\n{stack.logs()}"
+        )
     return run
 
 
 def xcom(stack, dag_id, run_id, task_id):
-    return stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
-                     params={"deserialize": True})["value"]
+    return stack.api(
+        "GET",
+        f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+        params={"deserialize": True},
+    )["value"]
 
 
 def task_states(stack, dag_id, run_id):
@@ -105,28 +122,57 @@ def test_new_file_drift_and_champion_events_drive_the_pipelines(stack, warehouse
     assert task_states(stack, "mlops_batch_score", first_score["dag_run_id"])["window"] == "skipped"
 
     # score August with v1
-    manual = stack.api("POST", "/dags/mlops_batch_score/dagRuns", json={"logical_date": "2013-09-01T00:00:00Z"})
-    stack.wait_for_run("mlops_batch_score", 300, known=run_ids(stack, "mlops_batch_score") - {manual["dag_run_id"]})
+    manual = stack.api(
+        "POST", "/dags/mlops_batch_score/dagRuns", json={"logical_date": "2013-09-01T00:00:00Z"}
+    )
+    stack.wait_for_run(
+        "mlops_batch_score", 300, known=run_ids(stack, "mlops_batch_score") - {manual["dag_run_id"]}
+    )
 
     # 2. a malformed retrain request: the run fails in plan, nothing is trained
     known = run_ids(stack, "mlops_retrain_on_event")
-    (asset,) = [a for a in stack.api("GET", "/assets", params={"uri_pattern": "retrain-requested"})["assets"]
-                if a["uri"] == f"x-mlops://{MODEL}/retrain-requested"]
-    stack.api("POST", "/assets/events", json={"asset_id": asset["id"], "extra": {
-        "type": "retrain_requested", "schema_version": 1, "model": MODEL, "reason": "drift",
-        "champion_version": "one", "window": None, "drifted_features": [], "scores": {},
-        "report_uri": "file:///etc/passwd", "requested_at": "2013-12-31T00:00:00+00:00"}})
+    (asset,) = [
+        a
+        for a in stack.api("GET", "/assets", params={"uri_pattern": "retrain-requested"})["assets"]
+        if a["uri"] == f"x-mlops://{MODEL}/retrain-requested"
+    ]
+    stack.api(
+        "POST",
+        "/assets/events",
+        json={
+            "asset_id": asset["id"],
+            "extra": {
+                "type": "retrain_requested",
+                "schema_version": 1,
+                "model": MODEL,
+                "reason": "drift",
+                "champion_version": "one",
+                "window": None,
+                "drifted_features": [],
+                "scores": {},
+                "report_uri": "file:///etc/passwd",
+                "requested_at": "2013-12-31T00:00:00+00:00",
+            },
+        },
+    )
     bad = wait_asset_run(stack, "mlops_retrain_on_event", known, state="failed")
     states = task_states(stack, "mlops_retrain_on_event", bad["dag_run_id"])
-    assert states["plan"] == "failed" and states["train"] == "upstream_failed" and states["extract_train"] == "upstream_failed"
+    assert (
+        states["plan"] == "failed"
+        and states["train"] == "upstream_failed"
+        and states["extract_train"] == "upstream_failed"
+    )
     assert [v.version for v in reg.list_versions(MODEL)] == [1]
 
     # 3. December drifts away from the champion's spring training data -> a retrain request -> a run
     known = run_ids(stack, "mlops_retrain_on_event")
     scored = run_ids(stack, "mlops_batch_score")
-    monitor = stack.api("POST", "/dags/mlops_monitor_drift/dagRuns", json={"logical_date": "2014-01-01T00:00:00Z"})
-    done = stack.wait_for_run("mlops_monitor_drift", 300,
-                              known=run_ids(stack, "mlops_monitor_drift") - {monitor["dag_run_id"]})
+    monitor = stack.api(
+        "POST", "/dags/mlops_monitor_drift/dagRuns", json={"logical_date": "2014-01-01T00:00:00Z"}
+    )
+    done = stack.wait_for_run(
+        "mlops_monitor_drift", 300, known=run_ids(stack, "mlops_monitor_drift") - {monitor["dag_run_id"]}
+    )
     drift = xcom(stack, "mlops_monitor_drift", done["dag_run_id"], "detect_drift")
     assert drift["retrain"] is True and {"temp", "dewp"} <= set(drift["drifted_features"])
     run = wait_asset_run(stack, "mlops_retrain_on_event", known)
@@ -137,8 +183,23 @@ def test_new_file_drift_and_champion_events_drive_the_pipelines(stack, warehouse
 
     # 4. v2 becomes champion (by its verdict, or by hand with the CLI) -> August is re-scored with v2
     if reg.get_alias(MODEL) != 2:
-        subprocess.run([sys.executable, "-m", "mlops_provider.cli", "--root", stack.root, "models", "promote", MODEL,
-                        "2", "--reason", "winter model"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlops_provider.cli",
+                "--root",
+                stack.root,
+                "models",
+                "promote",
+                MODEL,
+                "2",
+                "--reason",
+                "winter model",
+            ],
+            check=True,
+            capture_output=True,
+        )
     rescore = wait_asset_run(stack, "mlops_batch_score", scored)
     result = xcom(stack, "mlops_batch_score", rescore["dag_run_id"], "score")
     assert result["model_version"] == 2 and result["rows"] > 25_000

@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-DAG = '''
+DAG = """
 import datetime as dt
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow.providers.standard.triggers.file import FileDeleteTrigger
@@ -24,7 +24,7 @@ with DAG(dag_id="live_stack_probe", schedule=[DROP], start_date=dt.datetime(2024
         return len(events)
 
     seen()
-'''
+"""
 
 
 def test_a_watched_file_starts_a_run(live_airflow, tmp_path):
@@ -34,8 +34,11 @@ def test_a_watched_file_starts_a_run(live_airflow, tmp_path):
     (dags / "probe.py").write_text(textwrap.dedent(DAG.format(drop=drop)))
     stack = live_airflow(dags)
     stack.unpause("live_stack_probe")
-    stack.wait_for(lambda: stack.api("GET", "/assets", params={"uri_pattern": "drop.flag"})["assets"], 60,
-                   "the asset to be registered")
+    stack.wait_for(
+        lambda: stack.api("GET", "/assets", params={"uri_pattern": "drop.flag"})["assets"],
+        60,
+        "the asset to be registered",
+    )
     drop.write_text("go")
     run = stack.wait_for_run("live_stack_probe", 180)
     assert run["run_type"] == "asset_triggered"

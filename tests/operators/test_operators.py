@@ -25,20 +25,34 @@ HGB = "sklearn.ensemble.HistGradientBoostingClassifier"
 
 
 def extract(name, start, end, with_label=True, **kw):
-    op = ExtractOperator(task_id=f"extract_{name}", dataset_name=name, conn_id=CONN,
-                         sql=kw.pop("sql", None) or month_query(start, end, with_label), **kw)
+    op = ExtractOperator(
+        task_id=f"extract_{name}",
+        dataset_name=name,
+        conn_id=CONN,
+        sql=kw.pop("sql", None) or month_query(start, end, with_label),
+        **kw,
+    )
     return op.execute(context_for(op.task_id))
 
 
 def train(snap, run_id="manual__1", **kw):
     kw.setdefault("model_params", {"max_iter": 30})
-    op = TrainModelOperator(task_id="train", dataset=snap, label=LABEL, features=FEATURES,
-                            categorical=CATEGORICAL, estimator=kw.pop("estimator", HGB), **kw)
+    op = TrainModelOperator(
+        task_id="train",
+        dataset=snap,
+        label=LABEL,
+        features=FEATURES,
+        categorical=CATEGORICAL,
+        estimator=kw.pop("estimator", HGB),
+        **kw,
+    )
     return op.execute(context_for("train", run_id))
 
 
 def evaluate(model, snap, run_id="manual__1", **kw):
-    op = EvaluateModelOperator(task_id="evaluate", model_name="flights_delay", model=model, dataset=snap, **kw)
+    op = EvaluateModelOperator(
+        task_id="evaluate", model_name="flights_delay", model=model, dataset=snap, **kw
+    )
     ctx = context_for("evaluate", run_id)
     return op.execute(ctx), ctx
 
@@ -50,7 +64,9 @@ def register(evaluation, run_id="manual__1"):
 
 @pytest.fixture
 def june(warehouse, store):
-    return extract("flights_train", "2013-05-01", "2013-06-01"), extract("flights_eval", "2013-06-01", "2013-07-01")
+    return extract("flights_train", "2013-05-01", "2013-06-01"), extract(
+        "flights_eval", "2013-06-01", "2013-07-01"
+    )
 
 
 def test_extract_sql_snapshot_and_reuse(warehouse, store):
@@ -73,18 +89,47 @@ def test_extract_from_files(tmp_path, store):
     op = ExtractOperator(task_id="e", dataset_name="files", source_uri=f"file://{tmp_path}/in/*.csv")
     assert op.execute(context_for("e"))["rows"] == 2
     with pytest.raises(AirflowFailException, match="exactly one of the two"):
-        ExtractOperator(task_id="e", dataset_name="x", sql="SELECT 1", source_uri="file:///x").execute(context_for("e"))
+        ExtractOperator(task_id="e", dataset_name="x", sql="SELECT 1", source_uri="file:///x").execute(
+            context_for("e")
+        )
 
 
 def test_data_gate_on_injected_defects_fail_skip_warn(warehouse, store):
-    sql = month_query("2013-06-01", "2013-07-01").replace(
-        "SELECT id AS flight_id, carrier", "SELECT id AS flight_id, CASE WHEN id % 50 = 0 THEN 'ZZ' ELSE carrier END AS carrier"
-    ).replace(", distance,", ", CASE WHEN id % 100 = 1 THEN -distance ELSE distance END AS distance,")
+    sql = (
+        month_query("2013-06-01", "2013-07-01")
+        .replace(
+            "SELECT id AS flight_id, carrier",
+            "SELECT id AS flight_id, CASE WHEN id % 50 = 0 THEN 'ZZ' ELSE carrier END AS carrier",
+        )
+        .replace(", distance,", ", CASE WHEN id % 100 = 1 THEN -distance ELSE distance END AS distance,")
+    )
     snap = extract("defects", None, None, sql=sql)
     suite = [
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "min_value": 1}},
-        {"type": "expect_column_values_to_be_in_set",
-         "kwargs": {"column": "carrier", "value_set": ["9E", "AA", "AS", "B6", "DL", "EV", "F9", "FL", "HA", "MQ", "OO", "UA", "US", "VX", "WN", "YV"]}},
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {
+                "column": "carrier",
+                "value_set": [
+                    "9E",
+                    "AA",
+                    "AS",
+                    "B6",
+                    "DL",
+                    "EV",
+                    "F9",
+                    "FL",
+                    "HA",
+                    "MQ",
+                    "OO",
+                    "UA",
+                    "US",
+                    "VX",
+                    "WN",
+                    "YV",
+                ],
+            },
+        },
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "origin"}},
     ]
     ctx = context_for("validate")
@@ -93,15 +138,23 @@ def test_data_gate_on_injected_defects_fail_skip_warn(warehouse, store):
     report = ctx["ti"].xcoms["return_value"]  # pushed before raising
     assert err.value.result == report and not report["success"] and report["unsuccessful"] == 2
     fails = {f["column"]: f for f in report["failures"]}
-    assert fails["distance"]["unexpected_count"] > 0 and all(v < 0 for v in fails["distance"]["unexpected_examples"])
+    assert fails["distance"]["unexpected_count"] > 0 and all(
+        v < 0 for v in fails["distance"]["unexpected_examples"]
+    )
     assert fails["carrier"]["unexpected_examples"][0] == "ZZ"
     assert store.read_json(store.key_of(report["report_uri"]))["failures"] == report["failures"]
     with pytest.raises(AirflowSkipException, match="distance"):
-        ValidateDataOperator(task_id="validate", dataset=snap, expectations=suite, on_fail="skip").execute(context_for("v"))
-    warned = ValidateDataOperator(task_id="validate", dataset=snap, expectations=suite, on_fail="warn").execute(context_for("v"))
+        ValidateDataOperator(task_id="validate", dataset=snap, expectations=suite, on_fail="skip").execute(
+            context_for("v")
+        )
+    warned = ValidateDataOperator(
+        task_id="validate", dataset=snap, expectations=suite, on_fail="warn"
+    ).execute(context_for("v"))
     assert warned["success"] is False
     with pytest.raises(AirflowFailException, match="'on_fail' parameter.*one of"):
-        ValidateDataOperator(task_id="validate", dataset=snap, expectations=suite, on_fail="ignore").execute(context_for("v"))
+        ValidateDataOperator(task_id="validate", dataset=snap, expectations=suite, on_fail="ignore").execute(
+            context_for("v")
+        )
 
 
 def test_train_evaluate_register_promote_and_model_gate(june, store):
@@ -136,7 +189,10 @@ def test_train_evaluate_register_promote_and_model_gate(june, store):
     [
         ({"estimator": "os.system"}, "allow-listed import path.*'os.system'"),
         ({"estimator": "sklearn.cluster.KMeans"}, "classifier or regressor"),
-        ({"model_params": {"max_iter": "ten"}}, "'max_iter' parameter of HistGradientBoostingClassifier.*'ten'"),
+        (
+            {"model_params": {"max_iter": "ten"}},
+            "'max_iter' parameter of HistGradientBoostingClassifier.*'ten'",
+        ),
         ({"model_params": '{"max_iter": 10'}, "'model_params' parameter of TrainModelOperator.*dict"),
         ({"seed": "abc"}, "'seed' parameter of TrainModelOperator"),
     ],
@@ -152,9 +208,16 @@ def test_train_single_class_and_renamed_column(warehouse, store):
     only_late = extract("late_only", None, None, sql=month_query("2013-06-01", "2013-06-08") + "")
     only_late_sql = month_query("2013-06-01", "2013-06-08").replace("ORDER BY", "AND arr_delay > 15 ORDER BY")
     snap = extract("late_only", None, None, sql=only_late_sql)
-    with pytest.raises(AirflowFailException, match=r"SingleClassLabelError.*'late' has a single class \(1 in all"):
+    with pytest.raises(
+        AirflowFailException, match=r"SingleClassLabelError.*'late' has a single class \(1 in all"
+    ):
         train(snap)
-    renamed = extract("renamed", None, None, sql=month_query("2013-06-01", "2013-06-08").replace(", carrier,", ", carrier AS airline,"))
+    renamed = extract(
+        "renamed",
+        None,
+        None,
+        sql=month_query("2013-06-01", "2013-06-08").replace(", carrier,", ", carrier AS airline,"),
+    )
     with pytest.raises(AirflowFailException, match=r"MissingColumnsError.*\['carrier'\].*airline"):
         train(renamed)
     assert only_late["rows"] > snap["rows"]
@@ -166,7 +229,9 @@ def test_batch_score_refuses_tampered_and_pickled_models(june, store, tmp_path):
     evaluation, _ = evaluate(model, eval_snap)
     reg = register(evaluation)
     score_snap = extract("flights_score", "2013-07-01", "2013-07-08", with_label=False)
-    op = BatchScoreOperator(task_id="score", model_name="flights_delay", dataset=score_snap, passthrough=["flight_id"])
+    op = BatchScoreOperator(
+        task_id="score", model_name="flights_delay", dataset=score_snap, passthrough=["flight_id"]
+    )
     ok = op.execute(context_for("score", "run_ok"))
     assert ok["rows"] == score_snap["rows"] and ok["model_version"] == reg["version"]
     key = store.key_of(reg["model_uri"])
@@ -185,7 +250,9 @@ def test_batch_score_corrupt_input(june, store, tmp_path):
     train_snap, eval_snap = june
     register(evaluate(train(train_snap), eval_snap)[0])
     store.write_bytes("inputs/july.parquet", b"PAR1garbagePAR1")
-    op = BatchScoreOperator(task_id="score", model_name="flights_delay", dataset=store.uri("inputs/july.parquet"))
+    op = BatchScoreOperator(
+        task_id="score", model_name="flights_delay", dataset=store.uri("inputs/july.parquet")
+    )
     with pytest.raises(AirflowFailException, match="CorruptArtifactError.*july.parquet"):
         op.execute(context_for("score"))
     assert not [f for f in files_under(tmp_path / "artifacts") if f.startswith("predictions")]
@@ -215,8 +282,9 @@ def test_reports_links_and_lineage(june, store):
     assert lineage.run_facets["mlops"].details["success"] is True
 
     model = train(train_snap)
-    op = EvaluateModelOperator(task_id="evaluate", model_name="flights_delay", model=model, dataset=eval_snap,
-                               slice_column="carrier")
+    op = EvaluateModelOperator(
+        task_id="evaluate", model_name="flights_delay", model=model, dataset=eval_snap, slice_column="carrier"
+    )
     verdict = op.execute(context_for("evaluate"))
     html = store.read_bytes(store.key_of(verdict["report_html_uri"])).decode()
     images = []
@@ -238,10 +306,15 @@ def test_reports_links_and_lineage(june, store):
     reg = RegisterModelOperator(task_id="register", model_name="flights_delay", evaluation=verdict)
     out = reg.execute(context_for("register"))
     assert reg.mlops_links["Model version"].endswith(f"/mlops/models/flights_delay/versions/{out['version']}")
-    assert reg.get_openlineage_facets_on_complete(None).outputs[0].name.endswith(f"versions/{out['version']}/model.skops")
+    assert (
+        reg.get_openlineage_facets_on_complete(None)
+        .outputs[0]
+        .name.endswith(f"versions/{out['version']}/model.skops")
+    )
     with pytest.raises(AirflowFailException, match="'slice_column' parameter"):
-        EvaluateModelOperator(task_id="e", model_name="flights_delay", model=model, dataset=eval_snap,
-                              slice_column="airline").execute(context_for("e"))
+        EvaluateModelOperator(
+            task_id="e", model_name="flights_delay", model=model, dataset=eval_snap, slice_column="airline"
+        ).execute(context_for("e"))
 
 
 def test_operators_work_without_the_openlineage_provider(june, store):
@@ -267,8 +340,13 @@ def test_operators_work_without_the_openlineage_provider(june, store):
     )
     import os
 
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ,
-                         cwd=str(__import__("tests.conftest").conftest.REPO))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        cwd=str(__import__("tests.conftest").conftest.REPO),
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     assert len(lines[-2]) == 64 and lines[-1] == "no-lineage"

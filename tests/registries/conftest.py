@@ -69,10 +69,16 @@ def concurrent_register_and_promote(registry, name: str, models: list[bytes]) ->
 
     def register_and_promote(i: int):
         mv, created = registry.register(
-            name, models[i], run_key=f"dag/run{i}/register", estimator="sklearn.linear_model.LogisticRegression",
-            metrics={"roc_auc": 0.5 + i / 100, "writer": i}, verdict={"passed": True, "reason": f"writer {i}"},
-            lineage={"train_dataset": {"uri": f"s3://data/{i}"}, "writer": i}, spec={"label": "y", "writer": i},
-            params={"C": 1.0 + i}, tags={"writer": str(i)},
+            name,
+            models[i],
+            run_key=f"dag/run{i}/register",
+            estimator="sklearn.linear_model.LogisticRegression",
+            metrics={"roc_auc": 0.5 + i / 100, "writer": i},
+            verdict={"passed": True, "reason": f"writer {i}"},
+            lineage={"train_dataset": {"uri": f"s3://data/{i}"}, "writer": i},
+            spec={"label": "y", "writer": i},
+            params={"C": 1.0 + i},
+            tags={"writer": str(i)},
         )
         assert created
         registry.promote(name, mv.version, actor=f"writer{i}", reason=f"writer {i} wins")
@@ -87,7 +93,12 @@ def concurrent_register_and_promote(registry, name: str, models: list[bytes]) ->
     for i, mv in enumerate(results):  # no lost or crossed metadata
         got = listed[mv.version]
         assert (got.run_key, got.metrics["writer"], got.lineage["writer"], got.spec["writer"], got.tags) == (
-            f"dag/run{i}/register", i, i, i, {"writer": str(i)})
+            f"dag/run{i}/register",
+            i,
+            i,
+            i,
+            {"writer": str(i)},
+        )
         assert got.verdict == {"passed": True, "reason": f"writer {i}"} and got.params == {"C": 1.0 + i}
         assert got.model_sha256 == __import__("hashlib").sha256(models[i]).hexdigest()
     head = check_alias_chain(registry, name)

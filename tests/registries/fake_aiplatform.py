@@ -71,8 +71,12 @@ def _sdk_signatures() -> dict[str, list[str]]:
 
     def properties(node: ast.ClassDef) -> list[str]:
         """Properties of a class and of its bases defined in aiplatform/base.py."""
-        out = [n.name for n in node.body if isinstance(n, ast.FunctionDef)
-               and any(getattr(d, "id", None) == "property" for d in n.decorator_list)]
+        out = [
+            n.name
+            for n in node.body
+            if isinstance(n, ast.FunctionDef)
+            and any(getattr(d, "id", None) == "property" for d in n.decorator_list)
+        ]
         for b in node.bases:
             base_name = b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", None)
             if base_name in base_classes:
@@ -158,10 +162,23 @@ class FakeVertexAI:
             """``aiplatform.Model``: one version of a model, read with ``models.get``."""
 
             def __init__(self, model_name: str, project=None, location=None, credentials=None, version=None):
-                _check("Model.__init__", {"model_name": model_name, "project": project, "location": location,
-                                          "credentials": credentials, "version": version})
-                server.record("models.get", {"name": f"{model_name}@{version}" if version else model_name,
-                                             "credentials": type(credentials).__name__})
+                _check(
+                    "Model.__init__",
+                    {
+                        "model_name": model_name,
+                        "project": project,
+                        "location": location,
+                        "credentials": credentials,
+                        "version": version,
+                    },
+                )
+                server.record(
+                    "models.get",
+                    {
+                        "name": f"{model_name}@{version}" if version else model_name,
+                        "credentials": type(credentials).__name__,
+                    },
+                )
                 self._gca_resource = server.get(server.full_name(model_name, project, location), version)
 
             # the SDK's properties, from the resource
@@ -186,9 +203,19 @@ class FakeVertexAI:
 
             @classmethod
             def list(cls, filter=None, order_by=None, project=None, location=None, credentials=None):
-                _check("Model.list", {"filter": filter, "order_by": order_by, "project": project,
-                                      "location": location, "credentials": credentials})
-                server.record("models.list", {"parent": f"projects/{project}/locations/{location}", "filter": filter})
+                _check(
+                    "Model.list",
+                    {
+                        "filter": filter,
+                        "order_by": order_by,
+                        "project": project,
+                        "location": location,
+                        "credentials": credentials,
+                    },
+                )
+                server.record(
+                    "models.list", {"parent": f"projects/{project}/locations/{location}", "filter": filter}
+                )
                 out = []
                 with server.lock:
                     for name, versions in sorted(server.resources.items()):
@@ -203,10 +230,14 @@ class FakeVertexAI:
             """``aiplatform.models.ModelRegistry``: versions and aliases of one model."""
 
             def __init__(self, model, location=None, project=None, credentials=None):
-                _check("ModelRegistry.__init__", {"model": model, "location": location, "project": project,
-                                                  "credentials": credentials})
+                _check(
+                    "ModelRegistry.__init__",
+                    {"model": model, "location": location, "project": project, "credentials": credentials},
+                )
                 self.model_resource_name = (
-                    model.resource_name if isinstance(model, Model) else server.full_name(model, project, location)
+                    model.resource_name
+                    if isinstance(model, Model)
+                    else server.full_name(model, project, location)
                 )
 
             def list_versions(self, filter=None):
@@ -225,7 +256,10 @@ class FakeVertexAI:
                 server.merge_aliases(self.model_resource_name, version, list(new_aliases))
 
             def remove_version_aliases(self, target_aliases, version):
-                _check("ModelRegistry.remove_version_aliases", {"target_aliases": target_aliases, "version": version})
+                _check(
+                    "ModelRegistry.remove_version_aliases",
+                    {"target_aliases": target_aliases, "version": version},
+                )
                 server.merge_aliases(self.model_resource_name, version, [f"-{a}" for a in target_aliases])
 
         self.Model = Model
@@ -243,7 +277,11 @@ class FakeVertexAI:
 
     @staticmethod
     def full_name(model: str, project: str | None, location: str | None) -> str:
-        return model if model.startswith("projects/") else f"projects/{project}/locations/{location}/models/{model}"
+        return (
+            model
+            if model.startswith("projects/")
+            else f"projects/{project}/locations/{location}/models/{model}"
+        )
 
     def versions(self, name: str) -> dict[str, dict[str, Any]]:
         with self.lock:
@@ -261,18 +299,42 @@ class FakeVertexAI:
             self.fail(gexc.NotFound, f"Model {name}@{ref} is not found.")
 
     def info(self, v: dict[str, Any]) -> VersionInfo:
-        return VersionInfo(v["versionId"], v["versionCreateTime"], v["versionUpdateTime"], v["displayName"],
-                           v["name"], list(v["versionAliases"]), v.get("versionDescription"))
+        return VersionInfo(
+            v["versionId"],
+            v["versionCreateTime"],
+            v["versionUpdateTime"],
+            v["displayName"],
+            v["name"],
+            list(v["versionAliases"]),
+            v.get("versionDescription"),
+        )
 
-    def upload(self, *, display_name=None, artifact_uri=None, serving_container_image_uri=None, model_id=None,
-               parent_model=None, is_default_version=True, version_aliases=None, version_description=None,
-               labels=None, project=None, location=None, credentials=None, sync=True, **_):
+    def upload(
+        self,
+        *,
+        display_name=None,
+        artifact_uri=None,
+        serving_container_image_uri=None,
+        model_id=None,
+        parent_model=None,
+        is_default_version=True,
+        version_aliases=None,
+        version_description=None,
+        labels=None,
+        project=None,
+        location=None,
+        credentials=None,
+        sync=True,
+        **_,
+    ):
         request = {
             "parent": f"projects/{project}/locations/{location}",
             "modelId": model_id,
             "parentModel": parent_model,
             "model": {
-                "displayName": display_name, "artifactUri": artifact_uri, "labels": dict(labels or {}),
+                "displayName": display_name,
+                "artifactUri": artifact_uri,
+                "labels": dict(labels or {}),
                 "containerSpec": {"imageUri": serving_container_image_uri},
                 "versionAliases": list(version_aliases or []) + (["default"] if is_default_version else []),
                 "versionDescription": version_description,
@@ -283,12 +345,19 @@ class FakeVertexAI:
         if not serving_container_image_uri:
             self.fail(gexc.InvalidArgument, "Model.containerSpec.imageUri is required.")
         if not (artifact_uri or "").startswith("gs://"):
-            self.fail(gexc.InvalidArgument, f"Model.artifactUri must be a Cloud Storage URI; got {artifact_uri!r}.")
+            self.fail(
+                gexc.InvalidArgument, f"Model.artifactUri must be a Cloud Storage URI; got {artifact_uri!r}."
+            )
         labels = dict(labels or {})
         if len(labels) > 64:
             self.fail(gexc.InvalidArgument, "A resource can have at most 64 labels.")
         for k, v in labels.items():
-            if not isinstance(k, str) or not isinstance(v, str) or not _LABEL_KEY.match(k) or not _LABEL_VALUE.match(v):
+            if (
+                not isinstance(k, str)
+                or not isinstance(v, str)
+                or not _LABEL_KEY.match(k)
+                or not _LABEL_VALUE.match(v)
+            ):
                 self.fail(gexc.InvalidArgument, f"Invalid label {k!r}: {v!r}.")
         for alias in version_aliases or []:
             if not _ALIAS.match(alias):
@@ -300,7 +369,9 @@ class FakeVertexAI:
             else:
                 if model_id is not None and not _MODEL_ID.match(model_id):
                     self.fail(gexc.InvalidArgument, f"Invalid model id {model_id!r}.")
-                name = f"projects/{project}/locations/{location}/models/{model_id or len(self.resources) + 1000}"
+                name = (
+                    f"projects/{project}/locations/{location}/models/{model_id or len(self.resources) + 1000}"
+                )
                 if name in self.resources:
                     self.fail(gexc.AlreadyExists, f"Model {name} already exists.")
                 versions = self.resources[name] = {}
@@ -317,10 +388,17 @@ class FakeVertexAI:
                 aliases.append("default")
             now = _now()
             versions[vid] = {
-                "name": name, "displayName": display_name, "versionId": vid, "versionAliases": aliases,
-                "versionDescription": version_description or "", "artifactUri": artifact_uri,
-                "containerSpec": {"imageUri": serving_container_image_uri}, "labels": labels,
-                "createTime": now, "versionCreateTime": now, "versionUpdateTime": now,
+                "name": name,
+                "displayName": display_name,
+                "versionId": vid,
+                "versionAliases": aliases,
+                "versionDescription": version_description or "",
+                "artifactUri": artifact_uri,
+                "containerSpec": {"imageUri": serving_container_image_uri},
+                "labels": labels,
+                "createTime": now,
+                "versionCreateTime": now,
+                "versionUpdateTime": now,
             }
         return name, vid  # UploadModelResponse: model, modelVersionId
 
@@ -344,15 +422,20 @@ class FakeVertexAI:
                 elif alias not in target["versionAliases"]:
                     holder = [v["versionId"] for v in versions.values() if alias in v["versionAliases"]]
                     if holder:
-                        self.fail(gexc.FailedPrecondition,
-                                  f"Alias {alias!r} is already used by version {holder[0]} of {name}.")
+                        self.fail(
+                            gexc.FailedPrecondition,
+                            f"Alias {alias!r} is already used by version {holder[0]} of {name}.",
+                        )
                     target["versionAliases"].append(alias)
             target["versionUpdateTime"] = _now()
 
     # ------------------------------------------------------------------ for assertions
     def aliases_of(self, name: str) -> dict[str, list[str]]:
         with self.lock:
-            return {vid: sorted(v["versionAliases"]) for vid, v in sorted(self.versions(name).items(), key=lambda x: int(x[0]))}
+            return {
+                vid: sorted(v["versionAliases"])
+                for vid, v in sorted(self.versions(name).items(), key=lambda x: int(x[0]))
+            }
 
     def requests(self, method: str) -> list[dict[str, Any]]:
         with self.lock:

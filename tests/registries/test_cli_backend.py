@@ -28,7 +28,9 @@ def test_cli_lists_promotes_and_rolls_back_on_mlflow(tmp_path, store, monkeypatc
     assert main(["models", "promote", "cli_model", "2", "--reason", "better on July", *base]) == 0
     capsys.readouterr()
     assert reg.get_alias("cli_model") == 2
-    assert int(reg.client.get_model_version_by_alias("cli_model", "champion").version) == 2  # MLflow's own alias
+    assert (
+        int(reg.client.get_model_version_by_alias("cli_model", "champion").version) == 2
+    )  # MLflow's own alias
 
     monkeypatch.setenv("MLOPS_REGISTRY", "mlflow")
     monkeypatch.setenv("MLOPS_REGISTRY_CONN_ID", "mlops_mlflow")

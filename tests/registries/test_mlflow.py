@@ -42,12 +42,20 @@ def name():
 
 
 def test_register_promote_compare_and_set_load_and_score(registry, name):
-    mv1, c1 = registry.register(name, model_bytes(1.0), run_key="d/r1/register", metrics={"roc_auc": 0.7},
-                                verdict={"passed": True, "reason": "first"}, spec={"label": "y"})
+    mv1, c1 = registry.register(
+        name,
+        model_bytes(1.0),
+        run_key="d/r1/register",
+        metrics={"roc_auc": 0.7},
+        verdict={"passed": True, "reason": "first"},
+        spec={"label": "y"},
+    )
     mv2, c2 = registry.register(name, model_bytes(2.0), run_key="d/r2/register", metrics={"roc_auc": 0.8})
     assert (mv1.version, c1, mv2.version, c2) == (1, True, 2, True)
     assert mv1.uri == f"models:/{name}/1" and mv1.model_uri.endswith("/model/model.skops")
-    assert registry.get_version(name, 1).metrics == {"roc_auc": 0.7} and registry.get_version(name, 1).spec == {"label": "y"}
+    assert registry.get_version(name, 1).metrics == {"roc_auc": 0.7} and registry.get_version(
+        name, 1
+    ).spec == {"label": "y"}
 
     # promotion is a compare-and-set on the alias log, mirrored into MLflow's own alias
     registry.promote(name, 1, actor="t", reason="first champion", expected_current=None)
@@ -68,7 +76,10 @@ def test_register_promote_compare_and_set_load_and_score(registry, name):
     registry.rollback(name, actor="oncall", reason="v2 misbehaves")
     assert registry.get_alias(name) == 1 and mlflow_alias(registry, name) == 1
     assert [(e.version, e.previous_version, e.actor) for e in registry.history(name)] == [
-        (1, None, "t"), (2, 1, "t"), (1, 2, "oncall")]
+        (1, None, "t"),
+        (2, 1, "t"),
+        (1, 2, "oncall"),
+    ]
     assert registry.aliases(name)["champion"]["reason"] == "v2 misbehaves"
     assert name in registry.list_models()
     # the champion trigger reads the alias log on the artifact store: it follows MLflow promotions
@@ -92,11 +103,22 @@ def test_rerun_returns_existing_version_and_repairs_the_alias(registry, name):
 
 
 def test_metadata_travels_in_tags_and_large_fields_in_the_run_artifact(registry, name):
-    lineage = {"packages": {f"pkg{i}": "1.0.0" * 20 for i in range(200)}, "train_dataset": {"uri": "file:///d"}}
+    lineage = {
+        "packages": {f"pkg{i}": "1.0.0" * 20 for i in range(200)},
+        "train_dataset": {"uri": "file:///d"},
+    }
     verdict = {"passed": True, "reason": "beats champion", "checks": [{"metric": "roc_auc", "delta": 0.01}]}
-    mv, _ = registry.register(name, model_bytes(), run_key="d/r/register", estimator="sklearn.x.Y",
-                              metrics={"roc_auc": 0.81, "rows": 100}, verdict=verdict, lineage=lineage,
-                              params={"C": 1.0, "nested": {"a": 1}}, tags={"team": "risk"})
+    mv, _ = registry.register(
+        name,
+        model_bytes(),
+        run_key="d/r/register",
+        estimator="sklearn.x.Y",
+        metrics={"roc_auc": 0.81, "rows": 100},
+        verdict=verdict,
+        lineage=lineage,
+        params={"C": 1.0, "nested": {"a": 1}},
+        tags={"team": "risk"},
+    )
     raw = registry.client.get_model_version(name, str(mv.version))
     assert raw.tags["mlops.overflow"] == "lineage" and "mlops.lineage" not in raw.tags  # > 5000 characters
     assert json.loads(raw.tags["mlops.verdict"]) == verdict and raw.tags["mlops.verdict.passed"] == "true"
@@ -129,7 +151,7 @@ def test_errors_name_what_is_missing_or_wrong(registry, name, mlflow_db, store):
     assert registry.list_versions("never-registered") == [] and registry.get_alias("never-registered") is None
     # a model file changed in MLflow's artifact store after registration is refused
     mv = registry.get_version(name, 1)
-    path = mv.model_uri[len("file://"):]
+    path = mv.model_uri[len("file://") :]
     with open(path, "wb") as f:
         f.write(model_bytes(9.0))
     with pytest.raises(IntegrityError, match="pins"):
@@ -139,13 +161,25 @@ def test_errors_name_what_is_missing_or_wrong(registry, name, mlflow_db, store):
 def test_get_registry_from_a_connection_and_from_the_environment(mlflow_db, store, monkeypatch):
     from mlops_provider.hooks.registry import get_registry
 
-    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_MLFLOW", json.dumps({
-        "conn_type": "mlflow", "host": mlflow_db["uri"],
-        "extra": {"experiment": "from-conn", "artifact_location": mlflow_db["artifacts"]}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLOPS_MLFLOW",
+        json.dumps(
+            {
+                "conn_type": "mlflow",
+                "host": mlflow_db["uri"],
+                "extra": {"experiment": "from-conn", "artifact_location": mlflow_db["artifacts"]},
+            }
+        ),
+    )
     reg = get_registry("mlflow", "mlops_mlflow", store)
     assert isinstance(reg, MlflowRegistry) and (reg.tracking_uri, reg.registry_uri, reg.experiment) == (
-        mlflow_db["uri"], mlflow_db["uri"], "from-conn")
-    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_HTTP", json.dumps({"conn_type": "mlflow", "host": "mlflow", "port": 5000}))
+        mlflow_db["uri"],
+        mlflow_db["uri"],
+        "from-conn",
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_HTTP", json.dumps({"conn_type": "mlflow", "host": "mlflow", "port": 5000})
+    )
     assert get_registry("mlflow", "mlflow_http", store).tracking_uri == "http://mlflow:5000"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_db["uri"])
     assert get_registry("MLflow", None, store).tracking_uri == mlflow_db["uri"]
@@ -154,7 +188,9 @@ def test_get_registry_from_a_connection_and_from_the_environment(mlflow_db, stor
         get_registry("mlflow", None, store)
     with pytest.raises(InvalidInputError, match="must name a defined Airflow connection.*'nope'"):
         get_registry("mlflow", "nope", store)
-    with pytest.raises(InvalidInputError, match=r"must be one of \['artifacts', 'mlflow', 'sagemaker', 'vertex'\]"):
+    with pytest.raises(
+        InvalidInputError, match=r"must be one of \['artifacts', 'mlflow', 'sagemaker', 'vertex'\]"
+    ):
         get_registry("neptune", None, store)
 
 
@@ -169,27 +205,54 @@ def test_operators_train_evaluate_register_and_score_through_mlflow(warehouse, s
     from mlops_provider.operators.train import TrainModelOperator
     from tests.helpers import context_for
 
-    monkeypatch.setenv("AIRFLOW_CONN_MLOPS_MLFLOW", json.dumps({
-        "conn_type": "mlflow", "host": mlflow_db["uri"], "extra": {"artifact_location": mlflow_db["artifacts"]}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLOPS_MLFLOW",
+        json.dumps(
+            {
+                "conn_type": "mlflow",
+                "host": mlflow_db["uri"],
+                "extra": {"artifact_location": mlflow_db["artifacts"]},
+            }
+        ),
+    )
     name = f"flights-{uuid.uuid4().hex[:6]}"
     reg_kw = {"registry": "mlflow", "registry_conn_id": "mlops_mlflow"}
 
     def extract(ds, start, end):
-        op = ExtractOperator(task_id=f"extract_{ds}", dataset_name=ds, conn_id="mlops_warehouse",
-                             sql=month_query(start, end) + " LIMIT 4000")
+        op = ExtractOperator(
+            task_id=f"extract_{ds}",
+            dataset_name=ds,
+            conn_id="mlops_warehouse",
+            sql=month_query(start, end) + " LIMIT 4000",
+        )
         return op.execute(context_for(op.task_id))
 
-    train_snap, eval_snap = extract("tr", "2013-05-01", "2013-06-01"), extract("ev", "2013-06-01", "2013-07-01")
+    train_snap, eval_snap = (
+        extract("tr", "2013-05-01", "2013-06-01"),
+        extract("ev", "2013-06-01", "2013-07-01"),
+    )
     results = []
     for run, c in (("manual__1", 1.0), ("manual__2", 0.05)):
         model = TrainModelOperator(
-            task_id="train", dataset=train_snap, label=LABEL, features=FEATURES, categorical=CATEGORICAL,
-            estimator="sklearn.linear_model.LogisticRegression", model_params={"C": c, "max_iter": 300},
+            task_id="train",
+            dataset=train_snap,
+            label=LABEL,
+            features=FEATURES,
+            categorical=CATEGORICAL,
+            estimator="sklearn.linear_model.LogisticRegression",
+            model_params={"C": c, "max_iter": 300},
         ).execute(context_for("train", run))
-        evaluation = EvaluateModelOperator(task_id="evaluate", model_name=name, model=model, dataset=eval_snap,
-                                           on_fail="warn", **reg_kw).execute(context_for("evaluate", run))
-        results.append((evaluation, RegisterModelOperator(
-            task_id="register", model_name=name, evaluation=evaluation, **reg_kw).execute(context_for("register", run))))
+        evaluation = EvaluateModelOperator(
+            task_id="evaluate", model_name=name, model=model, dataset=eval_snap, on_fail="warn", **reg_kw
+        ).execute(context_for("evaluate", run))
+        results.append(
+            (
+                evaluation,
+                RegisterModelOperator(
+                    task_id="register", model_name=name, evaluation=evaluation, **reg_kw
+                ).execute(context_for("register", run)),
+            )
+        )
     (ev1, r1), (ev2, r2) = results
     assert (r1["version"], r1["promoted"], r1["uri"]) == (1, True, f"models:/{name}/1")
     assert ev2["champion_version"] == 1 and r2["version"] == 2  # evaluated against the MLflow champion
@@ -197,8 +260,9 @@ def test_operators_train_evaluate_register_and_score_through_mlflow(warehouse, s
     reg = MlflowRegistry(store, tracking_uri=mlflow_db["uri"])
     assert reg.get_version(name, 2).verdict["champion_version"] == 1
     assert reg.get_version(name, 1).lineage["train_dataset"]["sha256"] == train_snap["sha256"]
-    scored = BatchScoreOperator(task_id="score", model_name=name, dataset=eval_snap, passthrough=["flight_id"],
-                                **reg_kw).execute(context_for("score", "manual__3"))
+    scored = BatchScoreOperator(
+        task_id="score", model_name=name, dataset=eval_snap, passthrough=["flight_id"], **reg_kw
+    ).execute(context_for("score", "manual__3"))
     assert scored["rows"] == eval_snap["rows"] and scored["model_version"] == r2["champion_version"]
 
 

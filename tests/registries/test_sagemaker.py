@@ -56,7 +56,9 @@ def name():
 
 
 def statuses(sm, name) -> dict[int, str]:
-    pages = sm.list_model_packages(ModelPackageGroupName=group_name(name), MaxResults=100)["ModelPackageSummaryList"]
+    pages = sm.list_model_packages(ModelPackageGroupName=group_name(name), MaxResults=100)[
+        "ModelPackageSummaryList"
+    ]
     return {p["ModelPackageVersion"]: p["ModelApprovalStatus"] for p in pages}
 
 
@@ -70,24 +72,40 @@ def record_operations(client) -> list[str]:
 def test_register_promote_by_approval_rollback_and_load(registry, name, s3_server):
     sm = s3_server.client("sagemaker")
     ops = record_operations(registry.client)
-    mv1, c1 = registry.register(name, model_bytes(1.0), run_key="d/r1/register", estimator="sklearn.linear_model.X",
-                                metrics={"roc_auc": 0.7, "rows": 20}, verdict={"passed": True, "reason": "first"},
-                                lineage={"dag_id": "d", "run_id": "r1"}, spec={"label": "y"})
+    mv1, c1 = registry.register(
+        name,
+        model_bytes(1.0),
+        run_key="d/r1/register",
+        estimator="sklearn.linear_model.X",
+        metrics={"roc_auc": 0.7, "rows": 20},
+        verdict={"passed": True, "reason": "first"},
+        lineage={"dag_id": "d", "run_id": "r1"},
+        spec={"label": "y"},
+    )
     mv2, c2 = registry.register(name, model_bytes(2.0), run_key="d/r2/register", metrics={"roc_auc": 0.8})
     assert (mv1.version, c1, mv2.version, c2) == (1, True, 2, True)
     assert mv1.uri.startswith("arn:aws:sagemaker:us-east-1:") and mv1.uri.endswith(f"model-package/{name}/1")
-    assert mv1.model_uri == registry.store.uri(f"registry/{name}/packages/{mv1.model_uri.split('/')[-2]}/model.skops")
+    assert mv1.model_uri == registry.store.uri(
+        f"registry/{name}/packages/{mv1.model_uri.split('/')[-2]}/model.skops"
+    )
 
     # what SageMaker holds: the package points at the model on S3 and carries the key fields
     desc = sm.describe_model_package(ModelPackageName=mv1.uri)
     assert desc["ModelPackageGroupName"] == name and desc["ModelApprovalStatus"] == "PendingManualApproval"
     assert desc["InferenceSpecification"]["Containers"] == [{"Image": IMAGE, "ModelDataUrl": mv1.model_uri}]
     props = desc["CustomerMetadataProperties"]
-    assert (props["mlops:sha256"], props["mlops:run-key"], props["mlops:verdict"], props["mlops:metric:roc_auc"]) == (
-        mv1.model_sha256, "d/r1/register", "passed", "0.7")
+    assert (
+        props["mlops:sha256"],
+        props["mlops:run-key"],
+        props["mlops:verdict"],
+        props["mlops:metric:roc_auc"],
+    ) == (mv1.model_sha256, "d/r1/register", "passed", "0.7")
     assert desc["MetadataProperties"] == {"GeneratedBy": "airflow:d/r1"}
     stats_uri = desc["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-    assert registry.store.read_json(registry.store.key_of(stats_uri))["metrics"] == {"roc_auc": 0.7, "rows": 20}
+    assert registry.store.read_json(registry.store.key_of(stats_uri))["metrics"] == {
+        "roc_auc": 0.7,
+        "rows": 20,
+    }
     assert registry.get_version(name, 1).to_dict() == mv1.to_dict()  # full record from metadata.json on S3
 
     # champion = the one Approved package; promotion is a compare-and-set on the alias log
@@ -98,7 +116,10 @@ def test_register_promote_by_approval_rollback_and_load(registry, name, s3_serve
     assert statuses(sm, name) == {1: "Approved", 2: "PendingManualApproval"}
     registry.promote(name, 2, actor="t", reason="better", expected_current=1)
     assert statuses(sm, name) == {1: "Rejected", 2: "Approved"}
-    assert "champion -> v2 by t: better" in sm.describe_model_package(ModelPackageName=mv2.uri)["ApprovalDescription"]
+    assert (
+        "champion -> v2 by t: better"
+        in sm.describe_model_package(ModelPackageName=mv2.uri)["ApprovalDescription"]
+    )
     model, got = registry.load(name, "champion")  # from S3, sha256-checked
     assert got.version == 2 and model.predict_proba(X[:3]).shape == (3, 2)
 
@@ -114,8 +135,12 @@ def test_register_promote_by_approval_rollback_and_load(registry, name, s3_serve
     assert registry.get_alias(name, "shadow") == 2 and statuses(sm, name) == {1: "Approved", 2: "Rejected"}
 
     assert set(ops) == {
-        "DescribeModelPackageGroup", "CreateModelPackageGroup", "CreateModelPackage", "DescribeModelPackage",
-        "ListModelPackages", "UpdateModelPackage",
+        "DescribeModelPackageGroup",
+        "CreateModelPackageGroup",
+        "CreateModelPackage",
+        "DescribeModelPackage",
+        "ListModelPackages",
+        "UpdateModelPackage",
     }, sorted(set(ops))
 
     # a file swapped on S3 after registration is refused
@@ -148,7 +173,8 @@ def test_rerun_is_idempotent_and_names_map_to_groups(registry, s3_server):
     assert "ListModelPackageGroups" in ops
     sm = s3_server.client("sagemaker")
     assert sm.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupDescription"] == (
-        f"mlops model: {name}")
+        f"mlops model: {name}"
+    )
 
 
 def test_errors(registry, name, store, s3_store, sm_conn, monkeypatch):
@@ -180,4 +206,6 @@ def test_eight_concurrent_writers(s3_store, s3_server, name, eight_models):
     assert approved == [champion] and len(statuses(sm, name)) == 8
     assert check_alias_chain(registry, name) == champion
     model, mv = registry.load(name)
-    assert mv.version == champion and "InferenceSpecification" not in sm.describe_model_package(ModelPackageName=mv.uri)
+    assert mv.version == champion and "InferenceSpecification" not in sm.describe_model_package(
+        ModelPackageName=mv.uri
+    )

@@ -46,32 +46,69 @@ def name():
 def test_the_fake_matches_the_installed_sdk():
     sig = sdk_signatures()
     assert list(VersionInfo._fields) == sig["VersionInfo"]
-    for p in ("display_name", "artifact_uri", "serving_container_image_uri", "model_id", "parent_model",
-              "is_default_version", "version_description", "labels", "sync", "project", "location", "credentials"):
+    for p in (
+        "display_name",
+        "artifact_uri",
+        "serving_container_image_uri",
+        "model_id",
+        "parent_model",
+        "is_default_version",
+        "version_description",
+        "labels",
+        "sync",
+        "project",
+        "location",
+        "credentials",
+    ):
         assert p in sig["Model.upload"], p
     assert {"model_name", "version", "project", "location", "credentials"} <= set(sig["Model.__init__"])
     assert sig["ModelRegistry.add_version_aliases"] == ["new_aliases", "version"]
     assert sig["ModelRegistry.remove_version_aliases"] == ["target_aliases", "version"]
-    assert {"uri", "version_id", "versioned_resource_name", "resource_name", "display_name", "labels",
-            "version_aliases", "version_create_time"} <= set(sig["Model.properties"])
+    assert {
+        "uri",
+        "version_id",
+        "versioned_resource_name",
+        "resource_name",
+        "display_name",
+        "labels",
+        "version_aliases",
+        "version_create_time",
+    } <= set(sig["Model.properties"])
     with pytest.raises(TypeError, match="no parameter"):  # the fake refuses what the SDK would
         FakeVertexAI().Model.upload("img", artifact_uri="gs://b/x", version_labels={"a": "b"})
 
 
 def test_register_labels_aliases_promotion_rollback_and_load(registry, fake, name):
-    mv1, c1 = registry.register(name, model_bytes(1.0), run_key="d/r1/register", estimator="sklearn.linear_model.LogisticRegression",
-                                metrics={"roc_auc": 0.7}, verdict={"passed": True, "reason": "first"}, spec={"label": "y"})
+    mv1, c1 = registry.register(
+        name,
+        model_bytes(1.0),
+        run_key="d/r1/register",
+        estimator="sklearn.linear_model.LogisticRegression",
+        metrics={"roc_auc": 0.7},
+        verdict={"passed": True, "reason": "first"},
+        spec={"label": "y"},
+    )
     mv2, c2 = registry.register(name, model_bytes(2.0), run_key="d/r2/register", metrics={"roc_auc": 0.8})
     resource = f"projects/{PROJECT}/locations/{LOCATION}/models/{name}"
     assert (mv1.version, c1, mv2.version, c2) == (1, True, 2, True)
     assert (mv1.uri, mv2.uri) == (f"{resource}@1", f"{resource}@2")
     folder = mv1.model_uri.rsplit("/", 1)[0]
-    assert mv1.model_uri.startswith(registry.store.uri(f"registry/{name}/uploads/")) and mv1.model_uri.endswith("/model.skops")
+    assert mv1.model_uri.startswith(
+        registry.store.uri(f"registry/{name}/uploads/")
+    ) and mv1.model_uri.endswith("/model.skops")
 
     # the recorded UploadModelRequests: model_id first, then parent_model and not the default version
     first, second = fake.requests("models.upload")
-    assert (first["parent"], first["modelId"], first["parentModel"]) == (f"projects/{PROJECT}/locations/{LOCATION}", name, None)
-    assert (second["modelId"], second["parentModel"], second["model"]["versionAliases"]) == (None, resource, [])
+    assert (first["parent"], first["modelId"], first["parentModel"]) == (
+        f"projects/{PROJECT}/locations/{LOCATION}",
+        name,
+        None,
+    )
+    assert (second["modelId"], second["parentModel"], second["model"]["versionAliases"]) == (
+        None,
+        resource,
+        [],
+    )
     assert first["model"]["artifactUri"] == folder and first["model"]["displayName"] == name
     labels = first["model"]["labels"]
     assert labels["mlops_verdict"] == "passed" and labels["mlops_sha256"] == mv1.model_sha256[:40]
@@ -98,7 +135,10 @@ def test_register_labels_aliases_promotion_rollback_and_load(registry, fake, nam
     registry.rollback(name, actor="oncall", reason="v2 misbehaves")
     assert fake.aliases_of(resource) == {"1": ["champion", "default"], "2": []}
     assert [(e.version, e.previous_version, e.actor) for e in registry.history(name)] == [
-        (1, None, "t"), (2, 1, "t"), (1, 2, "oncall")]
+        (1, None, "t"),
+        (2, 1, "t"),
+        (1, 2, "oncall"),
+    ]
     assert registry.list_models() == [name] and [v.version for v in registry.list_versions(name)] == [1, 2]
 
     registry.store.write_bytes(registry.store.key_of(mv2.model_uri), model_bytes(7.0))
@@ -131,7 +171,9 @@ def test_first_registrations_racing_make_one_model(registry, gcs_store, fake, na
 
     fake.before_upload = first_writer_gets_in
     mv, created = registry.register(name, model_bytes(1.0), run_key="d/mine/register")
-    assert (mv.version, created) == (2, True) and [e for e in fake.errors if e != "NotFound"] == ["AlreadyExists"]
+    assert (mv.version, created) == (2, True) and [e for e in fake.errors if e != "NotFound"] == [
+        "AlreadyExists"
+    ]
     assert [r["modelId"] for r in fake.requests("models.upload")] == [name, name, None]
     assert list(fake.resources) == [registry.resource_name(name)]
 
@@ -163,10 +205,17 @@ def test_get_registry_uses_the_google_connection(gcs_store, fake, monkeypatch, n
 
     monkeypatch.setattr(vertex_module, "load_aiplatform", lambda: fake)  # the one seam
     reg = get_registry("vertex", "mlops_gcs", gcs_store)
-    assert (reg.project, reg.location, type(reg.credentials).__name__) == ("test-project", "us-central1", "AnonymousCredentials")
+    assert (reg.project, reg.location, type(reg.credentials).__name__) == (
+        "test-project",
+        "us-central1",
+        "AnonymousCredentials",
+    )
     reg.register(name, model_bytes(), run_key="r")
     (upload,) = fake.requests("models.upload")
-    assert upload["parent"] == "projects/test-project/locations/us-central1" and upload["credentials"] == "AnonymousCredentials"
+    assert (
+        upload["parent"] == "projects/test-project/locations/us-central1"
+        and upload["credentials"] == "AnonymousCredentials"
+    )
     assert upload["model"]["containerSpec"]["imageUri"] == vertex_module.DEFAULT_SERVING_IMAGE
     with pytest.raises(InvalidInputError, match="must name a defined Airflow connection.*'gcp_missing'"):
         get_registry("vertex", "gcp_missing", gcs_store)

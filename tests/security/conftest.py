@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.notifications.conftest import http_receiver, smtp_server  # noqa: F401 - shared fixtures
+
 MODEL = "wine_quality"
 
 
@@ -19,7 +21,11 @@ def files_in(path: Path) -> dict[str, float]:
     """Every file below ``path`` with its mtime (to tell "written" from "untouched")."""
     if not path.exists():
         return {}
-    return {str(p.relative_to(path)): p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file() or p.is_symlink()}
+    return {
+        str(p.relative_to(path)): p.stat().st_mtime_ns
+        for p in path.rglob("*")
+        if p.is_file() or p.is_symlink()
+    }
 
 
 @dataclass
@@ -66,8 +72,13 @@ def wine_model(wine):
     """A HistGradientBoosting pipeline on the wine data (as the train step builds it) and its spec."""
     from mlops_provider.core.modeling import train_model
 
-    pipe, result = train_model(wine, label="cultivar", estimator="sklearn.ensemble.HistGradientBoostingClassifier",
-                               params={"max_iter": 20}, seed=7)
+    pipe, result = train_model(
+        wine,
+        label="cultivar",
+        estimator="sklearn.ensemble.HistGradientBoostingClassifier",
+        params={"max_iter": 20},
+        seed=7,
+    )
     return pipe, result.spec
 
 
@@ -90,24 +101,44 @@ def sandbox(tmp_path, monkeypatch, wine_model) -> Sandbox:
     store = ArtifactStore(f"file://{root}")
     registry = ModelRegistry(store)
     pipe, spec = wine_model
-    mv, _ = registry.register(MODEL, dump_model(pipe), spec=spec.to_dict(), estimator="hgb",
-                              lineage={"dag_id": "wine_retrain", "run_id": "manual__1"})
+    mv, _ = registry.register(
+        MODEL,
+        dump_model(pipe),
+        spec=spec.to_dict(),
+        estimator="hgb",
+        lineage={"dag_id": "wine_retrain", "run_id": "manual__1"},
+    )
     registry.promote(MODEL, mv.version, actor="test", reason="bootstrap")
     box = Sandbox(tmp_path, root, outside, store, registry, mv.version)
     box.before = {k: v for k, v in files_in(tmp_path).items() if not k.startswith("root/")}
     return box
 
 
-def plant_version(store, name: str, version: int, data: bytes, *, sha256: Any = "auto", spec: dict | None = None,
-                  drop_sha: bool = False) -> None:
+def plant_version(
+    store,
+    name: str,
+    version: int,
+    data: bytes,
+    *,
+    sha256: Any = "auto",
+    spec: dict | None = None,
+    drop_sha: bool = False,
+) -> None:
     """Write a version the way a hostile writer of the store would: files straight into the layout."""
     from mlops_provider.core.serialization import sha256_bytes
 
     folder = f"registry/{name}/versions/{version}"
     store.write_bytes(f"{folder}/model.skops", data)
-    meta = {"model": name, "version": version, "uri": store.uri(folder), "model_uri": store.uri(f"{folder}/model.skops"),
-            "model_sha256": sha256_bytes(data) if sha256 == "auto" else sha256, "created_at": "2026-01-01T00:00:00+00:00",
-            "spec": spec or {}, "lineage": {"dag_id": "wine_retrain"}}
+    meta = {
+        "model": name,
+        "version": version,
+        "uri": store.uri(folder),
+        "model_uri": store.uri(f"{folder}/model.skops"),
+        "model_sha256": sha256_bytes(data) if sha256 == "auto" else sha256,
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "spec": spec or {},
+        "lineage": {"dag_id": "wine_retrain"},
+    }
     if drop_sha:
         meta.pop("model_sha256")
     store.write_json(f"{folder}/metadata.json", meta)

@@ -48,7 +48,9 @@ def pipeline_with(func, wine_model):
 def run_script(marker):
     from sklearn.utils._testing import assert_run_python_script_without_output
 
-    return functools.partial(assert_run_python_script_without_output, f"open({str(marker)!r}, 'w').write('pwned')")
+    return functools.partial(
+        assert_run_python_script_without_output, f"open({str(marker)!r}, 'w').write('pwned')"
+    )
 
 
 def load_planted(sandbox, data, version=2, **kw):
@@ -60,16 +62,23 @@ GADGETS = {
     # name: (builder(marker) -> func, the exact name the refusal must list)
     "sklearn_testing_script": (run_script, "sklearn.utils._testing.assert_run_python_script_without_output"),
     "sklearn_delete_folder": (
-        lambda m: functools.partial(__import__("sklearn.utils._testing", fromlist=["x"])._delete_folder, str(m.parent)),
+        lambda m: functools.partial(
+            __import__("sklearn.utils._testing", fromlist=["x"])._delete_folder, str(m.parent)
+        ),
         "sklearn.utils._testing._delete_folder",
     ),
-    "nested_partials": (lambda m: functools.partial(functools.partial(run_script(m))),
-                        "sklearn.utils._testing.assert_run_python_script_without_output"),
+    "nested_partials": (
+        lambda m: functools.partial(functools.partial(run_script(m))),
+        "sklearn.utils._testing.assert_run_python_script_without_output",
+    ),
     "builtin_eval": (lambda m: eval, "builtins.eval"),
     "os_system": (lambda m: os.system, f"{os.system.__module__}.system"),
     "numpy_load_pickle": (lambda m: functools.partial(np.load, str(m), allow_pickle=True), "numpy.load"),
     "operator_methodcaller": (lambda m: operator.methodcaller("__reduce__"), "operator.methodcaller"),
-    "operator_attrgetter": (lambda m: operator.attrgetter("__class__.__init__.__globals__"), "operator.attrgetter"),
+    "operator_attrgetter": (
+        lambda m: operator.attrgetter("__class__.__init__.__globals__"),
+        "operator.attrgetter",
+    ),
 }
 
 
@@ -89,7 +98,9 @@ def test_the_trusted_function_check_array_still_loads(sandbox, wine_model, wine)
     """The positive control: partial(check_array, ...) is on the list, so the same shape of file loads."""
     from sklearn.utils.validation import check_array
 
-    model, mv = load_planted(sandbox, skops_bytes(pipeline_with(functools.partial(check_array, dtype=None), wine_model)))
+    model, mv = load_planted(
+        sandbox, skops_bytes(pipeline_with(functools.partial(check_array, dtype=None), wine_model))
+    )
     assert mv.version == 2 and model.steps[0][1].func.func is check_array
 
 
@@ -199,10 +210,26 @@ def _tamper_svc(pipe):
 
 TAMPERED = {
     "forest_tree_cycle": ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 5}, _tamper_tree),
-    "forest_tree_feature": ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 5}, _tamper_tree_feature),
-    "hgb_child_out_of_range": ("sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 5}, _tamper_hgb_child),
-    "hgb_feature_out_of_range": ("sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 5}, _tamper_hgb_feature),
-    "gradient_boosting_extra_column": ("sklearn.ensemble.GradientBoostingClassifier", {"n_estimators": 5}, _tamper_gb_columns),
+    "forest_tree_feature": (
+        "sklearn.ensemble.RandomForestClassifier",
+        {"n_estimators": 5},
+        _tamper_tree_feature,
+    ),
+    "hgb_child_out_of_range": (
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        {"max_iter": 5},
+        _tamper_hgb_child,
+    ),
+    "hgb_feature_out_of_range": (
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        {"max_iter": 5},
+        _tamper_hgb_feature,
+    ),
+    "gradient_boosting_extra_column": (
+        "sklearn.ensemble.GradientBoostingClassifier",
+        {"n_estimators": 5},
+        _tamper_gb_columns,
+    ),
     "svc_support_counts": ("sklearn.svm.SVC", {}, _tamper_svc),
 }
 
@@ -219,11 +246,18 @@ def test_trusted_types_with_out_of_range_indices_are_refused(case, sandbox, wine
     sandbox.intact()
 
 
-@pytest.mark.parametrize("estimator", [
-    "sklearn.ensemble.RandomForestClassifier", "sklearn.ensemble.ExtraTreesClassifier",
-    "sklearn.ensemble.GradientBoostingClassifier", "sklearn.ensemble.HistGradientBoostingClassifier",
-    "sklearn.linear_model.LogisticRegression", "sklearn.svm.SVC", "sklearn.tree.DecisionTreeClassifier",
-])
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        "sklearn.ensemble.RandomForestClassifier",
+        "sklearn.ensemble.ExtraTreesClassifier",
+        "sklearn.ensemble.GradientBoostingClassifier",
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        "sklearn.linear_model.LogisticRegression",
+        "sklearn.svm.SVC",
+        "sklearn.tree.DecisionTreeClassifier",
+    ],
+)
 def test_supported_estimators_round_trip_with_no_user_additions(estimator, wine):
     """The exact list covers what the supported estimators are made of (3 string classes here)."""
     from mlops_provider.core.serialization import dump_model, load_model, sha256_bytes
@@ -232,7 +266,9 @@ def test_supported_estimators_round_trip_with_no_user_additions(estimator, wine)
     data = dump_model(pipe)
     X = wine.drop(columns="cultivar")
     loaded = load_model(data, expected_sha256=sha256_bytes(data))
-    assert (loaded.predict_proba(X) == pipe.predict_proba(X)).all() if hasattr(pipe, "predict_proba") else True
+    assert (
+        (loaded.predict_proba(X) == pipe.predict_proba(X)).all() if hasattr(pipe, "predict_proba") else True
+    )
 
 
 def test_a_model_that_raises_while_scoring_fails_without_retry(sandbox, wine_model, wine):
@@ -248,14 +284,22 @@ def test_a_model_that_raises_while_scoring_fails_without_retry(sandbox, wine_mod
 
     # trusted function, hostile arguments: check_array demands a billion rows at predict time
     pipe = pipeline_with(functools.partial(check_array, dtype=None, ensure_min_samples=10**9), wine_model)
-    plant_version(sandbox.store, MODEL, 2, skops_bytes(pipe), spec=sandbox.registry.get_version(MODEL, 1).spec)
-    snap = write_snapshot(sandbox.store, "wine_score", [pa.Table.from_pandas(wine.drop(columns="cultivar"))],
-                          source="sklearn wine")
+    plant_version(
+        sandbox.store, MODEL, 2, skops_bytes(pipe), spec=sandbox.registry.get_version(MODEL, 1).spec
+    )
+    snap = write_snapshot(
+        sandbox.store,
+        "wine_score",
+        [pa.Table.from_pandas(wine.drop(columns="cultivar"))],
+        source="sklearn wine",
+    )
     op = BatchScoreOperator(task_id="score", model_name=MODEL, dataset=snap.uri, model_ref=2)
     with pytest.raises(AirflowFailException, match="ModelExecutionError") as err:
         op.execute(context_for("score"))
     assert isinstance(err.value.__cause__, ModelExecutionError)
     assert "ValueError" in str(err.value) and "1000000000" in str(err.value)
     assert not sandbox.store.exists(f"predictions/{MODEL}/test_dag/manual__2013-07-01/predictions.parquet")
-    assert [n for n in os.listdir(sandbox.root / "predictions" / MODEL / "test_dag" / "manual__2013-07-01")] == []
+    assert [
+        n for n in os.listdir(sandbox.root / "predictions" / MODEL / "test_dag" / "manual__2013-07-01")
+    ] == []
     sandbox.intact()

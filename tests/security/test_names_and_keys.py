@@ -14,8 +14,20 @@ from mlops_provider.core.errors import InvalidInputError
 from tests.helpers import context_for
 from tests.security.conftest import MODEL
 
-TRAVERSAL_NAMES = ["../../outside", "..", ".", "a/b", "/etc", "wine\n", "wine\x00", "wine quality", "wïne", "-wine",
-                   "x" * 101, ""]
+TRAVERSAL_NAMES = [
+    "../../outside",
+    "..",
+    ".",
+    "a/b",
+    "/etc",
+    "wine\n",
+    "wine\x00",
+    "wine quality",
+    "wïne",
+    "-wine",
+    "x" * 101,
+    "",
+]
 
 
 @pytest.mark.parametrize("name", TRAVERSAL_NAMES)
@@ -54,13 +66,28 @@ def refused_by_batch_score(sandbox, parameter: str, **kwargs) -> None:
     sandbox.intact()
 
 
-@pytest.mark.parametrize("ref", ["../../../../outside/alias-log/champion", "@../champion", "champion/..", "²", "1" * 5000,
-                                 "0", "-1", "cham\npion", True, 3.5])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "../../../../outside/alias-log/champion",
+        "@../champion",
+        "champion/..",
+        "²",
+        "1" * 5000,
+        "0",
+        "-1",
+        "cham\npion",
+        True,
+        3.5,
+    ],
+)
 def test_batch_score_refuses_a_traversing_or_odd_model_ref(ref, sandbox):
     refused_by_batch_score(sandbox, "model_ref", model_ref=ref)
 
 
-@pytest.mark.parametrize("output_key", ["../outside/preds", "/tmp/x", "predictions/../../x", "a\nb", "s3://bucket/x"])
+@pytest.mark.parametrize(
+    "output_key", ["../outside/preds", "/tmp/x", "predictions/../../x", "a\nb", "s3://bucket/x"]
+)
 def test_batch_score_refuses_an_output_key_outside_the_root(output_key, sandbox):
     refused_by_batch_score(sandbox, "output_key", output_key=output_key)
 
@@ -77,8 +104,14 @@ def test_the_store_refuses_keys_and_uris_that_leave_the_root(uri, sandbox):
 @pytest.mark.parametrize("key", ["../x", "a/../../x", "/etc/passwd", "a//b", "a\\b", "a\x7fb", "./x"])
 def test_every_store_operation_refuses_a_bad_key(key, sandbox):
     store = sandbox.store
-    for call in (lambda: store.write_bytes(key, b"x"), lambda: store.read_bytes(key), lambda: store.exists(key),
-                 lambda: store.delete(key), lambda: store.list_dir(key), lambda: store.create_exclusive(key, b"x")):
+    for call in (
+        lambda: store.write_bytes(key, b"x"),
+        lambda: store.read_bytes(key),
+        lambda: store.exists(key),
+        lambda: store.delete(key),
+        lambda: store.list_dir(key),
+        lambda: store.create_exclusive(key, b"x"),
+    ):
         with pytest.raises(InvalidInputError, match="must be a key inside the artifact root"):
             call()
     sandbox.intact()
@@ -129,18 +162,23 @@ def test_an_operator_run_folder_with_a_dot_dot_run_id_stays_inside(sandbox):
         assert sandbox.store.path(f).startswith(str(sandbox.root) + "/runs/")
 
 
-@pytest.mark.parametrize("payload, key", [
-    ({"model": "../x"}, "'model'"),
-    ({"model": "wine_quality\n"}, "'model'"),
-    ({"report_uri": "{root}/../outside/secret.txt"}, "'report_uri'"),
-    ({"report_uri": "file:///etc/passwd"}, "'report_uri'"),
-    ({"window": {"start": "2013-01-01", "end": "../x"}}, "'window.end'"),
-])
+@pytest.mark.parametrize(
+    "payload, key",
+    [
+        ({"model": "../x"}, "'model'"),
+        ({"model": "wine_quality\n"}, "'model'"),
+        ({"report_uri": "{root}/../outside/secret.txt"}, "'report_uri'"),
+        ({"report_uri": "file:///etc/passwd"}, "'report_uri'"),
+        ({"window": {"start": "2013-01-01", "end": "../x"}}, "'window.end'"),
+    ],
+)
 def test_retrain_requests_with_hostile_keys_are_refused(payload, key, sandbox):
     from mlops_provider.core.events import RetrainRequest, parse_triggering_events
 
     extra = RetrainRequest(model=MODEL, reason="manual").to_extra()
-    extra.update({k: (v.format(root=sandbox.root_uri) if isinstance(v, str) else v) for k, v in payload.items()})
+    extra.update(
+        {k: (v.format(root=sandbox.root_uri) if isinstance(v, str) else v) for k, v in payload.items()}
+    )
     with pytest.raises(InvalidInputError, match=key):
         parse_triggering_events([{"extra": extra}], sandbox.root_uri)
 
@@ -149,18 +187,26 @@ def test_retrain_requests_with_hostile_keys_are_refused(payload, key, sandbox):
 def test_an_overflowing_mtime_is_our_validation_error(mtime, sandbox):
     from mlops_provider.core.events import NewDataEvent
 
-    extra = {"from_trigger": True, "payload": {"uri": f"{sandbox.root_uri}/landing/x.parquet", "size": 1, "mtime": mtime}}
-    with pytest.raises(InvalidInputError, match="'mtime' key of the new-data event payload must be epoch seconds"):
+    extra = {
+        "from_trigger": True,
+        "payload": {"uri": f"{sandbox.root_uri}/landing/x.parquet", "size": 1, "mtime": mtime},
+    }
+    with pytest.raises(
+        InvalidInputError, match="'mtime' key of the new-data event payload must be epoch seconds"
+    ):
         NewDataEvent.parse(extra, artifact_root=sandbox.root_uri)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["models", "show", "../outside"], "'NAME' parameter"),
-    (["models", "show", "wine_quality\n"], "'NAME' parameter"),
-    (["models", "promote", MODEL, "²", "--reason", "x"], "VERSION must be a version number"),
-    (["models", "promote", MODEL, "1" * 5000, "--reason", "x"], "VERSION must be a version number"),
-    (["models", "promote", MODEL, "1", "--reason", "x", "--alias", "../champion"], "'--alias' parameter"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["models", "show", "../outside"], "'NAME' parameter"),
+        (["models", "show", "wine_quality\n"], "'NAME' parameter"),
+        (["models", "promote", MODEL, "²", "--reason", "x"], "VERSION must be a version number"),
+        (["models", "promote", MODEL, "1" * 5000, "--reason", "x"], "VERSION must be a version number"),
+        (["models", "promote", MODEL, "1", "--reason", "x", "--alias", "../champion"], "'--alias' parameter"),
+    ],
+)
 def test_the_cli_refuses_hostile_arguments(argv, message, sandbox, capsys):
     from mlops_provider.cli import main
 
@@ -178,7 +224,9 @@ def test_a_template_with_an_overlong_model_name_fails_naming_it(tmp_path):
 
     src = (REPO / "dags" / "mlops_retrain_scheduled.py").read_text()
     assert 'MODEL_NAME = "flights_delay"' in src
-    (tmp_path / "copied.py").write_text(src.replace('MODEL_NAME = "flights_delay"', f'MODEL_NAME = "{"m" * 110}"'))
+    (tmp_path / "copied.py").write_text(
+        src.replace('MODEL_NAME = "flights_delay"', f'MODEL_NAME = "{"m" * 110}"')
+    )
     bag = DagBag(dag_folder=str(tmp_path))
     (error,) = bag.import_errors.values()
     assert "'MODEL_NAME' parameter of the configuration block must be a name" in error

@@ -30,12 +30,12 @@ def page(airflow_db, tmp_path_factory, wine):
     from fastapi.testclient import TestClient
     from sklearn.datasets import load_iris
 
+    from mlops_provider import settings
     from mlops_provider.core.datasets import write_snapshot
     from mlops_provider.core.modeling import train_model
     from mlops_provider.core.registry import ModelRegistry
     from mlops_provider.core.serialization import dump_model
     from mlops_provider.core.storage import ArtifactStore
-    from mlops_provider.plugins import registry_view
     from mlops_provider.plugins.registry_view import URL_PREFIX, app
 
     root = tmp_path_factory.mktemp("page") / "artifacts"
@@ -43,14 +43,28 @@ def page(airflow_db, tmp_path_factory, wine):
     reg = ModelRegistry(store)
     iris = load_iris(as_frame=True).frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
     keys: dict[str, str] = {}
-    for model, dag, frame, label in ((MODEL, WINE_DAG, wine, "cultivar"), (MODEL, IRIS_DAG, wine, "cultivar"),
-                                     (IRIS, IRIS_DAG, iris, "target")):
-        snap = write_snapshot(store, f"{dag}_train", [pa.Table.from_pandas(frame)], source="sklearn", extra={"dag_id": dag})
-        pipe, result = train_model(frame, label=label, estimator="sklearn.linear_model.LogisticRegression",
-                                   params={"max_iter": 500}, seed=1)
+    for model, dag, frame, label in (
+        (MODEL, WINE_DAG, wine, "cultivar"),
+        (MODEL, IRIS_DAG, wine, "cultivar"),
+        (IRIS, IRIS_DAG, iris, "target"),
+    ):
+        snap = write_snapshot(
+            store, f"{dag}_train", [pa.Table.from_pandas(frame)], source="sklearn", extra={"dag_id": dag}
+        )
+        pipe, result = train_model(
+            frame,
+            label=label,
+            estimator="sklearn.linear_model.LogisticRegression",
+            params={"max_iter": 500},
+            seed=1,
+        )
         run = f"manual__{len(reg.list_versions(model)) + 1}"
-        mv, _ = reg.register(model, dump_model(pipe), spec=result.spec.to_dict(),
-                             lineage={"dag_id": dag, "run_id": run, "train_dataset": snap.to_dict()})
+        mv, _ = reg.register(
+            model,
+            dump_model(pipe),
+            spec=result.spec.to_dict(),
+            lineage={"dag_id": dag, "run_id": run, "train_dataset": snap.to_dict()},
+        )
         reg.promote(model, mv.version, actor="test", reason="setup")
         keys[f"{model}@{mv.version}"] = f"registry/{model}/versions/{mv.version}/model.skops"
         keys[f"run:{dag}:{run}"] = f"runs/{dag}/{run}/evaluate/evaluation.html"
@@ -77,16 +91,26 @@ def page(airflow_db, tmp_path_factory, wine):
         auth = airflow_app.create_auth_manager()
         auth.init()
         assert type(auth).__name__ == "RestrictiveAuthManager"
-        registry_view._settings_cache.clear()
+        settings.clear_cache()
         server = FastAPI()
         server.mount(URL_PREFIX, app)
-        tokens = {u: auth.generate_jwt(SimpleAuthManagerUser(username=u, role="admin")) for u in ("alice", "bob", "root")}
+        tokens = {
+            u: auth.generate_jwt(SimpleAuthManagerUser(username=u, role="admin"))
+            for u in ("alice", "bob", "root")
+        }
         try:
             with TestClient(server, base_url=ORIGIN) as client:
-                yield {"client": client, "tokens": tokens, "keys": keys, "store": store, "registry": reg, "mp": mp}
+                yield {
+                    "client": client,
+                    "tokens": tokens,
+                    "keys": keys,
+                    "store": store,
+                    "registry": reg,
+                    "mp": mp,
+                }
         finally:
             airflow_app._AuthManagerState.instance = None  # later tests build their own
-            registry_view._settings_cache.clear()
+            settings.clear_cache()
 
 
 def get(page, path, user="alice", **kw):
@@ -99,7 +123,11 @@ def post(page, path, data=None, user="root", **kw):
 
 
 def test_the_index_lists_only_models_with_a_readable_version(page):
-    alice, bob, root = get(page, "/mlops/").text, get(page, "/mlops/", "bob").text, get(page, "/mlops/", "root").text
+    alice, bob, root = (
+        get(page, "/mlops/").text,
+        get(page, "/mlops/", "bob").text,
+        get(page, "/mlops/", "root").text,
+    )
     assert MODEL in alice and IRIS not in alice
     assert MODEL in bob and IRIS in bob and MODEL in root and IRIS in root
 
@@ -124,8 +152,18 @@ def test_a_version_of_an_unreadable_dag_is_not_found(page):
     assert get(page, f"/mlops/models/{MODEL}/versions/2", "bob").status_code == 200
 
 
-@pytest.mark.parametrize("which", [f"{MODEL}@2", f"{IRIS}@1", f"run:{IRIS_DAG}:manual__2", f"data:{IRIS_DAG}",
-                                   f"pred:{IRIS}:{IRIS_DAG}", f"pred:{MODEL}:{IRIS_DAG}", f"drift:{IRIS}"])
+@pytest.mark.parametrize(
+    "which",
+    [
+        f"{MODEL}@2",
+        f"{IRIS}@1",
+        f"run:{IRIS_DAG}:manual__2",
+        f"data:{IRIS_DAG}",
+        f"pred:{IRIS}:{IRIS_DAG}",
+        f"pred:{MODEL}:{IRIS_DAG}",
+        f"drift:{IRIS}",
+    ],
+)
 def test_every_artifact_route_of_an_unreadable_dag_is_not_found(page, which):
     key = page["keys"][which]
     r = get(page, f"/mlops/artifacts/{key}")
@@ -133,15 +171,25 @@ def test_every_artifact_route_of_an_unreadable_dag_is_not_found(page, which):
     assert get(page, f"/mlops/artifacts/{key}", "root").status_code == 200
 
 
-@pytest.mark.parametrize("which", [f"{MODEL}@1", f"run:{WINE_DAG}:manual__1", f"data:{WINE_DAG}",
-                                   f"pred:{MODEL}:{WINE_DAG}", f"drift:{MODEL}"])
+@pytest.mark.parametrize(
+    "which",
+    [
+        f"{MODEL}@1",
+        f"run:{WINE_DAG}:manual__1",
+        f"data:{WINE_DAG}",
+        f"pred:{MODEL}:{WINE_DAG}",
+        f"drift:{MODEL}",
+    ],
+)
 def test_artifacts_of_a_readable_dag_are_served(page, which):
     key = page["keys"][which]
     r = get(page, f"/mlops/artifacts/{key}")
     assert r.status_code == 200 and r.content == page["store"].read_bytes(key)
 
 
-@pytest.mark.parametrize("key", ["notes.txt", "etc/passwd", "registry", "datasets/wine_retrain_train/_staging/x"])
+@pytest.mark.parametrize(
+    "key", ["notes.txt", "etc/passwd", "registry", "datasets/wine_retrain_train/_staging/x"]
+)
 def test_nothing_outside_the_layout_is_served_even_to_root(page, key):
     assert get(page, f"/mlops/artifacts/{key}", "root").status_code in (400, 404)
 
@@ -150,21 +198,25 @@ def test_nothing_outside_the_layout_is_served_even_to_root(page, key):
 def test_a_variable_steering_the_root_at_the_filesystem_serves_nothing(page, root):
     from airflow.models.variable import Variable
 
-    from mlops_provider.plugins import registry_view
+    from mlops_provider import settings
 
     home = os.path.realpath(os.environ["AIRFLOW_HOME"])
     page["mp"].delenv("MLOPS_ARTIFACT_ROOT")
     Variable.set("mlops_artifact_root", root.format(home=home, parent=os.path.dirname(home)))
-    registry_view._settings_cache.clear()
+    settings.clear_cache()
     try:
         for path in ("/mlops/artifacts/etc/passwd", "/mlops/artifacts/runs/x/airflow.cfg", "/mlops/"):
             r = get(page, path, "root")
-            assert r.status_code == 500 and "must be a folder of its own" in r.text, (root, path, r.status_code)
+            assert r.status_code == 500 and "must be a folder of its own" in r.text, (
+                root,
+                path,
+                r.status_code,
+            )
             assert "root:x:0:0" not in r.text
     finally:
         Variable.delete("mlops_artifact_root")
         page["mp"].setenv("MLOPS_ARTIFACT_ROOT", page["store"].root)
-        registry_view._settings_cache.clear()
+        settings.clear_cache()
 
 
 @pytest.mark.parametrize("version", ["²", "1" * 5000, "0", "-1", "v"])
@@ -185,8 +237,12 @@ def test_the_form_size_limit_holds_while_reading_a_chunked_body(page):
         yield b"reason=" + b"a" * 40_000
         yield b"b" * 40_000  # past 64 KiB, with no Content-Length to check beforehand
 
-    r = post(page, f"/mlops/models/{MODEL}/promote", content=body(),
-             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = post(
+        page,
+        f"/mlops/models/{MODEL}/promote",
+        content=body(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 413 and "Form too large" in r.text
     assert page["registry"].get_alias(MODEL) == 2
 

@@ -20,8 +20,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.notifications.conftest import http_receiver, smtp_server  # noqa: F401 - fixtures
-
 SLACK_TOKEN_PATH = "/services/T0001/B0001/XXXXXXXX"  # the notify_slack connection's webhook token
 WEBHOOK_TOKEN = "tok-7f3a9c2e1d5b4a60"
 
@@ -52,12 +50,31 @@ def fake_mlflow_servers(monkeypatch):
         threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append((httpd, seen))
     (a, seen_a), (b, seen_b) = servers
-    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_A", json.dumps({
-        "conn_type": "mlflow", "host": f"http://127.0.0.1:{a.server_address[1]}", "extra": {"token": "token-of-a"}}))
-    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_B", json.dumps({
-        "conn_type": "mlflow", "host": f"http://127.0.0.1:{b.server_address[1]}"}))
-    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_C", json.dumps({
-        "conn_type": "mlflow", "host": f"http://127.0.0.1:{b.server_address[1]}", "login": "carol", "password": "pw-c"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_A",
+        json.dumps(
+            {
+                "conn_type": "mlflow",
+                "host": f"http://127.0.0.1:{a.server_address[1]}",
+                "extra": {"token": "token-of-a"},
+            }
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_B",
+        json.dumps({"conn_type": "mlflow", "host": f"http://127.0.0.1:{b.server_address[1]}"}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLFLOW_C",
+        json.dumps(
+            {
+                "conn_type": "mlflow",
+                "host": f"http://127.0.0.1:{b.server_address[1]}",
+                "login": "carol",
+                "password": "pw-c",
+            }
+        ),
+    )
     for env in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         monkeypatch.delenv(env, raising=False)
     yield seen_a, seen_b
@@ -85,7 +102,7 @@ def test_mlflow_credentials_do_not_leak_to_another_connection(fake_mlflow_server
 
 
 # --------------------------------------------------------------------------- webhook secrets
-GATE_DAG = '''
+GATE_DAG = """
 import datetime as dt
 from airflow.sdk import DAG
 from mlops_provider.notifications.quality_gate import GateAlertOperator
@@ -99,11 +116,16 @@ with DAG(dag_id="mlops_secret_alert_test", schedule=None, start_date=dt.datetime
         {{"type": "slack", "conn_id": "notify_slack"}},
         {{"type": "log"}},
     ])
-'''
+"""
 
 
 def test_webhook_and_slack_secrets_stay_out_of_logs_errors_and_xcom(
-    http_receiver, airflow_db, wine, tmp_path, monkeypatch, capfd  # noqa: F811
+    http_receiver,
+    airflow_db,
+    wine,
+    tmp_path,
+    monkeypatch,
+    capfd,
 ):
     import pyarrow as pa
     from airflow.models.xcom import XComModel
@@ -114,11 +136,17 @@ def test_webhook_and_slack_secrets_stay_out_of_logs_errors_and_xcom(
     from tests.helpers import dag_bag_of
 
     http_receiver.fail_paths.update({f"/hooks/T0/B0/{WEBHOOK_TOKEN}", SLACK_TOKEN_PATH})
-    snap = write_snapshot(ArtifactStore(os.environ["MLOPS_ARTIFACT_ROOT"]), "wine_secret_test",
-                          [pa.Table.from_pandas(wine)], source="sklearn wine")
+    snap = write_snapshot(
+        ArtifactStore(os.environ["MLOPS_ARTIFACT_ROOT"]),
+        "wine_secret_test",
+        [pa.Table.from_pandas(wine)],
+        source="sklearn wine",
+    )
     dag_file = textwrap.dedent(GATE_DAG.format(snapshot=snap.uri, token=WEBHOOK_TOKEN))
     bag = dag_bag_of(tmp_path / "dags", monkeypatch, "mlops-secret-tests", {"secret_alert.py": dag_file})
-    dr = bag.dags["mlops_secret_alert_test"].test(logical_date=dt.datetime(2013, 7, 1, tzinfo=dt.timezone.utc))
+    dr = bag.dags["mlops_secret_alert_test"].test(
+        logical_date=dt.datetime(2013, 7, 1, tzinfo=dt.timezone.utc)
+    )
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert states == {"validate": "failed", "gate_alert": "failed"}, states
     assert {r["path"] for r in http_receiver.requests} == {f"/hooks/T0/B0/{WEBHOOK_TOKEN}", SLACK_TOKEN_PATH}
@@ -129,11 +157,14 @@ def test_webhook_and_slack_secrets_stay_out_of_logs_errors_and_xcom(
     for secret in (WEBHOOK_TOKEN, "XXXXXXXX", "T0001/B0001"):
         assert secret not in captured, secret  # ...without the tokens
     with create_session() as session:
-        values = [repr(x.value) for x in session.query(XComModel).filter(XComModel.dag_id == "mlops_secret_alert_test")]
+        values = [
+            repr(x.value)
+            for x in session.query(XComModel).filter(XComModel.dag_id == "mlops_secret_alert_test")
+        ]
     assert values and not any(WEBHOOK_TOKEN in v or "XXXXXXXX" in v for v in values)
 
 
-def test_a_failed_channel_error_names_the_connection_not_its_url(http_receiver, monkeypatch):  # noqa: F811
+def test_a_failed_channel_error_names_the_connection_not_its_url(http_receiver, monkeypatch):
     from mlops_provider.notifications.quality_gate import (
         GateAlertDeliveryError,
         post_json_urllib,
@@ -146,21 +177,31 @@ def test_a_failed_channel_error_names_the_connection_not_its_url(http_receiver, 
         post_json_urllib("notify_webhook", f"/hooks/{WEBHOOK_TOKEN}", {"x": 1})
     assert "'notify_webhook' returned 500" in str(err.value) and WEBHOOK_TOKEN not in str(err.value)
     with pytest.raises(GateAlertDeliveryError) as err:
-        alert = render_gate_alert([{"task_id": "evaluate", "task_state": "failed"}], dag_id="d", run_id="r",
-                                  base_url="http://x")
-        send_gate_alert(alert, [{"type": "webhook", "conn_id": "notify_webhook",
-                                              "endpoint": f"/hooks/{WEBHOOK_TOKEN}"}])
+        alert = render_gate_alert(
+            [{"task_id": "evaluate", "task_state": "failed"}], dag_id="d", run_id="r", base_url="http://x"
+        )
+        send_gate_alert(
+            alert, [{"type": "webhook", "conn_id": "notify_webhook", "endpoint": f"/hooks/{WEBHOOK_TOKEN}"}]
+        )
     assert list(err.value.failures) == ["#0 webhook (notify_webhook)"] and WEBHOOK_TOKEN not in str(err.value)
 
 
-def test_a_newline_in_a_reason_gives_a_one_line_email_subject(smtp_server):  # noqa: F811
+def test_a_newline_in_a_reason_gives_a_one_line_email_subject(smtp_server):
     import email
     import email.policy
 
     from mlops_provider.notifications.quality_gate import render_gate_alert, send_gate_alert
 
-    result = {"gate": "model", "model": "wine_quality", "passed": False, "task_id": "evaluate", "task_state": "failed",
-              "reason": "challenger worse\nBcc: everyone@example.com\r\nX: y", "checks": [], "compare_metric": "roc_auc"}
+    result = {
+        "gate": "model",
+        "model": "wine_quality",
+        "passed": False,
+        "task_id": "evaluate",
+        "task_state": "failed",
+        "reason": "challenger worse\nBcc: everyone@example.com\r\nX: y",
+        "checks": [],
+        "compare_metric": "roc_auc",
+    }
     alert = render_gate_alert([result], dag_id="wine_retrain", run_id="manual__1", base_url="http://x")
     assert "\n" not in alert.subject and "\r" not in alert.subject
     send_gate_alert(alert, [{"type": "email", "conn_id": "smtp_notify", "to": ["ml-team@example.com"]}])
@@ -178,9 +219,16 @@ def test_a_mathtext_class_label_is_plain_text_in_the_report(store):
 
     label = r"$\undefinedcommand$"
     y = np.array([label, "plain"] * 60, dtype=object)
-    out = write_evaluation_report(store, "runs/wine/manual__1/evaluate", verdict={"model": "wine", "passed": True,
-                                  "checks": []}, y_true=y, challenger_score=np.linspace(0, 1, 120),
-                                  positive_label=label, slice_values=y, slice_column="label")
+    out = write_evaluation_report(
+        store,
+        "runs/wine/manual__1/evaluate",
+        verdict={"model": "wine", "passed": True, "checks": []},
+        y_true=y,
+        challenger_score=np.linspace(0, 1, 120),
+        positive_label=label,
+        slice_values=y,
+        slice_column="label",
+    )
     html = store.read_bytes(store.key_of(out["html_uri"])).decode()
     assert "\\undefinedcommand" in html and set(out["images"]) >= {"roc", "pr", "confusion", "calibration"}
     assert store.read_bytes(store.key_of(out["images"]["confusion"])).startswith(b"\x89PNG")
@@ -216,7 +264,14 @@ def test_temporaries_of_a_killed_writer_are_swept_by_age(store, capsys):
     assert main(["--root", store.root, "maintenance", "sweep", "--dry-run"]) == 0
     assert "would remove" in capsys.readouterr().out and tmp in os.listdir(folder)
     # the next write to that folder sweeps it (in a new process: the sweep is rate-limited per process)
-    subprocess.run([sys.executable, "-c", "import sys; from mlops_provider.core.storage import ArtifactStore; "
-                    "ArtifactStore(sys.argv[1]).write_bytes('predictions/wine/dag/run/manifest.json', b'{}')",
-                    store.root], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from mlops_provider.core.storage import ArtifactStore; "
+            "ArtifactStore(sys.argv[1]).write_bytes('predictions/wine/dag/run/manifest.json', b'{}')",
+            store.root,
+        ],
+        check=True,
+    )
     assert os.listdir(folder) == ["manifest.json"]

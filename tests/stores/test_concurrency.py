@@ -29,12 +29,20 @@ def _worker(args):
     time.sleep(max(0.0, start_at - time.time()))
     payload = f"model bytes of worker {index}".encode() * 100
     mv, created = reg.register(
-        MODEL, payload, run_key=f"dag/run_{index}/register", metrics={"roc_auc": 0.5 + index / 100},
+        MODEL,
+        payload,
+        run_key=f"dag/run_{index}/register",
+        metrics={"roc_auc": 0.5 + index / 100},
         lineage={"worker": index, "pid": os.getpid()},
     )
     try:
-        ev = reg.promote(MODEL, mv.version, actor=f"worker-{index}", reason=f"race {index}",
-                         expected_current=ANY if expected == "any" else expected)
+        ev = reg.promote(
+            MODEL,
+            mv.version,
+            actor=f"worker-{index}",
+            reason=f"race {index}",
+            expected_current=ANY if expected == "any" else expected,
+        )
         return index, mv.version, created, ev.sequence, None
     except StaleAliasError as err:
         return index, mv.version, created, None, err.current
@@ -76,7 +84,9 @@ def test_eight_concurrent_registrations_and_promotions(kind, request, tmp_path, 
         mv = reg.get_version(MODEL, version)
         assert mv.lineage["worker"] == index and mv.metrics["roc_auc"] == pytest.approx(0.5 + index / 100)
         data = store.read_bytes(store.key_of(mv.model_uri))
-        assert data == f"model bytes of worker {index}".encode() * 100 and sha256_bytes(data) == mv.model_sha256
+        assert (
+            data == f"model bytes of worker {index}".encode() * 100 and sha256_bytes(data) == mv.model_sha256
+        )
     # every promotion recorded once, in one order, each replacing the one before it
     history = reg.history(MODEL)
     assert sorted(e.sequence for e in history) == list(range(1, WORKERS + 1))

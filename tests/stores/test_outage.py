@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 MODEL = "flights_outage"
 OUTAGE_SECONDS = 35  # longer than gcsfs's own retries of one request (~31 s), so tasks do fail
 
-DAG_FILE = '''
+DAG_FILE = """
 import datetime as dt
 from airflow.sdk import DAG
 from mlops_provider.chains import retrain_chain
@@ -35,7 +35,7 @@ with DAG(dag_id="mlops_outage", schedule=None, start_date=dt.datetime(2013, 1, 1
                   eval_sql=SELECT + " WHERE arr_delay IS NOT NULL AND sched_dep_at >= '2013-06-01'"
                                     " AND sched_dep_at < '2013-07-01' ORDER BY id",
                   io_retries=6, io_retry_delay=dt.timedelta(seconds=3))
-'''
+"""
 
 
 def test_retraining_survives_a_storage_outage(airflow_db, warehouse, tmp_path, monkeypatch):
@@ -60,7 +60,11 @@ def test_retraining_survives_a_storage_outage(airflow_db, warehouse, tmp_path, m
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 names = store.list_dir(f"datasets/{MODEL}_train")
-                if any(store.exists(f"datasets/{MODEL}_train/{n}/manifest.json") for n in names if not n.startswith("_")):
+                if any(
+                    store.exists(f"datasets/{MODEL}_train/{n}/manifest.json")
+                    for n in names
+                    if not n.startswith("_")
+                ):
                     break
                 time.sleep(0.2)
             outage["down"] = time.monotonic()
@@ -89,7 +93,11 @@ def test_retraining_survives_a_storage_outage(airflow_db, warehouse, tmp_path, m
             snaps = [n for n in store.list_dir(f"datasets/{MODEL}_{kind}") if not n.startswith("_")]
             assert len(snaps) == 1, (kind, snaps)
             manifest = store.read_json(f"datasets/{MODEL}_{kind}/{snaps[0]}/manifest.json")
-            assert store.sha256(f"datasets/{MODEL}_{kind}/{snaps[0]}/data.parquet") == manifest["sha256"] == snaps[0]
+            assert (
+                store.sha256(f"datasets/{MODEL}_{kind}/{snaps[0]}/data.parquet")
+                == manifest["sha256"]
+                == snaps[0]
+            )
         keys = store.fs.find(store.root_path)
         assert not [k for k in keys if "/.tmp-" in k], keys
     finally:

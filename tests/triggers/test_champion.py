@@ -46,9 +46,16 @@ def test_fires_once_per_promotion_and_survives_a_restart(store, artifact_root):
     t1 = ChampionChangedTrigger(model_name="m", artifact_root=artifact_root, poke_interval=0.05)
     t1.asset_state_store = state
     payload = asyncio.run(next_event(t1, lambda: reg.promote("m", 2, actor="cli:alice", reason="better")))
-    assert payload == {"type": "champion_changed", "model": "m", "alias": "champion", "version": 2,
-                       "previous_version": 1, "actor": "cli:alice", "reason": "better",
-                       "changed_at": reg.aliases("m")["champion"]["updated_at"]}
+    assert payload == {
+        "type": "champion_changed",
+        "model": "m",
+        "alias": "champion",
+        "version": 2,
+        "previous_version": 1,
+        "actor": "cli:alice",
+        "reason": "better",
+        "changed_at": reg.aliases("m")["champion"]["updated_at"],
+    }
     # a restarted triggerer (new instance, same state store) does not fire again for v2
     t2 = ChampionChangedTrigger(model_name="m", artifact_root=artifact_root, poke_interval=0.05)
     t2.asset_state_store = state

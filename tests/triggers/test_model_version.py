@@ -66,7 +66,9 @@ def test_trigger_fires_when_the_champion_moves(registry, artifact_root):
 
 
 def test_trigger_waits_for_a_version(registry, artifact_root):
-    trig = ModelVersionTrigger(artifact_root=artifact_root, model_name="flights", version=4, poke_interval=FAST)
+    trig = ModelVersionTrigger(
+        artifact_root=artifact_root, model_name="flights", version=4, poke_interval=FAST
+    )
     t = later(lambda: registry.register("flights", model_bytes(9.0), run_key="r9"))
     assert first_event(trig) == {"status": "success", "model": "flights", "alias": "champion", "version": 4}
     t.join()
@@ -78,13 +80,19 @@ def test_trigger_errors_and_timeout(registry, artifact_root, tmp_path):
     assert "flights" in bad_model["message"]  # names the registered ones
     invalid = first_event(ModelVersionTrigger(artifact_root=artifact_root, model_name="../etc"))
     assert invalid["status"] == "error" and "model_name" in invalid["message"]
-    bad_root = first_event(ModelVersionTrigger(artifact_root=f"file://{tmp_path}/nowhere", model_name="flights"))
+    bad_root = first_event(
+        ModelVersionTrigger(artifact_root=f"file://{tmp_path}/nowhere", model_name="flights")
+    )
     assert bad_root["status"] == "error" and "not in the registry" in bad_root["message"]
     bad_scheme = first_event(ModelVersionTrigger(artifact_root="nosuchfs://x/y", model_name="flights"))
     assert bad_scheme["status"] == "error" and "nosuchfs" in bad_scheme["message"]
     timed_out = first_event(
         ModelVersionTrigger(
-            artifact_root=artifact_root, model_name="flights", last_seen_version=1, poke_interval=FAST, timeout=0.2
+            artifact_root=artifact_root,
+            model_name="flights",
+            last_seen_version=1,
+            poke_interval=FAST,
+            timeout=0.2,
         )
     )
     assert timed_out["status"] == "error" and timed_out["reason"] == "timeout"
@@ -101,29 +109,42 @@ def test_trigger_serialize_round_trip(artifact_root):
 
 def test_sensor_poke_before_and_after_promotion(registry, artifact_root):
     sensor = ModelVersionSensor(
-        task_id="wait", model_name="flights", last_seen_version="1", artifact_root=artifact_root, deferrable=False
+        task_id="wait",
+        model_name="flights",
+        last_seen_version="1",
+        artifact_root=artifact_root,
+        deferrable=False,
     )
     ctx = context_for("wait")
     assert not sensor.poke(ctx)
     registry.promote("flights", 2, actor="test", reason="better")
     done = sensor.poke(ctx)
     assert done and done.xcom_value == {"model": "flights", "alias": "champion", "version": 2}
-    missing = ModelVersionSensor(task_id="w2", model_name="nope", artifact_root=artifact_root, deferrable=False)
+    missing = ModelVersionSensor(
+        task_id="w2", model_name="nope", artifact_root=artifact_root, deferrable=False
+    )
     with pytest.raises(AirflowException, match="'nope' is not in the registry"):
         missing.poke(ctx)
 
 
 def test_sensor_poke_mode_execute_returns_the_result(registry, artifact_root):
     sensor = ModelVersionSensor(
-        task_id="wait", model_name="flights", version=2, artifact_root=artifact_root, deferrable=False,
-        poke_interval=FAST, timeout=5,
+        task_id="wait",
+        model_name="flights",
+        version=2,
+        artifact_root=artifact_root,
+        deferrable=False,
+        poke_interval=FAST,
+        timeout=5,
     )
     assert sensor.execute(context_for("wait")) == {"model": "flights", "alias": "champion", "version": 2}
 
 
 def test_sensor_defers_with_a_context_free_trigger(registry, artifact_root, monkeypatch):
     # the root comes from MLOPS_ARTIFACT_ROOT (artifact_root fixture) and is resolved before deferring
-    sensor = ModelVersionSensor(task_id="wait", model_name="flights", last_seen_version=1, poke_interval=FAST, timeout=30)
+    sensor = ModelVersionSensor(
+        task_id="wait", model_name="flights", last_seen_version=1, poke_interval=FAST, timeout=30
+    )
     with pytest.raises(TaskDeferred) as info:
         sensor.execute(context_for("wait"))
     deferred = info.value
@@ -136,7 +157,11 @@ def test_sensor_defers_with_a_context_free_trigger(registry, artifact_root, monk
     t = later(lambda: registry.promote("flights", 3, actor="test", reason="better"))
     event = first_event(deferred.trigger)
     t.join()
-    assert sensor.execute_complete(context_for("wait"), event) == {"model": "flights", "alias": "champion", "version": 3}
+    assert sensor.execute_complete(context_for("wait"), event) == {
+        "model": "flights",
+        "alias": "champion",
+        "version": 3,
+    }
 
 
 def test_sensor_execute_complete_errors(artifact_root):

@@ -102,9 +102,24 @@ def test_fires_once_per_new_matching_file(tmp_path):
 
     events = run(collect(trig, 10, during=add))
     assert events == [
-        {"uri": f"file://{land}/a.parquet", "size": 2, "mtime": "2030-03-17T17:46:40+00:00", "trigger": "new_data"},
-        {"uri": f"file://{land}/day=1/c.parquet", "size": 1, "mtime": "2030-03-17T17:46:40+00:00", "trigger": "new_data"},
-        {"uri": f"file://{land}/b.parquet", "size": 4, "mtime": "2033-05-18T03:33:20+00:00", "trigger": "new_data"},
+        {
+            "uri": f"file://{land}/a.parquet",
+            "size": 2,
+            "mtime": "2030-03-17T17:46:40+00:00",
+            "trigger": "new_data",
+        },
+        {
+            "uri": f"file://{land}/day=1/c.parquet",
+            "size": 1,
+            "mtime": "2030-03-17T17:46:40+00:00",
+            "trigger": "new_data",
+        },
+        {
+            "uri": f"file://{land}/b.parquet",
+            "size": 4,
+            "mtime": "2033-05-18T03:33:20+00:00",
+            "trigger": "new_data",
+        },
     ]
     assert dt.datetime.fromisoformat(events[0]["mtime"]).timestamp() == 1_900_000_000
     # same instance keeps polling: nothing new, nothing fired; a rewrite fires again
@@ -136,7 +151,7 @@ def test_state_store_survives_a_restart(tmp_path):
     first.asset_state_store = store  # what the triggerer injects for a watcher
     events = run(collect(first, 5, during=lambda: write(land / "new.parquet", b"nn")))
     assert [e["uri"] for e in events] == [f"file://{land}/new.parquet"]
-    (key, record), = store.data.items()
+    ((key, record),) = store.data.items()
     assert key == first.state_key and sorted(record["seen"]) == ["new.parquet", "seen-before.parquet"]
 
     # "restarted triggerer": a fresh instance from the serialized kwargs, same store
@@ -188,7 +203,9 @@ def test_max_tracked_keeps_the_record_small(tmp_path):
 def test_serialize_round_trip_and_asset_watcher(tmp_path):
     from airflow.sdk import Asset, AssetWatcher
 
-    trig = NewDataTrigger(uri="s3://bucket/landing/", pattern="*.parquet", conn_id="aws_default", poke_interval=30)
+    trig = NewDataTrigger(
+        uri="s3://bucket/landing/", pattern="*.parquet", conn_id="aws_default", poke_interval=30
+    )
     classpath, kwargs = trig.serialize()
     assert classpath == "mlops_provider.triggers.new_data.NewDataTrigger"
     module, name = classpath.rsplit(".", 1)
@@ -198,7 +215,9 @@ def test_serialize_round_trip_and_asset_watcher(tmp_path):
     assert asset.watchers[0].trigger is trig
 
 
-@pytest.mark.parametrize("pattern,expected", [("*.parquet", ["a/b.parquet", "c.parquet"]), ("a/*", ["a/b.parquet"])])
+@pytest.mark.parametrize(
+    "pattern,expected", [("*.parquet", ["a/b.parquet", "c.parquet"]), ("a/*", ["a/b.parquet"])]
+)
 def test_pattern_on_name_or_relative_path(tmp_path, pattern, expected):
     land = tmp_path / "landing"
     write(land / "a" / "b.parquet")

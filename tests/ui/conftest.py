@@ -25,8 +25,15 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOTS = REPO / "test-artifacts" / "ui"
 SERVER_START_TIMEOUT = 120
 CHROME_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-    "--no-first-run", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
     "--window-size=1400,1000",
 )
 
@@ -68,8 +75,13 @@ def _migrated_db(home: Path, airflow_db: str, env: dict[str, str]) -> None:
     if source is not None and source.is_file() and str(source).startswith(airflow_db):
         shutil.copy(source, home / "airflow.db")
         return
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,20 +124,42 @@ def api_server(airflow_db, registry_info, tmp_path_factory):
     _migrated_db(home, airflow_db, env)
     log_path = home / "api-server.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed at teardown
-    cmd = [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "airflow",
+        "api-server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, cwd=str(home), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=str(home),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = started + SERVER_START_TIMEOUT
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"airflow api-server exited with {proc.returncode} while starting:\n{_log_tail(log_path)}")
+                pytest.fail(
+                    f"airflow api-server exited with {proc.returncode} while starting:\n{_log_tail(log_path)}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                pytest.fail(f"airflow api-server not healthy within {SERVER_START_TIMEOUT}s:\n{_log_tail(log_path)}")
+                pytest.fail(
+                    f"airflow api-server not healthy within {SERVER_START_TIMEOUT}s:\n{_log_tail(log_path)}"
+                )
             time.sleep(0.5)
         print(f"\napi-server healthy after {time.monotonic() - started:.1f}s at {url}")
         yield {"url": url, "users": users, "log": log_path, "root": registry_info["root"], "home": home}
@@ -146,7 +180,9 @@ def browser(tmp_path_factory):
     """Headless Chromium (Debian's package) through Debian's chromedriver, with a fresh profile."""
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
     if missing:
-        pytest.fail(f"{missing} not installed: run scripts/ensure_chromium.sh (Debian packages chromium, chromium-driver)")
+        pytest.fail(
+            f"{missing} not installed: run scripts/ensure_chromium.sh (Debian packages chromium, chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -41,10 +41,17 @@ def png_bytes(width: int = 160, height: int = 90) -> bytes:
             raw += bytes((30 + x * 200 // width, 120, 60 + y * 180 // height))
 
     def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(raw)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _evaluation_html(model: str, version: int, verdict: dict[str, Any]) -> str:
@@ -90,8 +97,13 @@ def build_registry(root: str) -> dict[str, Any]:
     eval_frame = pd.DataFrame(X_eval, columns=columns).assign(label=y_eval)
     eval_key = "datasets/flight_delay_eval/snapshot/data.parquet"
     store.write_bytes(eval_key, eval_frame.to_parquet(index=False))
-    eval_dataset = {"uri": store.uri(eval_key), "sha256": store.sha256(eval_key), "rows": len(eval_frame),
-                    "source": "sqlite warehouse", "query": QUERY.format(start="2013-06-01", end="2013-07-01")}
+    eval_dataset = {
+        "uri": store.uri(eval_key),
+        "sha256": store.sha256(eval_key),
+        "rows": len(eval_frame),
+        "source": "sqlite warehouse",
+        "query": QUERY.format(start="2013-06-01", end="2013-07-01"),
+    }
 
     estimators = [
         ("sklearn.linear_model.LogisticRegression", LogisticRegression(C=0.001, max_iter=200), [0, 1]),
@@ -107,9 +119,13 @@ def build_registry(root: str) -> dict[str, Any]:
         train_key = f"datasets/flight_delay_train/{month:02d}/data.parquet"
         train_frame = pd.DataFrame(X_train, columns=columns).assign(label=y_train)
         store.write_bytes(train_key, train_frame.to_parquet(index=False))
-        train_dataset = {"uri": store.uri(train_key), "sha256": store.sha256(train_key), "rows": len(train_frame),
-                         "source": "sqlite warehouse",
-                         "query": QUERY.format(start=f"2013-{month - 4:02d}-01", end=f"2013-{month - 1:02d}-01")}
+        train_dataset = {
+            "uri": store.uri(train_key),
+            "sha256": store.sha256(train_key),
+            "rows": len(train_frame),
+            "source": "sqlite warehouse",
+            "query": QUERY.format(start=f"2013-{month - 4:02d}-01", end=f"2013-{month - 1:02d}-01"),
+        }
         est.fit(X_train[:, feats], y_train)
         score = est.predict_proba(X_eval[:, feats])[:, 1]
         metrics = {
@@ -120,8 +136,13 @@ def build_registry(root: str) -> dict[str, Any]:
             "rows": len(y_eval),
         }
         verdict = decide(
-            model=MODEL, task="classification", challenger_metrics=metrics, champion_metrics=champion_metrics,
-            champion_version=champion_version, thresholds={"roc_auc": 0.7}, eval_dataset=eval_dataset,
+            model=MODEL,
+            task="classification",
+            challenger_metrics=metrics,
+            champion_metrics=champion_metrics,
+            champion_version=champion_version,
+            thresholds={"roc_auc": 0.7},
+            eval_dataset=eval_dataset,
         ).to_dict()
         folder = f"runs/{DAG_ID}/{safe_run_id(run_id)}"
         verdict["verdict_uri"] = store.uri(f"{folder}/evaluate/verdict.json")
@@ -129,23 +150,41 @@ def build_registry(root: str) -> dict[str, Any]:
         store.write_json(f"{folder}/evaluate/verdict.json", verdict)
         store.write_bytes(f"{folder}/evaluate/roc.png", png_bytes())
         store.write_bytes(f"{folder}/validate/validation.json", b'{"success": true}')
-        store.write_bytes(f"{folder}/validate/validation.html", _validation_html(run_id, len(train_frame)).encode())
+        store.write_bytes(
+            f"{folder}/validate/validation.html", _validation_html(run_id, len(train_frame)).encode()
+        )
         data = dump_model(est)
         lineage = {
-            "train_dataset": train_dataset, "eval_dataset": eval_dataset, "dag_id": DAG_ID, "run_id": run_id,
-            "task_id": "register", "try_number": 1,
+            "train_dataset": train_dataset,
+            "eval_dataset": eval_dataset,
+            "dag_id": DAG_ID,
+            "run_id": run_id,
+            "task_id": "register",
+            "try_number": 1,
             "data_interval_start": f"2013-{month - 1:02d}-01 00:00:00+00:00",
             "data_interval_end": f"2013-{month:02d}-01 00:00:00+00:00",
-            "seed": 42, "packages": package_versions(),
-            "code": {"file": "retrain.py", "file_sha256": hashlib.sha256(b"dag code").hexdigest(),
-                     "git_commit": "0123456789abcdef0123456789abcdef01234567", "git_dirty": False},
+            "seed": 42,
+            "packages": package_versions(),
+            "code": {
+                "file": "retrain.py",
+                "file_sha256": hashlib.sha256(b"dag code").hexdigest(),
+                "git_commit": "0123456789abcdef0123456789abcdef01234567",
+                "git_dirty": False,
+            },
             "model_sha256": hashlib.sha256(data).hexdigest(),
         }
         mv, _ = registry.register(
-            MODEL, data, run_key=f"{DAG_ID}/{run_id}/register", estimator=estimator_name, metrics=metrics,
-            verdict=verdict, lineage=lineage, spec={"task": "classification", "label": "label",
-                                                     "features": [columns[f] for f in feats]},
-            params={k: v for k, v in est.get_params().items() if isinstance(v, (int, float, str, type(None)))},
+            MODEL,
+            data,
+            run_key=f"{DAG_ID}/{run_id}/register",
+            estimator=estimator_name,
+            metrics=metrics,
+            verdict=verdict,
+            lineage=lineage,
+            spec={"task": "classification", "label": "label", "features": [columns[f] for f in feats]},
+            params={
+                k: v for k, v in est.get_params().items() if isinstance(v, (int, float, str, type(None)))
+            },
         )
         version_html = _evaluation_html(MODEL, mv.version, verdict)
         store.write_bytes(f"{folder}/evaluate/evaluation.html", version_html.encode())
@@ -153,10 +192,16 @@ def build_registry(root: str) -> dict[str, Any]:
             registry.promote(MODEL, mv.version, actor=f"airflow:{DAG_ID}/{run_id}", reason=verdict["reason"])
             champion_metrics, champion_version = metrics, mv.version
         info["versions"][mv.version] = {
-            "run_id": run_id, "folder": folder, "passed": verdict["passed"], "metrics": metrics,
-            "report_key": f"{folder}/evaluate/evaluation.html", "png_key": f"{folder}/evaluate/roc.png",
-            "validation_key": f"{folder}/validate/validation.html", "train_key": train_key,
-            "model_sha256": mv.model_sha256, "train_sha256": train_dataset["sha256"],
+            "run_id": run_id,
+            "folder": folder,
+            "passed": verdict["passed"],
+            "metrics": metrics,
+            "report_key": f"{folder}/evaluate/evaluation.html",
+            "png_key": f"{folder}/evaluate/roc.png",
+            "validation_key": f"{folder}/validate/validation.html",
+            "train_key": train_key,
+            "model_sha256": mv.model_sha256,
+            "train_sha256": train_dataset["sha256"],
             "query": train_dataset["query"],
         }
     assert [v for v, d in info["versions"].items() if d["passed"]] == [1, 2], info["versions"]

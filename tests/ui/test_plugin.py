@@ -11,8 +11,17 @@ import pytest
 
 from tests.conftest import REPO
 
-HEAVY = ("pandas", "sklearn", "pyarrow", "numpy", "skops", "matplotlib", "great_expectations",
-         "mlops_provider.core.registry", "airflow.api_fastapi.core_api.security")
+HEAVY = (
+    "pandas",
+    "sklearn",
+    "pyarrow",
+    "numpy",
+    "skops",
+    "matplotlib",
+    "great_expectations",
+    "mlops_provider.core.registry",
+    "airflow.api_fastapi.core_api.security",
+)
 
 
 def test_importing_the_plugin_stays_light():
@@ -20,7 +29,9 @@ def test_importing_the_plugin_stays_light():
         "import json, sys; import mlops_provider.plugins.registry_view; "
         f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
@@ -37,7 +48,8 @@ def test_the_plugins_folder_drop_in_defers_to_the_installed_entry_point(monkeypa
 
     real = importlib.metadata.entry_points
     monkeypatch.setattr(
-        importlib.metadata, "entry_points",
+        importlib.metadata,
+        "entry_points",
         lambda **kw: [] if kw.get("group") == "airflow.plugins" else real(**kw),
     )
     plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(REPO / "plugins"))
@@ -58,7 +70,12 @@ def test_ui_extension_points_are_valid():
     assert not any(fastapi_app["url_prefix"].startswith(p) for p in RESERVED_URL_PREFIXES)
     (view,) = MlopsRegistryPlugin.external_views
     parsed = ExternalViewResponse(**view)
-    assert (parsed.name, parsed.href, parsed.destination, parsed.url_route) == ("Model registry", "mlops/", "nav", None)
+    assert (parsed.name, parsed.href, parsed.destination, parsed.url_route) == (
+        "Model registry",
+        "mlops/",
+        "nav",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,7 +96,8 @@ def test_run_folders_are_one_safe_segment_per_id():
     from mlops_provider.core.names import path_segment, run_folder
 
     assert run_folder("mlops_retrain_scheduled", "scheduled__2013-08-01T00:00:00+00:00") == (
-        "mlops_retrain_scheduled/scheduled__2013-08-01T00_00_00+00_00")
+        "mlops_retrain_scheduled/scheduled__2013-08-01T00_00_00+00_00"
+    )
     assert path_segment("manual run/é") == "manual_run__"
     dots = path_segment("..")
     assert dots.startswith("_..-") and dots != path_segment(".") and "/" not in dots

@@ -66,8 +66,13 @@ def post(env, path: str, data: dict, token: str | None = "admin", origin: str | 
 
 def test_anonymous_and_bad_tokens_are_refused(env):
     info = env["info"]
-    paths = ["/mlops/", f"/mlops/models/{MODEL}", f"/mlops/models/{MODEL}/versions/2",
-             f"/mlops/artifacts/{info['versions'][2]['report_key']}", f"/mlops/artifacts/{info['versions'][2]['png_key']}"]
+    paths = [
+        "/mlops/",
+        f"/mlops/models/{MODEL}",
+        f"/mlops/models/{MODEL}/versions/2",
+        f"/mlops/artifacts/{info['versions'][2]['report_key']}",
+        f"/mlops/artifacts/{info['versions'][2]['png_key']}",
+    ]
     for path in paths:
         r = get(env, path, token=None)
         assert r.status_code == 401, (path, r.status_code)
@@ -97,7 +102,9 @@ def test_models_index(env):
     assert f'href="/mlops/models/{MODEL}"' in page
     assert f'href="/mlops/models/{MODEL}/versions/2"><span class="badge champion">v2</span>' in page
     assert '<td class="num">3</td>' in page  # versions
-    assert f'href="/mlops/models/{MODEL}/versions/3">v3</a> <span class="badge bad">gate failed</span>' in page
+    assert (
+        f'href="/mlops/models/{MODEL}/versions/3">v3</a> <span class="badge bad">gate failed</span>' in page
+    )
     roc = env["info"]["versions"][2]["metrics"]["roc_auc"]
     assert f"roc_auc {roc:.4f}" in page
     # last champion change: the DAG run that promoted v2, with the gate's reason
@@ -109,16 +116,19 @@ def test_model_page_versions_gate_aliases_and_history(env):
     assert r.status_code == 200
     page = r.text
     assert page.index('data-version="3"') < page.index('data-version="2"') < page.index('data-version="1"')
-    v3_row = page[page.index('data-version="3"'):page.index('data-version="2"')]
+    v3_row = page[page.index('data-version="3"') : page.index('data-version="2"')]
     assert "gate failed" in v3_row and "challenger misses absolute threshold(s): roc_auc" in v3_row
-    v2_row = page[page.index('data-version="2"'):page.index('data-version="1"')]
+    v2_row = page[page.index('data-version="2"') : page.index('data-version="1"')]
     assert "gate passed" in v2_row and '<span class="badge champion">champion</span>' in v2_row
     # the estimator name came from the registry: escaped, never live markup
     assert html.escape(ESTIMATOR_XSS) in page and ESTIMATOR_XSS not in page
-    history = page[page.index("<h2>Alias history</h2>"):]
-    assert history.count("<tr><td class=\"when\"><time") == 2
+    history = page[page.index("<h2>Alias history</h2>") :]
+    assert history.count('<tr><td class="when"><time') == 2
     assert html.escape(f"airflow:{DAG_ID}/{RUN_IDS[0]}") in history and "v1 \u2192 v2" in history
-    assert 'action="/mlops/models/flight_delay/promote"' in page and 'action="/mlops/models/flight_delay/rollback"' in page
+    assert (
+        'action="/mlops/models/flight_delay/promote"' in page
+        and 'action="/mlops/models/flight_delay/rollback"' in page
+    )
     assert 'name="reason" required' in page
 
 
@@ -134,13 +144,15 @@ def test_version_page_lineage_checks_and_reports(env):
     assert "0123456789abcdef0123456789abcdef01234567" in page and "scikit-learn" in page
     # the champion check: threshold, champion, challenger and delta
     v1, v2 = env["info"]["versions"][1]["metrics"]["roc_auc"], info["metrics"]["roc_auc"]
-    checks = page[page.index('class="checks"'):]
-    checks = checks[:checks.index("</table>")]
-    assert f"{v1:.4f}" in checks and f"{v2:.4f}" in checks and f"{v2 - v1:+.4f}" in checks and "&gt;=" in checks
+    checks = page[page.index('class="checks"') :]
+    checks = checks[: checks.index("</table>")]
+    assert (
+        f"{v1:.4f}" in checks and f"{v2:.4f}" in checks and f"{v2 - v1:+.4f}" in checks and "&gt;=" in checks
+    )
     folder = info["folder"]
     assert f'href="/mlops/artifacts/{quote(folder)}/evaluate/evaluation.html">evaluation (HTML)</a>' in page
     assert f'href="/mlops/artifacts/{quote(folder)}/evaluate/verdict.json">verdict (JSON)</a>' in page
-    files = page[page.index('class="run-files"'):]
+    files = page[page.index('class="run-files"') :]
     for name in ("validation.html", "validation.json", "evaluation.html", "roc.png", "verdict.json"):
         assert f">{name}</a>" in files, name
     assert f'href="/mlops/artifacts/{quote(folder)}/validate/validation.html"' in files
@@ -161,8 +173,14 @@ def test_artifacts_are_served_by_type(env):
     info, store = env["info"]["versions"][2], env["store"]
     r = get(env, f"/mlops/artifacts/{info['report_key']}")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert "sandbox" in r.headers["content-security-policy"] and "script-src 'none'" in r.headers["content-security-policy"]
-    assert r.headers["content-disposition"].startswith("inline") and "Evaluation report: flight_delay v2" in r.text
+    assert (
+        "sandbox" in r.headers["content-security-policy"]
+        and "script-src 'none'" in r.headers["content-security-policy"]
+    )
+    assert (
+        r.headers["content-disposition"].startswith("inline")
+        and "Evaluation report: flight_delay v2" in r.text
+    )
     r = get(env, f"/mlops/artifacts/{info['png_key']}")
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert r.content == store.read_bytes(info["png_key"]) and r.content.startswith(b"\x89PNG")
@@ -171,7 +189,9 @@ def test_artifacts_are_served_by_type(env):
     assert r.json()["passed"] is True
     r = get(env, f"/mlops/artifacts/{info['train_key']}")
     assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")
-    assert r.headers["content-length"] == str(len(r.content)) and r.content == store.read_bytes(info["train_key"])
+    assert r.headers["content-length"] == str(len(r.content)) and r.content == store.read_bytes(
+        info["train_key"]
+    )
     import pyarrow.parquet as pq
 
     assert pq.read_table(io.BytesIO(r.content)).num_rows == 600
@@ -184,8 +204,14 @@ def test_artifacts_refuse_keys_outside_the_root(env):
     store = env["store"]
     assert get(env, "/mlops/artifacts/runs/nothing-here.html").status_code == 404
     assert get(env, "/mlops/artifacts/runs").status_code == 404  # a folder is not a file
-    for bad in ("%2e%2e/%2e%2e/etc/passwd", "runs/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/etc/passwd",
-                "%2Fetc%2Fpasswd", "file:%2F%2F%2Fetc%2Fpasswd", "runs%5C..%5C..%5Cx"):
+    for bad in (
+        "%2e%2e/%2e%2e/etc/passwd",
+        "runs/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/etc/passwd",
+        "%2Fetc%2Fpasswd",
+        "file:%2F%2F%2Fetc%2Fpasswd",
+        "runs%5C..%5C..%5Cx",
+    ):
         r = get(env, f"/mlops/artifacts/{bad}")
         assert r.status_code == 400, (bad, r.status_code, r.text[-300:])
     # a symlink inside the root pointing outside of it
@@ -212,7 +238,9 @@ def test_alias_moves_need_reason_same_origin_and_permission(env):
     for data, kw, status, message in cases:
         r = post(env, url, data, **kw)
         assert r.status_code == status and message in r.text, (data, kw, r.status_code, r.text[-400:])
-    r = env["client"].post(url, json={"version": 3, "reason": "json"}, headers={**bearer(env["admin"]), "Origin": ORIGIN})
+    r = env["client"].post(
+        url, json={"version": 3, "reason": "json"}, headers={**bearer(env["admin"]), "Origin": ORIGIN}
+    )
     assert r.status_code == 415
     assert reg.get_alias(MODEL) == 2 and len(reg.history(MODEL)) == 2  # nothing moved
 
@@ -220,8 +248,13 @@ def test_alias_moves_need_reason_same_origin_and_permission(env):
 def test_promote_and_rollback_record_the_user_and_reason(env):
     reg = env["registry"]
     reason = "<b>manual</b> override after review"
-    r = post(env, f"/mlops/models/{MODEL}/promote", {"version": "3", "reason": reason}, origin=None,
-             Referer=f"{ORIGIN}/mlops/models/{MODEL}")
+    r = post(
+        env,
+        f"/mlops/models/{MODEL}/promote",
+        {"version": "3", "reason": reason},
+        origin=None,
+        Referer=f"{ORIGIN}/mlops/models/{MODEL}",
+    )
     assert r.status_code == 303 and r.headers["location"] == f"/mlops/models/{MODEL}?done=promote&v=3"
     assert reg.get_alias(MODEL) == 3
     last = reg.history(MODEL)[-1]
@@ -267,6 +300,9 @@ def test_links_follow_a_base_url_path_prefix(env):
     with TestClient(server, base_url=ORIGIN) as client:
         r = client.get(f"/airflow/mlops/models/{MODEL}/versions/2", headers=bearer(env["admin"]))
     assert r.status_code == 200
-    assert f'href="/airflow/mlops/artifacts/{quote(env["info"]["versions"][2]["folder"])}/evaluate/evaluation.html"' in r.text
+    assert (
+        f'href="/airflow/mlops/artifacts/{quote(env["info"]["versions"][2]["folder"])}/evaluate/evaluation.html"'
+        in r.text
+    )
     assert f'class="airflow-run" href="/airflow/dags/{DAG_ID}/runs/' in r.text
     assert 'href="/airflow/mlops/models/flight_delay"' in r.text and 'href="/airflow/">Airflow' in r.text

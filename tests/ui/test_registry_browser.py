@@ -24,7 +24,9 @@ def server(api_server):
 
 
 def token(server, user: str = "admin") -> str:
-    r = httpx.post(f"{server['url']}/auth/token", json={"username": user, "password": server["users"][user]}, timeout=10)
+    r = httpx.post(
+        f"{server['url']}/auth/token", json={"username": user, "password": server["users"][user]}, timeout=10
+    )
     assert r.status_code == 201, r.text
     return r.json()["access_token"]
 
@@ -32,12 +34,21 @@ def token(server, user: str = "admin") -> str:
 def test_anonymous_requests_get_401_or_403(server, registry_info):
     url = server["url"]
     report = registry_info["versions"][2]["report_key"]
-    for path in ("/mlops/", f"/mlops/models/{MODEL}", f"/mlops/models/{MODEL}/versions/2", f"/mlops/artifacts/{report}"):
+    for path in (
+        "/mlops/",
+        f"/mlops/models/{MODEL}",
+        f"/mlops/models/{MODEL}/versions/2",
+        f"/mlops/artifacts/{report}",
+    ):
         r = httpx.get(f"{url}{path}", timeout=10)
         assert r.status_code in (401, 403), (path, r.status_code, r.text[:300])
         assert "Evaluation report" not in r.text and "roc_auc" not in r.text
-    r = httpx.post(f"{url}/mlops/models/{MODEL}/promote", data={"version": "3", "reason": "anon"},
-                   headers={"Origin": url}, timeout=10)
+    r = httpx.post(
+        f"{url}/mlops/models/{MODEL}/promote",
+        data={"version": "3", "reason": "anon"},
+        headers={"Origin": url},
+        timeout=10,
+    )
     assert r.status_code in (401, 403)
     r = httpx.get(f"{url}/mlops/", headers={"Authorization": "Bearer forged"}, timeout=10)
     assert r.status_code in (401, 403)
@@ -52,16 +63,31 @@ def test_api_token_works_and_the_plugin_is_registered(server):
     (plugin,) = [p for p in r.json()["plugins"] if p["name"] == "mlops_registry"]
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/mlops"
     assert plugin["external_views"] == [
-        {"name": "Model registry", "href": "mlops/", "destination": "nav", "category": "browse",
-         "icon": None, "icon_dark_mode": None, "url_route": None, "nav_top_level": False}
+        {
+            "name": "Model registry",
+            "href": "mlops/",
+            "destination": "nav",
+            "category": "browse",
+            "icon": None,
+            "icon_dark_mode": None,
+            "url_route": None,
+            "nav_top_level": False,
+        }
     ]
-    r = httpx.get(f"{url}/api/v2/plugins/importErrors", headers={"Authorization": f"Bearer {jwt}"}, timeout=10)
+    r = httpx.get(
+        f"{url}/api/v2/plugins/importErrors", headers={"Authorization": f"Bearer {jwt}"}, timeout=10
+    )
     assert r.status_code == 200, r.text
     ours = [e for e in r.json()["import_errors"] if "mlops" in json.dumps(e)]
     assert ours == [], ours
     # a cross-site form post carrying a valid token is still refused
-    r = httpx.post(f"{url}/mlops/models/{MODEL}/promote", data={"version": "3", "reason": "csrf"},
-                   headers={"Origin": "http://evil.example"}, cookies={"_token": jwt}, timeout=10)
+    r = httpx.post(
+        f"{url}/mlops/models/{MODEL}/promote",
+        data={"version": "3", "reason": "csrf"},
+        headers={"Origin": "http://evil.example"},
+        cookies={"_token": jwt},
+        timeout=10,
+    )
     assert r.status_code == 403 and "cross-site" in r.text
 
 
@@ -75,12 +101,16 @@ def wait_for(driver, condition, what: str, timeout: float = WAIT):
     except TimeoutException:
         shot = SCREENSHOTS / f"FAILED-{int(time.time())}.png"
         driver.save_screenshot(str(shot))
-        pytest.fail(f"Timed out after {timeout}s waiting for {what}; at {driver.current_url!r}; screenshot {shot}")
+        pytest.fail(
+            f"Timed out after {timeout}s waiting for {what}; at {driver.current_url!r}; screenshot {shot}"
+        )
 
 
 def screenshot(driver, name: str) -> None:
     """A full-page screenshot (the window grown to the page height) in test-artifacts/ui/."""
-    height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+    height = driver.execute_script(
+        "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)"
+    )
     driver.set_window_size(1400, min(max(int(height) + 140, 900), 4000))
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
     driver.set_window_size(1400, 1000)
@@ -149,7 +179,10 @@ def test_browser_login_browse_promote(server, browser, registry_info):
 
     # 6. the evaluation report, served from the artifact store, with its image
     d.find_element(By.LINK_TEXT, "evaluation (HTML)").click()
-    wait_for(d, ec.text_to_be_present_in_element((By.ID, "title"), f"Evaluation report: {MODEL} v2"), "the report")
+    wait_for(
+        d, ec.text_to_be_present_in_element((By.ID, "title"), f"Evaluation report: {MODEL} v2"), "the report"
+    )
+
     def image_loaded(drv):
         from selenium.common.exceptions import WebDriverException
 
@@ -167,18 +200,30 @@ def test_browser_login_browse_promote(server, browser, registry_info):
 
     # 7. the data-quality report of the same run
     d.back()
-    wait_for(d, ec.presence_of_element_located((By.CSS_SELECTOR, "table.run-files")), "the version page again")
+    wait_for(
+        d, ec.presence_of_element_located((By.CSS_SELECTOR, "table.run-files")), "the version page again"
+    )
     d.find_element(By.CSS_SELECTOR, "table.run-files").find_element(By.LINK_TEXT, "validation.html").click()
-    wait_for(d, ec.text_to_be_present_in_element((By.ID, "title"), "Data quality report: PASS"), "the validation report")
+    wait_for(
+        d,
+        ec.text_to_be_present_in_element((By.ID, "title"), "Data quality report: PASS"),
+        "the validation report",
+    )
 
     # 8. promote v3 by hand, with a reason; the history shows who and why
     d.get(f"{url}/mlops/models/{MODEL}")
-    form = wait_for(d, ec.presence_of_element_located((By.CSS_SELECTOR, "form[action$='/promote']")), "the promote form")
+    form = wait_for(
+        d, ec.presence_of_element_located((By.CSS_SELECTOR, "form[action$='/promote']")), "the promote form"
+    )
     Select(form.find_element(By.NAME, "version")).select_by_value("3")
     reason = "Browser test: promote v3 by hand after review"
     form.find_element(By.NAME, "reason").send_keys(reason)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait_for(d, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash"), "v3 is now the champion."), "the flash")
+    wait_for(
+        d,
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash"), "v3 is now the champion."),
+        "the flash",
+    )
     first = d.find_element(By.CSS_SELECTOR, "table.history tbody tr")
     assert first.find_element(By.CSS_SELECTOR, "td.actor").text == "admin"
     assert first.find_element(By.CSS_SELECTOR, "td.why").text == reason
@@ -191,7 +236,9 @@ def test_browser_login_browse_promote(server, browser, registry_info):
     form = by_css(d, "form[action$='/rollback']")
     form.find_element(By.NAME, "reason").send_keys("v3 misses the roc_auc threshold")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait_for(d, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash"), "Rolled back: v2"), "the rollback")
+    wait_for(
+        d, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash"), "Rolled back: v2"), "the rollback"
+    )
     first = d.find_element(By.CSS_SELECTOR, "table.history tbody tr")
     assert "rollback" in first.text and first.find_element(By.CSS_SELECTOR, "td.actor").text == "admin"
 
@@ -200,7 +247,10 @@ def test_browser_login_browse_promote(server, browser, registry_info):
 
     reg = ModelRegistry(ArtifactStore(registry_info["root"]))
     assert reg.get_alias(MODEL) == 2
-    assert [(e.action, e.actor) for e in reg.history(MODEL)][-2:] == [("promote", "admin"), ("rollback", "admin")]
+    assert [(e.action, e.actor) for e in reg.history(MODEL)][-2:] == [
+        ("promote", "admin"),
+        ("rollback", "admin"),
+    ]
 
 
 def test_browser_nav_entry_in_the_airflow_ui(server, browser):
@@ -210,10 +260,17 @@ def test_browser_nav_entry_in_the_airflow_ui(server, browser):
 
     d = browser
     d.get(f"{server['url']}/")
-    browse = wait_for(d, ec.element_to_be_clickable((By.CSS_SELECTOR, "button[aria-label='Browse'], [title='Browse']")),
-                      "the Browse menu of the Airflow UI", timeout=60)
+    browse = wait_for(
+        d,
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "button[aria-label='Browse'], [title='Browse']")),
+        "the Browse menu of the Airflow UI",
+        timeout=60,
+    )
     browse.click()
-    link = wait_for(d, ec.visibility_of_element_located((By.CSS_SELECTOR, "a[aria-label='Model registry']")),
-                    "the 'Model registry' entry in the Browse menu")
+    link = wait_for(
+        d,
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "a[aria-label='Model registry']")),
+        "the 'Model registry' entry in the Browse menu",
+    )
     assert link.get_attribute("href") == f"{server['url']}/mlops/"
     screenshot(d, "07-airflow-browse-menu")

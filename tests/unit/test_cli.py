@@ -37,8 +37,16 @@ def _verdict(passed: bool, auc: float, reason: str) -> dict:
         "compare_metric": "roc_auc",
         "bootstrap": "promote",
         "checks": [
-            {"kind": "threshold", "metric": "roc_auc", "op": ">=", "threshold": 0.7, "challenger": auc,
-             "champion": None, "delta": auc - 0.7, "passed": auc >= 0.7},
+            {
+                "kind": "threshold",
+                "metric": "roc_auc",
+                "op": ">=",
+                "threshold": 0.7,
+                "challenger": auc,
+                "champion": None,
+                "delta": auc - 0.7,
+                "passed": auc >= 0.7,
+            },
         ],
         "metrics": {"challenger": {"roc_auc": auc}},
         "champion_version": None,
@@ -50,7 +58,11 @@ def root(tmp_path: Path) -> str:
     """A registry with three versions of ``churn``; v1 is champion, then v2 (v3 failed its gate)."""
     uri = f"file://{tmp_path / 'artifacts'}"
     registry = ModelRegistry(ArtifactStore(uri))
-    specs = [(1.0, 0.81, True, "first model"), (0.5, 0.86, True, "beats v1"), (0.1, 0.62, False, "misses roc_auc")]
+    specs = [
+        (1.0, 0.81, True, "first model"),
+        (0.5, 0.86, True, "beats v1"),
+        (0.1, 0.62, False, "misses roc_auc"),
+    ]
     for i, (c, auc, passed, reason) in enumerate(specs, start=1):
         registry.register(
             MODEL,
@@ -145,7 +157,17 @@ def test_show_one_version(root, capsys):
 # --------------------------------------------------------------------------- promote / rollback
 def test_promote_moves_champion_and_records_reason(root, capsys):
     code, out, err = _run(
-        capsys, "--root", root, "models", "promote", MODEL, "3", "--reason", "hotfix, accepted by hand", "--actor", "alice"
+        capsys,
+        "--root",
+        root,
+        "models",
+        "promote",
+        MODEL,
+        "3",
+        "--reason",
+        "hotfix, accepted by hand",
+        "--actor",
+        "alice",
     )
     assert code == 0, err
     assert "'champion': v2 -> v3" in out and "alice" in out
@@ -165,7 +187,18 @@ def test_promote_moves_champion_and_records_reason(root, capsys):
 def test_promote_default_actor_and_other_alias(root, capsys, monkeypatch):
     monkeypatch.setenv("USER", "bob")
     code, out, err = _run(
-        capsys, "--root", root, "models", "promote", MODEL, "1", "--alias", "shadow", "--reason", "try", "--json"
+        capsys,
+        "--root",
+        root,
+        "models",
+        "promote",
+        MODEL,
+        "1",
+        "--alias",
+        "shadow",
+        "--reason",
+        "try",
+        "--json",
     )
     assert code == 0, err
     event = json.loads(out)["event"]
@@ -175,17 +208,25 @@ def test_promote_default_actor_and_other_alias(root, capsys, monkeypatch):
 
 
 def test_rollback_returns_to_previous_champion(root, capsys):
-    code, out, err = _run(capsys, "--root", root, "models", "rollback", MODEL, "--reason", "v2 drifts", "--actor", "carol")
+    code, out, err = _run(
+        capsys, "--root", root, "models", "rollback", MODEL, "--reason", "v2 drifts", "--actor", "carol"
+    )
     assert code == 0, err
     assert "Rolled back" in out and "'champion': v2 -> v1" in out
     registry = _registry(root)
     assert registry.get_alias(MODEL, "champion") == 1
     last = registry.history(MODEL)[-1]
     assert (last.action, last.version, last.previous_version, last.actor, last.reason) == (
-        "rollback", 1, 2, "carol", "v2 drifts"
+        "rollback",
+        1,
+        2,
+        "carol",
+        "v2 drifts",
     )
 
-    code, out, err = _run(capsys, "--root", root, "models", "rollback", MODEL, "--to", "3", "--reason", "explicit")
+    code, out, err = _run(
+        capsys, "--root", root, "models", "rollback", MODEL, "--to", "3", "--reason", "explicit"
+    )
     assert code == 0, err
     assert _registry(root).get_alias(MODEL, "champion") == 3
 
@@ -242,15 +283,25 @@ def test_console_script(root):
     script = Path(sys.executable).with_name("mlops")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "mlops_provider.cli"]
     env = {**os.environ, "MLOPS_ARTIFACT_ROOT": "/nonexistent-should-not-be-used"}
-    done = subprocess.run([*cmd, "--root", root, "models", "list", "--json"], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run(
+        [*cmd, "--root", root, "models", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["models"][0]["champion_version"] == 2
 
-    done = subprocess.run([*cmd, "--root", root, "models", "show", "nope"], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run(
+        [*cmd, "--root", root, "models", "show", "nope"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 2
-    assert done.stderr.startswith("mlops: error: ") and "'nope'" in done.stderr and "Traceback" not in done.stderr
+    assert (
+        done.stderr.startswith("mlops: error: ")
+        and "'nope'" in done.stderr
+        and "Traceback" not in done.stderr
+    )
 
 
 def test_root_from_environment(root, capsys, monkeypatch):
@@ -287,4 +338,7 @@ def test_an_empty_registry_says_which_root_was_looked_at_and_why(tmp_path, monke
     monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", f"file://{tmp_path}/elsewhere")
     assert main(["models", "show", "flights_delay"]) == 2
     err = capsys.readouterr().err
-    assert f"registry at file://{tmp_path}/elsewhere, chosen by the environment variable MLOPS_ARTIFACT_ROOT" in err
+    assert (
+        f"registry at file://{tmp_path}/elsewhere, chosen by the environment variable MLOPS_ARTIFACT_ROOT"
+        in err
+    )

@@ -10,8 +10,13 @@ from tests.conftest import files_under
 
 
 def table(n=1000, offset=0):
-    return pa.table({"id": list(range(offset, offset + n)), "x": [float(i) / 3 for i in range(n)],
-                     "c": ["a", "b"] * (n // 2)})
+    return pa.table(
+        {
+            "id": list(range(offset, offset + n)),
+            "x": [float(i) / 3 for i in range(n)],
+            "c": ["a", "b"] * (n // 2),
+        }
+    )
 
 
 def test_snapshot_is_content_addressed_and_reused(store, tmp_path):
@@ -56,9 +61,13 @@ def test_sql_batches_from_real_sqlite_widen_null_columns(tmp_path):
     db = tmp_path / "w.db"
     with sqlite3.connect(db) as con:
         con.execute("CREATE TABLE t (id INTEGER, v REAL, s TEXT)")
-        con.executemany("INSERT INTO t VALUES (?, ?, ?)", [(i, None if i < 5 else i * 1.5, None if i < 7 else "x")
-                                                           for i in range(20)])
-    batches = list(sources.iter_sql_batches(lambda: sqlite3.connect(db), "SELECT * FROM t ORDER BY id", batch_size=5))
+        con.executemany(
+            "INSERT INTO t VALUES (?, ?, ?)",
+            [(i, None if i < 5 else i * 1.5, None if i < 7 else "x") for i in range(20)],
+        )
+    batches = list(
+        sources.iter_sql_batches(lambda: sqlite3.connect(db), "SELECT * FROM t ORDER BY id", batch_size=5)
+    )
     assert len(batches) == 4
     assert batches[-1].schema.field("v").type == pa.float64()
     assert batches[-1].schema.field("s").type in (pa.string(), pa.large_string())
@@ -77,8 +86,9 @@ def test_file_sources_csv_parquet_and_glob(tmp_path, store):
     pq.write_table(table(10), tmp_path / "p1.parquet")
     pq.write_table(table(10, 10), tmp_path / "p2.parquet")
     (tmp_path / "c.csv").write_text("id,x\n1,0.5\n2,1.5\n")
-    snap = datasets.write_snapshot(store, "files", sources.iter_file_batches(f"file://{tmp_path}/p*.parquet"),
-                                   source="glob")
+    snap = datasets.write_snapshot(
+        store, "files", sources.iter_file_batches(f"file://{tmp_path}/p*.parquet"), source="glob"
+    )
     assert snap.rows == 20
     csv = list(sources.iter_file_batches(str(tmp_path / "c.csv")))
     assert sum(b.num_rows for b in csv) == 2

@@ -13,8 +13,13 @@ WEATHER = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressur
 def synthetic():
     rng = np.random.default_rng(0)
     n = 200_000
-    ref = pd.DataFrame({"x": rng.normal(size=n), "hour": rng.integers(5, 24, n),
-                        "carrier": rng.choice(["UA", "AA", "DL", "B6"], n, p=[0.4, 0.3, 0.2, 0.1])})
+    ref = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "hour": rng.integers(5, 24, n),
+            "carrier": rng.choice(["UA", "AA", "DL", "B6"], n, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
     return ref, rng
 
 
@@ -57,14 +62,18 @@ def test_missing_rate_and_unseen_categories(synthetic):
     cur.loc[cur.index[:2000], "carrier"] = "ZZ"
     by = {f.feature: f for f in compare(build_profile(ref, categorical=["carrier"]), cur).features}
     assert by["x"].drifted and "missing rate 0.0% -> 20.0%" in by["x"].reasons
-    assert by["carrier"].unseen_share == pytest.approx(0.1) and any("unseen" in r for r in by["carrier"].reasons)
+    assert by["carrier"].unseen_share == pytest.approx(0.1) and any(
+        "unseen" in r for r in by["carrier"].reasons
+    )
 
 
 def test_profile_roundtrip_and_bad_input(synthetic):
     ref, _ = synthetic
     prof = build_profile(ref.head(1000), categorical=["carrier"])
     again = ReferenceProfile.from_dict(prof.to_dict())
-    assert compare(again, ref.head(500)).to_dict()["scores"] == compare(prof, ref.head(500)).to_dict()["scores"]
+    assert (
+        compare(again, ref.head(500)).to_dict()["scores"] == compare(prof, ref.head(500)).to_dict()["scores"]
+    )
     with pytest.raises(MissingColumnsError, match=r"\['hour'\]"):
         compare(prof, ref.drop(columns=["hour"]))
     with pytest.raises(InvalidInputError, match="0 rows"):

@@ -20,10 +20,16 @@ REPORT = f"{ROOT}/drift/flights_delay/ab12.json"
 
 
 def request(**kw) -> RetrainRequest:
-    base = dict(model="flights_delay", reason="drift", champion_version=3,
-                window={"start": "2013-12-01T00:00:00+00:00", "end": "2014-01-01T00:00:00+00:00"},
-                drifted_features=["temp", "dewp"], scores={"temp": 2.5, "dewp": 1.9}, report_uri=REPORT,
-                requested_at="2014-01-01T01:00:00+00:00")
+    base = dict(
+        model="flights_delay",
+        reason="drift",
+        champion_version=3,
+        window={"start": "2013-12-01T00:00:00+00:00", "end": "2014-01-01T00:00:00+00:00"},
+        drifted_features=["temp", "dewp"],
+        scores={"temp": 2.5, "dewp": 1.9},
+        report_uri=REPORT,
+        requested_at="2014-01-01T01:00:00+00:00",
+    )
     base.update(kw)
     return RetrainRequest(**base)
 
@@ -43,11 +49,13 @@ def test_round_trips_are_json_able():
     extra = json.loads(json.dumps(req.to_extra()))
     assert extra["type"] == "retrain_requested" and extra["schema_version"] == 1
     assert RetrainRequest.parse(extra, artifact_root=ROOT) == req
-    minimal = request(reason="manual", champion_version=None, window=None, drifted_features=[], scores={},
-                      report_uri=None)
+    minimal = request(
+        reason="manual", champion_version=None, window=None, drifted_features=[], scores={}, report_uri=None
+    )
     assert RetrainRequest.parse(minimal.to_extra()) == minimal  # no URI: no root needed
-    ch = ChampionChanged("flights_delay", 4, 3, "airflow:dag/run", "challenger beat champion",
-                         "2014-01-02T00:00:00+00:00")
+    ch = ChampionChanged(
+        "flights_delay", 4, 3, "airflow:dag/run", "challenger beat champion", "2014-01-02T00:00:00+00:00"
+    )
     extra = json.loads(json.dumps(ch.to_extra()))
     assert extra["type"] == "champion_changed" and ChampionChanged.parse(extra) == ch
     assert ch.asset_uri == "x-mlops://flights_delay/champion"
@@ -69,17 +77,32 @@ def bad(key, value=..., drop=False):
     [
         (bad("model", drop=True), r"lacks the 'model' key \(expected a non-empty string\)"),
         (bad("requested_at", drop=True), "lacks the 'requested_at' key"),
-        (bad("champion_version", True), r"'champion_version' key .* must be an int >= 1 or null\. Got True \(bool\)"),
+        (
+            bad("champion_version", True),
+            r"'champion_version' key .* must be an int >= 1 or null\. Got True \(bool\)",
+        ),
         (bad("champion_version", "3"), r"'champion_version' key .* Got '3' \(str\)"),
-        (bad("reason", "boredom"), r"'reason' key .* one of \['drift', 'performance', 'manual'\]\. Got 'boredom'"),
-        (bad("drifted_features", "temp"), r"'drifted_features' key .* list of non-empty strings\. Got 'temp' \(str\)"),
+        (
+            bad("reason", "boredom"),
+            r"'reason' key .* one of \['drift', 'performance', 'manual'\]\. Got 'boredom'",
+        ),
+        (
+            bad("drifted_features", "temp"),
+            r"'drifted_features' key .* list of non-empty strings\. Got 'temp' \(str\)",
+        ),
         (bad("scores", {"temp": True}), r"'scores.temp' key .* finite number \(not a bool\)\. Got True"),
         (bad("scores", {"temp": "high"}), r"'scores.temp' key"),
         (bad("window", {"start": "2013-12-01"}), "'window' key .* exactly the keys 'start' and 'end'"),
-        (bad("window", {"start": "yesterday", "end": "2014-01-01"}), r"'window.start' key .* ISO 8601.*'yesterday'"),
+        (
+            bad("window", {"start": "yesterday", "end": "2014-01-01"}),
+            r"'window.start' key .* ISO 8601.*'yesterday'",
+        ),
         (bad("requested_at", 1388534400), r"'requested_at' key .* ISO 8601.*\(int\)"),
         (bad("report_uri", "file:///etc/passwd"), r"'report_uri' key .* inside the artifact root.*outside"),
-        (bad("report_uri", "s3://other-bucket/drift/x.json"), "'report_uri' key .* outside the artifact root"),
+        (
+            bad("report_uri", "s3://other-bucket/drift/x.json"),
+            "'report_uri' key .* outside the artifact root",
+        ),
         (bad("report_uri", "drift/../../etc/passwd"), "'report_uri' key .* not a relative path"),
         (bad("report_uri", f"{ROOT}/drift/../../../etc/passwd"), r"'report_uri' key .* without '\.\.'"),
         (bad("model", "../../x"), "'model' key .* not a valid model name.*'../../x'"),
@@ -122,18 +145,27 @@ def test_bad_champion_changes_are_refused(change, match):
 
 
 def test_new_data_events_from_a_watcher():
-    payload = {"from_trigger": True, "payload": {"uri": "s3://landing/flights/2014-01.csv", "size": 10, "mtime": 0}}
+    payload = {
+        "from_trigger": True,
+        "payload": {"uri": "s3://landing/flights/2014-01.csv", "size": 10, "mtime": 0},
+    }
     ev = NewDataEvent.parse(payload, allowed_prefix="s3://landing/flights")
     assert ev.mtime == "1970-01-01T00:00:00+00:00" and ev.size == 10
     for uri in ("s3://landing/flightsX/a.csv", "s3://landing/flights/../secrets/a.csv", "s3://other/a.csv"):
-        with pytest.raises(InvalidInputError, match="'uri' key .* under the allowed prefix 's3://landing/flights/'"):
-            NewDataEvent.parse({"from_trigger": True, "payload": {**payload["payload"], "uri": uri}},
-                               allowed_prefix="s3://landing/flights")
+        with pytest.raises(
+            InvalidInputError, match="'uri' key .* under the allowed prefix 's3://landing/flights/'"
+        ):
+            NewDataEvent.parse(
+                {"from_trigger": True, "payload": {**payload["payload"], "uri": uri}},
+                allowed_prefix="s3://landing/flights",
+            )
     with pytest.raises(InvalidInputError, match="'uri' key .* outside the artifact root"):
         NewDataEvent.parse(payload, artifact_root=ROOT)
     with pytest.raises(InvalidInputError, match=r"'size' key .* int >= 0\. Got True \(bool\)"):
-        NewDataEvent.parse({"from_trigger": True, "payload": {**payload["payload"], "size": True}},
-                           allowed_prefix="s3://landing")
+        NewDataEvent.parse(
+            {"from_trigger": True, "payload": {**payload["payload"], "size": True}},
+            allowed_prefix="s3://landing",
+        )
     with pytest.raises(InvalidInputError, match="lacks the 'payload' key"):
         NewDataEvent.parse({"from_trigger": True}, artifact_root=ROOT)
     with pytest.raises(InvalidInputError, match="'from_trigger' key .* True"):
@@ -147,14 +179,19 @@ def test_parse_triggering_events_all_or_nothing():
         def __init__(self, extra):
             self.extra = extra
 
-    good = [{"extra": request().to_extra()}, Ev(request(reason="performance", drifted_features=[]).to_extra()),
-            {"extra": champion.to_extra()}]
+    good = [
+        {"extra": request().to_extra()},
+        Ev(request(reason="performance", drifted_features=[]).to_extra()),
+        {"extra": champion.to_extra()},
+    ]
     parsed = parse_triggering_events(good, ROOT)
     assert [type(p).__name__ for p in parsed] == ["RetrainRequest", "RetrainRequest", "ChampionChanged"]
     assert parsed[1].reason == "performance" and parsed[2] == champion
     by_asset = {"x-mlops://flights_delay/retrain-requested": [good[0], good[1]]}
     assert len(parse_triggering_events(by_asset, ROOT)) == 2
-    with pytest.raises(InvalidInputError, match=r"event #1 rejected \(no event of this batch is used\).*'reason' key"):
+    with pytest.raises(
+        InvalidInputError, match=r"event #1 rejected \(no event of this batch is used\).*'reason' key"
+    ):
         parse_triggering_events([good[0], {"extra": bad("reason", "boredom")}, good[1]], ROOT)
     with pytest.raises(InvalidInputError, match="event #0 lacks the 'extra' key"):
         parse_triggering_events([{"payload": {}}], ROOT)

@@ -13,11 +13,18 @@ from mlops_provider.core import metrics as M
 from mlops_provider.core.errors import InvalidParameterError
 
 
-@pytest.mark.parametrize("name, scorer, higher", [
-    ("f1_macro", "f1_macro", True), ("roc_auc_ovr", "roc_auc_ovr", True), ("neg_log_loss", "neg_log_loss", True),
-    ("log_loss", "neg_log_loss", False), ("rmse", "neg_root_mean_squared_error", False), ("r2", "r2", True),
-    ("mae", "neg_mean_absolute_error", False),
-])
+@pytest.mark.parametrize(
+    "name, scorer, higher",
+    [
+        ("f1_macro", "f1_macro", True),
+        ("roc_auc_ovr", "roc_auc_ovr", True),
+        ("neg_log_loss", "neg_log_loss", True),
+        ("log_loss", "neg_log_loss", False),
+        ("rmse", "neg_root_mean_squared_error", False),
+        ("r2", "r2", True),
+        ("mae", "neg_mean_absolute_error", False),
+    ],
+)
 def test_names_are_scikit_learn_scorers_or_short_aliases(name, scorer, higher):
     m = M.resolve(name)
     assert (m.scorer, m.higher_is_better) == (scorer, higher)
@@ -28,25 +35,40 @@ def test_an_unknown_name_is_refused_with_close_matches():
         M.resolve("f1_macr", "thresholds")
 
 
-@pytest.mark.parametrize("name, binary, multiclass, regression", [
-    ("roc_auc", True, False, False), ("f1", True, False, False), ("f1_macro", True, True, False),
-    ("log_loss", True, True, False), ("roc_auc_ovr", True, True, False), ("accuracy", True, True, False),
-    ("r2", False, False, True), ("rmse", False, False, True), ("neg_mean_poisson_deviance", False, False, True),
-    ("f1_samples", False, False, False),
-])
+@pytest.mark.parametrize(
+    "name, binary, multiclass, regression",
+    [
+        ("roc_auc", True, False, False),
+        ("f1", True, False, False),
+        ("f1_macro", True, True, False),
+        ("log_loss", True, True, False),
+        ("roc_auc_ovr", True, True, False),
+        ("accuracy", True, True, False),
+        ("r2", False, False, True),
+        ("rmse", False, False, True),
+        ("neg_mean_poisson_deviance", False, False, True),
+        ("f1_samples", False, False, False),
+    ],
+)
 def test_task_fit_is_decided_by_scikit_learn(name, binary, multiclass, regression):
     m = M.resolve(name)
-    assert (M.fits(m, "binary") is None, M.fits(m, "multiclass") is None, M.fits(m, "regression") is None) == (
-        binary, multiclass, regression)
+    assert (
+        M.fits(m, "binary") is None,
+        M.fits(m, "multiclass") is None,
+        M.fits(m, "regression") is None,
+    ) == (binary, multiclass, regression)
 
 
-@pytest.mark.parametrize("thresholds, task, match", [
-    ({"log_loss": {"min": 0.2}}, "multiclass", "lower log_loss is better"),
-    ({"accuracy": {"max": 0.9}}, "binary", "higher accuracy is better"),
-    ({"roc_auc": 0.7}, "regression", "does not fit a regression model"),
-    ({"roc_auc": 0.7}, "multiclass", "does not fit a multiclass classifier"),
-    ({"accuracy": "high"}, "binary", "must be a number"),
-])
+@pytest.mark.parametrize(
+    "thresholds, task, match",
+    [
+        ({"log_loss": {"min": 0.2}}, "multiclass", "lower log_loss is better"),
+        ({"accuracy": {"max": 0.9}}, "binary", "higher accuracy is better"),
+        ({"roc_auc": 0.7}, "regression", "does not fit a regression model"),
+        ({"roc_auc": 0.7}, "multiclass", "does not fit a multiclass classifier"),
+        ({"accuracy": "high"}, "binary", "must be a number"),
+    ],
+)
 def test_thresholds_with_a_wrong_direction_or_task_are_refused(thresholds, task, match):
     with pytest.raises(InvalidParameterError, match=match):
         M.normalize_thresholds(thresholds, task)
@@ -54,7 +76,10 @@ def test_thresholds_with_a_wrong_direction_or_task_are_refused(thresholds, task,
 
 def test_plain_thresholds_follow_the_metric_direction():
     assert M.normalize_thresholds({"f1_macro": 0.8, "log_loss": 0.5, "neg_log_loss": -0.5}, "multiclass") == {
-        "f1_macro": (">=", 0.8), "log_loss": ("<=", 0.5), "neg_log_loss": (">=", -0.5)}
+        "f1_macro": (">=", 0.8),
+        "log_loss": ("<=", 0.5),
+        "neg_log_loss": (">=", -0.5),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +117,9 @@ def test_a_class_absent_from_the_rows_is_handled_as_scikit_learn_asks(wine_predi
 
     y, pred, proba, classes = wine_predictions
     keep = y != "barbera"
-    got = M.compute_metrics(["log_loss", "roc_auc_ovr", "accuracy"], "multiclass", y[keep], pred[keep], proba[keep],
-                            classes)
+    got = M.compute_metrics(
+        ["log_loss", "roc_auc_ovr", "accuracy"], "multiclass", y[keep], pred[keep], proba[keep], classes
+    )
     assert got["log_loss"] == pytest.approx(skm.log_loss(y[keep], proba[keep], labels=classes), abs=1e-6)
     assert np.isnan(got["roc_auc_ovr"])  # one-vs-rest AUC of a class with no row is undefined, not an error
     assert got["accuracy"] == pytest.approx(skm.accuracy_score(y[keep], pred[keep]), abs=1e-6)
@@ -121,7 +147,9 @@ def test_delong_matches_the_auc_difference_and_the_bootstrap_spread(cancer_score
     y, good, weak = cancer_scores
     c = M.compare("roc_auc", "binary", y, good, weak, np.array([0, 1]))
     assert c.method == "delong"
-    assert c.improvement == pytest.approx(roc_auc_score(y, good[1][:, 1]) - roc_auc_score(y, weak[1][:, 1]), abs=1e-9)
+    assert c.improvement == pytest.approx(
+        roc_auc_score(y, good[1][:, 1]) - roc_auc_score(y, weak[1][:, 1]), abs=1e-9
+    )
     assert c.ci_low < c.improvement < c.ci_high
     # the same interval by a paired bootstrap of the same data: widths agree within 25%
     boot = M.compare("roc_auc_ovr", "binary", y, good, weak, np.array([0, 1]), resamples=2000, seed=3)
@@ -150,10 +178,16 @@ def flights_seeds(flights_frame, warehouse):
 
     train, evaluation = flights_frame
     with sqlite3.connect(warehouse) as con:
-        dates = pd.read_sql("SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date FROM flights", con)
+        dates = pd.read_sql(
+            "SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date FROM flights", con
+        )
     evaluation = evaluation.merge(dates, on="flight_id", how="left")
-    kw = dict(label=LABEL, estimator="sklearn.ensemble.HistGradientBoostingClassifier", features=FEATURES,
-              categorical=CATEGORICAL)
+    kw = dict(
+        label=LABEL,
+        estimator="sklearn.ensemble.HistGradientBoostingClassifier",
+        features=FEATURES,
+        categorical=CATEGORICAL,
+    )
     params = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31}  # the template's
     a, result = train_model(train, params=params, seed=0, **kw)
     b, _ = train_model(train, params=params, seed=1, **kw)
@@ -170,15 +204,33 @@ def test_a_seed_change_is_not_significant_and_a_real_gain_is(flights_seeds):
 
     a, b, weak, spec, evaluation = flights_seeds
     weak_spec = type(spec)(**{**spec.to_dict(), "numeric": ["hour", "distance"]})
-    for challenger, champion, champion_spec, expected in [(b, a, spec, False), (a, b, spec, False),
-                                                          (a, weak, weak_spec, True)]:
-        j = judge(challenger, evaluation, spec, model="flights", champion=(champion, 1, champion_spec),
-                  promote_if="significantly_better", cluster_column="dep_date")
+    for challenger, champion, champion_spec, expected in [
+        (b, a, spec, False),
+        (a, b, spec, False),
+        (a, weak, weak_spec, True),
+    ]:
+        j = judge(
+            challenger,
+            evaluation,
+            spec,
+            model="flights",
+            champion=(champion, 1, champion_spec),
+            promote_if="significantly_better",
+            cluster_column="dep_date",
+        )
         c = j.verdict.comparison
-        assert c["method"] == "cluster_bootstrap (30 groups)" and c["ci_low"] < c["improvement"] < c["ci_high"]
+        assert (
+            c["method"] == "cluster_bootstrap (30 groups)" and c["ci_low"] < c["improvement"] < c["ci_high"]
+        )
         assert j.verdict.passed is expected, (c, j.verdict.reason)
         if not expected:
             assert "not significantly" in j.verdict.reason or "does not beat" in j.verdict.reason
-        better = judge(challenger, evaluation, spec, model="flights", champion=(champion, 1, champion_spec),
-                       promote_if="better").verdict
+        better = judge(
+            challenger,
+            evaluation,
+            spec,
+            model="flights",
+            champion=(champion, 1, champion_spec),
+            promote_if="better",
+        ).verdict
         assert better.passed is (c["improvement"] > 0)  # the plain rule follows the point estimate

@@ -11,12 +11,33 @@ SUITE = {
     "expectations": [
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "dep_time"}},
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "min_value": 1}},
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "carrier", "value_set": ["UA", "AA", "B6", "DL", "EV", "MQ", "US", "WN", "VX", "FL", "AS", "9E", "F9", "HA", "YV", "OO"]}},
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {
+                "column": "carrier",
+                "value_set": [
+                    "UA",
+                    "AA",
+                    "B6",
+                    "DL",
+                    "EV",
+                    "MQ",
+                    "US",
+                    "WN",
+                    "VX",
+                    "FL",
+                    "AS",
+                    "9E",
+                    "F9",
+                    "HA",
+                    "YV",
+                    "OO",
+                ],
+            },
+        },
         {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1000}},
     ],
 }
-
-
 
 
 def real_flights_with_defects():
@@ -63,9 +84,13 @@ def test_passing_suite_and_missing_column_is_reported():
     import pandas as pd
 
     df = pd.DataFrame({"distance": [10, 20, 30]})
-    ok = validate_dataframe(df, [{"type": "expect_column_values_to_be_between", "column": "distance", "min_value": 1}])
+    ok = validate_dataframe(
+        df, [{"type": "expect_column_values_to_be_between", "column": "distance", "min_value": 1}]
+    )
     assert ok.success and ok.failures == []
-    bad = validate_dataframe(df, [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "dep_time"}}])
+    bad = validate_dataframe(
+        df, [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "dep_time"}}]
+    )
     assert not bad.success
     assert bad.failures[0].exception and "dep_time" in bad.failures[0].exception
 
@@ -79,7 +104,9 @@ def test_unknown_expectation_type_names_it():
 
 def test_suite_forms_and_file(tmp_path):
     flat = normalize_suite([{"expectation_type": "expect_column_values_to_not_be_null", "column": "a"}])
-    assert flat["expectations"] == [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}]
+    assert flat["expectations"] == [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}}
+    ]
     p = tmp_path / "suite.json"
     p.write_text(json.dumps(SUITE))
     assert load_suite_file(str(p))["name"] == "flights"

@@ -36,7 +36,11 @@ def test_promote_rollback_and_history(store):
     assert (ev.version, ev.previous_version, ev.action) == (1, 3, "rollback")
     assert reg.get_alias("m") == 1
     hist = reg.history("m")
-    assert [(e.version, e.actor, e.reason) for e in hist] == [(1, "a", "first"), (3, "b", "better"), (1, "oncall", "v3 misbehaves")]
+    assert [(e.version, e.actor, e.reason) for e in hist] == [
+        (1, "a", "first"),
+        (3, "b", "better"),
+        (1, "oncall", "v3 misbehaves"),
+    ]
     with pytest.raises(NotFoundError, match="no version 9"):
         reg.promote("m", 9, actor="x", reason="y")
     with pytest.raises(InvalidInputError, match="needs a reason"):

@@ -95,7 +95,9 @@ class Page(HTMLParser):
         for rows, classes in zip(self.tables, self.row_classes, strict=True):
             if rows and rows[0] and rows[0][0] == first_header:
                 return rows[0], rows[1:], classes[1:]
-        raise AssertionError(f"no table starting with {first_header!r}; tables: {[t[0] for t in self.tables if t]}")
+        raise AssertionError(
+            f"no table starting with {first_header!r}; tables: {[t[0] for t in self.tables if t]}"
+        )
 
 
 def parse_valid_html(text: str) -> Page:
@@ -146,12 +148,39 @@ VALIDATION_SUITE = {
     "name": "flights <june>",
     "expectations": [
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "dep_time"}},
-        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "min_value": 1, "max_value": 5000}},
-        {"type": "expect_column_values_to_be_in_set",
-         "kwargs": {"column": "carrier", "value_set": ["UA", "AA", "B6", "DL", "EV", "MQ", "US", "WN", "VX", "FL",
-                                                       "AS", "9E", "F9", "HA", "YV", "OO"]}},
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "distance", "min_value": 1, "max_value": 5000},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {
+                "column": "carrier",
+                "value_set": [
+                    "UA",
+                    "AA",
+                    "B6",
+                    "DL",
+                    "EV",
+                    "MQ",
+                    "US",
+                    "WN",
+                    "VX",
+                    "FL",
+                    "AS",
+                    "9E",
+                    "F9",
+                    "HA",
+                    "YV",
+                    "OO",
+                ],
+            },
+        },
         {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1000}},
-        {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "air_time", "min_value": 10, "max_value": 400}},
+        {
+            "type": "expect_column_mean_to_be_between",
+            "kwargs": {"column": "air_time", "min_value": 10, "max_value": 400},
+        },
     ],
 }
 
@@ -166,7 +195,9 @@ def test_validation_report_of_a_real_failed_gx_run(store):
     df.loc[:6, "distance"] = -df.loc[:6, "distance"]
     df.loc[100:103, "carrier"] = SCRIPT
     base_nulls = int(df["dep_time"].isna().sum())
-    report = validate_dataframe(df, VALIDATION_SUITE, dataset_uri="file:///snap/<x>.parquet", dataset_sha256="ab" * 32)
+    report = validate_dataframe(
+        df, VALIDATION_SUITE, dataset_uri="file:///snap/<x>.parquet", dataset_sha256="ab" * 32
+    )
     d = report.to_dict()
     assert not d["success"] and d["unsuccessful"] == 3
 
@@ -181,8 +212,17 @@ def test_validation_report_of_a_real_failed_gx_run(store):
     assert "FAIL" in page.text and "2 of 5 expectations met" in page.text
     assert "flights &lt;june&gt;" in text and "file:///snap/&lt;x&gt;.parquet" in text and "ab" * 32 in text
     header, rows, classes = page.table("Status")
-    assert header == ["Status", "Expectation", "Column", "Expected", "Observed", "Unexpected", "Unexpected %",
-                      "Missing", "Examples"]
+    assert header == [
+        "Status",
+        "Expectation",
+        "Column",
+        "Expected",
+        "Observed",
+        "Unexpected",
+        "Unexpected %",
+        "Missing",
+        "Examples",
+    ]
     assert len(rows) == 5
     # failed rows first, highlighted
     assert [r[0] for r in rows] == ["FAIL"] * 3 + ["PASS"] * 2
@@ -217,14 +257,32 @@ def test_validation_report_pass_banner_exceptions_and_expected_rendering(store):
         "unsuccessful": 0,
         "success_percent": 100.0,
         "results": [
-            {"expectation": "expect_column_values_to_match_regex", "column": "tailnum",
-             "kwargs": {"column": "tailnum", "regex": "^N[0-9]+<", "mostly": 0.95}, "success": True,
-             "observed_value": None, "element_count": 10, "unexpected_count": 0, "unexpected_percent": 0.0,
-             "missing_count": 0, "unexpected_examples": [], "exception": None},
-            {"expectation": "expect_column_pair_values_a_to_be_greater_than_b", "column": None,
-             "kwargs": {"column_A": "arr_time", "column_B": "dep_time", "or_equal": True}, "success": True,
-             "observed_value": {"q": [1, 2]}, "element_count": None, "unexpected_count": None,
-             "unexpected_percent": None, "missing_count": None, "unexpected_examples": [], "exception": None},
+            {
+                "expectation": "expect_column_values_to_match_regex",
+                "column": "tailnum",
+                "kwargs": {"column": "tailnum", "regex": "^N[0-9]+<", "mostly": 0.95},
+                "success": True,
+                "observed_value": None,
+                "element_count": 10,
+                "unexpected_count": 0,
+                "unexpected_percent": 0.0,
+                "missing_count": 0,
+                "unexpected_examples": [],
+                "exception": None,
+            },
+            {
+                "expectation": "expect_column_pair_values_a_to_be_greater_than_b",
+                "column": None,
+                "kwargs": {"column_A": "arr_time", "column_B": "dep_time", "or_equal": True},
+                "success": True,
+                "observed_value": {"q": [1, 2]},
+                "element_count": None,
+                "unexpected_count": None,
+                "unexpected_percent": None,
+                "missing_count": None,
+                "unexpected_examples": [],
+                "exception": None,
+            },
         ],
         "summary": "Data quality gate passed for suite 'tiny': 2/2 expectations met",
     }
@@ -233,11 +291,15 @@ def test_validation_report_pass_banner_exceptions_and_expected_rendering(store):
     _, rows, classes = page.table("Status")
     assert classes == ["pass", "pass"]
     assert rows[0][3] == "matches /^N[0-9]+</; (mostly >= 95%)"
-    assert rows[1][2] == "arr_time, dep_time" and rows[1][3] == "or_equal=True" and rows[1][4] == '{"q": [1, 2]}'
+    assert (
+        rows[1][2] == "arr_time, dep_time" and rows[1][3] == "or_equal=True" and rows[1][4] == '{"q": [1, 2]}'
+    )
 
     failed = dict(report, success=False, successful=1, unsuccessful=1)
-    failed["results"] = [dict(report["results"][0]),
-                         dict(report["results"][1], success=False, exception="KeyError: 'arr_time' <missing>")]
+    failed["results"] = [
+        dict(report["results"][0]),
+        dict(report["results"][1], success=False, exception="KeyError: 'arr_time' <missing>"),
+    ]
     uri = write_validation_report(store, "q", failed)
     text = local_path(store, uri).read_text()
     page = parse_valid_html(text)
@@ -251,12 +313,22 @@ def test_validation_report_pass_banner_exceptions_and_expected_rendering(store):
     [
         ("expect_column_values_to_be_between", {"column": "x", "min_value": 0, "strict_min": True}, "> 0"),
         ("expect_column_values_to_be_between", {"column": "x", "max_value": 2.5}, "<= 2.5"),
-        ("expect_column_values_to_not_be_in_set", {"column": "x", "value_set": ["a", None]}, "not in {a, null}"),
-        ("expect_column_values_to_be_in_set", {"column": "x", "value_set": list(range(25))},
-         "in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, \u2026 (+5 more)}"),
+        (
+            "expect_column_values_to_not_be_in_set",
+            {"column": "x", "value_set": ["a", None]},
+            "not in {a, null}",
+        ),
+        (
+            "expect_column_values_to_be_in_set",
+            {"column": "x", "value_set": list(range(25))},
+            "in {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, \u2026 (+5 more)}",
+        ),
         ("expect_column_values_to_be_of_type", {"column": "x", "type_": "float64"}, "type float64"),
-        ("expect_table_columns_to_match_set", {"column_set": ["a", "b"], "exact_match": True},
-         'column_set=["a", "b"]; exact_match=True'),
+        (
+            "expect_table_columns_to_match_set",
+            {"column_set": ["a", "b"], "exact_match": True},
+            'column_set=["a", "b"]; exact_match=True',
+        ),
         ("expect_column_values_to_not_be_null", {"column": "x", "result_format": "SUMMARY"}, "\u2014"),
     ],
 )
@@ -277,11 +349,22 @@ def flights_models():
     train = df[df["month"].isin([3, 4, 5])].reset_index(drop=True)
     june = df[df["month"] == 6].reset_index(drop=True)
     estimator = "sklearn.ensemble.HistGradientBoostingClassifier"
-    challenger, result = modeling.train_model(train, label=LABEL, estimator=estimator, params={"max_iter": 20},
-                                              features=FEATURES, categorical=CATEGORICAL)
-    champion, _ = modeling.train_model(train, label=LABEL, estimator=estimator,
-                                       params={"max_iter": 3, "max_depth": 2}, features=FEATURES,
-                                       categorical=CATEGORICAL)
+    challenger, result = modeling.train_model(
+        train,
+        label=LABEL,
+        estimator=estimator,
+        params={"max_iter": 20},
+        features=FEATURES,
+        categorical=CATEGORICAL,
+    )
+    champion, _ = modeling.train_model(
+        train,
+        label=LABEL,
+        estimator=estimator,
+        params={"max_iter": 3, "max_depth": 2},
+        features=FEATURES,
+        categorical=CATEGORICAL,
+    )
     spec = result.spec
     X = modeling.prepare_frame(june, spec)
     _, ch_score = modeling.predict_scores(challenger, X, spec)
@@ -289,8 +372,12 @@ def flights_models():
     ch_metrics = evaluation.compute_metrics(challenger, june, spec)
     cm_metrics = evaluation.compute_metrics(champion, june, spec)
     verdict = evaluation.decide(
-        model="flights_late", task="classification", challenger_metrics=ch_metrics, champion_metrics=cm_metrics,
-        champion_version=3, thresholds={"roc_auc": 0.6, "log_loss": {"max": 0.3}},
+        model="flights_late",
+        task="classification",
+        challenger_metrics=ch_metrics,
+        champion_metrics=cm_metrics,
+        champion_version=3,
+        thresholds={"roc_auc": 0.6, "log_loss": {"max": 0.3}},
         eval_dataset={"uri": "file:///datasets/june", "rows": len(june)},
     ).to_dict()
     return june, spec, ch_score, cm_score, verdict
@@ -303,8 +390,14 @@ def test_evaluation_report_on_real_flights_model(store, flights_models):
     assert spec.positive_label == 1 and len(june) > 25_000
     t0 = time.perf_counter()
     out = write_evaluation_report(
-        store, "models/flights_late/v4/report", verdict=verdict, y_true=june[LABEL], challenger_score=ch_score,
-        champion_score=cm_score, slice_values=june["carrier"], slice_column="carrier",
+        store,
+        "models/flights_late/v4/report",
+        verdict=verdict,
+        y_true=june[LABEL],
+        challenger_score=ch_score,
+        champion_score=cm_score,
+        slice_values=june["carrier"],
+        slice_column="carrier",
     )
     elapsed = time.perf_counter() - t0
     assert elapsed < 15, f"report for {len(june)} rows took {elapsed:.1f}s"
@@ -312,10 +405,14 @@ def test_evaluation_report_on_real_flights_model(store, flights_models):
     folder = local_path(store, out["html_uri"]).parent
     assert out["html_uri"] == store.uri("models/flights_late/v4/report/evaluation.html")
     assert files_under(folder) == ["calibration.png", "confusion.png", "evaluation.html", "pr.png", "roc.png"]
-    assert out["images"] == {n: store.uri(f"models/flights_late/v4/report/{n}.png")
-                             for n in ("roc", "pr", "confusion", "calibration")}
+    assert out["images"] == {
+        n: store.uri(f"models/flights_late/v4/report/{n}.png")
+        for n in ("roc", "pr", "confusion", "calibration")
+    }
     page = parse_valid_html(local_path(store, out["html_uri"]).read_text("utf-8"))
-    assert_images_next_to_page(store, out["html_uri"], page, {"roc.png", "pr.png", "confusion.png", "calibration.png"})
+    assert_images_next_to_page(
+        store, out["html_uri"], page, {"roc.png", "pr.png", "confusion.png", "calibration.png"}
+    )
     # the confusion image holds two matrices side by side when there is a champion
     w, h = assert_real_png(folder / "confusion.png")
     assert w > 1.5 * h
@@ -331,9 +428,15 @@ def test_evaluation_report_on_real_flights_model(store, flights_models):
     assert len(rows) == len(verdict["checks"]) == 3
     for row, cls, check in zip(rows, classes, verdict["checks"], strict=True):
         assert row[:3] == [check["kind"], check["metric"], check["op"]]
-        assert row[3:7] == [fmt(check["threshold"]), fmt(check["challenger"]), fmt(check["champion"]),
-                            fmt(check["delta"], signed=True)]
-        assert row[7] == ("passed" if check["passed"] else "FAILED") and cls == ("pass" if check["passed"] else "fail")
+        assert row[3:7] == [
+            fmt(check["threshold"]),
+            fmt(check["challenger"]),
+            fmt(check["champion"]),
+            fmt(check["delta"], signed=True),
+        ]
+        assert row[7] == ("passed" if check["passed"] else "FAILED") and cls == (
+            "pass" if check["passed"] else "fail"
+        )
 
     # metrics: champion vs challenger with delta, for every metric of the verdict
     header, rows, _ = page.table("metric")
@@ -342,14 +445,25 @@ def test_evaluation_report_on_real_flights_model(store, flights_models):
     assert [r[0] for r in rows] == list(ch)
     by_metric = {r[0]: r for r in rows}
     for name in evaluation.CLASSIFICATION_METRICS:
-        assert by_metric[name][1:] == [fmt(cm[name]), fmt(ch[name]), fmt(round(ch[name] - cm[name], 6), signed=True)]
+        assert by_metric[name][1:] == [
+            fmt(cm[name]),
+            fmt(ch[name]),
+            fmt(round(ch[name] - cm[name], 6), signed=True),
+        ]
     assert by_metric["rows"][1:] == [str(len(june)), str(len(june)), "+0"]
     assert by_metric["roc_auc"][2] == fmt(roc_auc_score(june[LABEL], ch_score))
 
     # slices: the carriers, largest first, metrics recomputed independently
     header, rows, _ = page.table("carrier")
-    assert header == ["carrier", "rows", "positive rate", "challenger roc_auc", "challenger accuracy",
-                      "champion roc_auc", "champion accuracy"]
+    assert header == [
+        "carrier",
+        "rows",
+        "positive rate",
+        "challenger roc_auc",
+        "challenger accuracy",
+        "champion roc_auc",
+        "champion accuracy",
+    ]
     counts = june["carrier"].value_counts()
     assert [r[0] for r in rows] == [s["value"] for s in out["slices"]]
     assert {s["value"] for s in out["slices"]} == set(counts.index) and len(rows) == len(counts) <= 30
@@ -388,14 +502,29 @@ def test_evaluation_report_without_champion_escapes_and_handles_single_class_sli
     score = score.copy()
     score[5] = np.nan  # rows with a missing score are left out
     challenger = {"roc_auc": 0.81, "log_loss": 0.45, "rows": n - 1}
-    verdict = evaluation.decide(model="m<1>", task="classification", challenger_metrics=challenger,
-                                champion_metrics=None, champion_version=None,
-                                thresholds={"roc_auc": 0.9}).to_dict()
-    out = write_evaluation_report(store, "r", verdict=verdict, y_true=y.tolist(), challenger_score=score,
-                                  slice_values=slices, slice_column="segment <b>", title="Report <for> m")
+    verdict = evaluation.decide(
+        model="m<1>",
+        task="classification",
+        challenger_metrics=challenger,
+        champion_metrics=None,
+        champion_version=None,
+        thresholds={"roc_auc": 0.9},
+    ).to_dict()
+    out = write_evaluation_report(
+        store,
+        "r",
+        verdict=verdict,
+        y_true=y.tolist(),
+        challenger_score=score,
+        slice_values=slices,
+        slice_column="segment <b>",
+        title="Report <for> m",
+    )
     text = local_path(store, out["html_uri"]).read_text()
     page = parse_valid_html(text)
-    assert_images_next_to_page(store, out["html_uri"], page, {"roc.png", "pr.png", "confusion.png", "calibration.png"})
+    assert_images_next_to_page(
+        store, out["html_uri"], page, {"roc.png", "pr.png", "confusion.png", "calibration.png"}
+    )
     assert "FAILED" in page.text and "REJECT" in page.text and "<title>Report &lt;for&gt; m</title>" in text
     assert SCRIPT not in text and "<b>" not in text and "m&lt;1&gt;" in text
 
@@ -418,12 +547,26 @@ def test_evaluation_report_without_champion_escapes_and_handles_single_class_sli
 def test_evaluation_report_keeps_the_30_largest_slices(store):
     y, score = synthetic_classification(n=3000, seed=1)
     rng = np.random.default_rng(0)
-    slices = rng.choice([f"S{i:02d}" for i in range(45)], size=len(y), p=np.linspace(1, 3, 45) / np.linspace(1, 3, 45).sum())
-    verdict = evaluation.decide(model="m", task="classification", challenger_metrics={"roc_auc": 0.8},
-                                champion_metrics={"roc_auc": 0.7}, champion_version=1).to_dict()
-    out = write_evaluation_report(store, "many", verdict=verdict, y_true=y, challenger_score=score,
-                                  champion_score=np.clip(score + rng.normal(0, 0.1, len(y)), 0, 1),
-                                  slice_values=slices, slice_column="dest")
+    slices = rng.choice(
+        [f"S{i:02d}" for i in range(45)], size=len(y), p=np.linspace(1, 3, 45) / np.linspace(1, 3, 45).sum()
+    )
+    verdict = evaluation.decide(
+        model="m",
+        task="classification",
+        challenger_metrics={"roc_auc": 0.8},
+        champion_metrics={"roc_auc": 0.7},
+        champion_version=1,
+    ).to_dict()
+    out = write_evaluation_report(
+        store,
+        "many",
+        verdict=verdict,
+        y_true=y,
+        challenger_score=score,
+        champion_score=np.clip(score + rng.normal(0, 0.1, len(y)), 0, 1),
+        slice_values=slices,
+        slice_column="dest",
+    )
     assert len(out["slices"]) == 30
     rows = [s["rows"] for s in out["slices"]]
     assert rows == sorted(rows, reverse=True)
@@ -443,13 +586,23 @@ def test_regression_report(store):
     y = y[4000:]
     rmse = lambda p: float(np.sqrt(np.mean((y - p) ** 2)))  # noqa: E731
     verdict = evaluation.decide(
-        model="reg", task="regression", champion_version=2,
+        model="reg",
+        task="regression",
+        champion_version=2,
         challenger_metrics={"rmse": round(rmse(challenger), 6), "mae": 20.0, "r2": 0.9},
         champion_metrics={"rmse": round(rmse(champion), 6), "mae": 60.0, "r2": 0.5},
     ).to_dict()
     regions = np.where(X[4000:, 0] > 0, "north", "south")
-    out = write_evaluation_report(store, "reg/report", verdict=verdict, y_true=y, challenger_score=challenger,
-                                  champion_score=champion, slice_values=regions, slice_column="region")
+    out = write_evaluation_report(
+        store,
+        "reg/report",
+        verdict=verdict,
+        y_true=y,
+        challenger_score=challenger,
+        champion_score=champion,
+        slice_values=regions,
+        slice_column="region",
+    )
     folder = local_path(store, out["html_uri"]).parent
     assert files_under(folder) == ["evaluation.html", "predicted_vs_actual.png", "residuals.png"]
     assert set(out["images"]) == {"residuals", "predicted_vs_actual"}
@@ -460,19 +613,40 @@ def test_regression_report(store):
     by = {r[0]: r for r in rows}
     assert by["rmse"][3] == fmt(round(rmse(challenger) - rmse(champion), 6), signed=True)
     header, rows, _ = page.table("region")
-    assert header == ["region", "rows", "mean actual", "challenger rmse", "challenger mae", "champion rmse", "champion mae"]
+    assert header == [
+        "region",
+        "rows",
+        "mean actual",
+        "challenger rmse",
+        "challenger mae",
+        "champion rmse",
+        "champion mae",
+    ]
     for s in out["slices"]:
         m = regions == s["value"]
-        assert s["challenger_rmse"] == pytest.approx(float(np.sqrt(np.mean((y[m] - challenger[m]) ** 2))), abs=1e-5)
+        assert s["challenger_rmse"] == pytest.approx(
+            float(np.sqrt(np.mean((y[m] - challenger[m]) ** 2))), abs=1e-5
+        )
         assert s["champion_mae"] == pytest.approx(float(np.mean(np.abs(y[m] - champion[m]))), abs=1e-5)
 
 
 def test_mismatched_lengths_are_refused_before_anything_is_written(store):
-    verdict = evaluation.decide(model="m", task="classification", challenger_metrics={"roc_auc": 0.8},
-                                champion_metrics=None, champion_version=None).to_dict()
+    verdict = evaluation.decide(
+        model="m",
+        task="classification",
+        challenger_metrics={"roc_auc": 0.8},
+        champion_metrics=None,
+        champion_version=None,
+    ).to_dict()
     with pytest.raises(InvalidInputError, match="champion_score has 3 values but y_true has 4"):
-        write_evaluation_report(store, "bad", verdict=verdict, y_true=[0, 1, 0, 1],
-                                challenger_score=[0.1, 0.9, 0.2, 0.8], champion_score=[0.1, 0.2, 0.3])
+        write_evaluation_report(
+            store,
+            "bad",
+            verdict=verdict,
+            y_true=[0, 1, 0, 1],
+            challenger_score=[0.1, 0.9, 0.2, 0.8],
+            champion_score=[0.1, 0.2, 0.3],
+        )
     assert not store.exists("bad")
 
 

@@ -11,15 +11,22 @@ from tests.conftest import files_under
 @pytest.fixture(scope="module")
 def trained(flights_frame):
     train, _ = flights_frame
-    return modeling.train_model(train.sample(10_000, random_state=0), label=LABEL,
-                                estimator="sklearn.ensemble.HistGradientBoostingClassifier",
-                                params={"max_iter": 20}, features=FEATURES, categorical=CATEGORICAL)
+    return modeling.train_model(
+        train.sample(10_000, random_state=0),
+        label=LABEL,
+        estimator="sklearn.ensemble.HistGradientBoostingClassifier",
+        params={"max_iter": 20},
+        features=FEATURES,
+        categorical=CATEGORICAL,
+    )
 
 
 def snapshot(store, df):
     import pyarrow as pa
 
-    return datasets.write_snapshot(store, "score_in", [pa.Table.from_pandas(df, preserve_index=False)], source="t")
+    return datasets.write_snapshot(
+        store, "score_in", [pa.Table.from_pandas(df, preserve_index=False)], source="t"
+    )
 
 
 def test_scores_every_row_in_batches_like_a_direct_predict(store, trained, flights_frame):
@@ -28,9 +35,19 @@ def test_scores_every_row_in_batches_like_a_direct_predict(store, trained, fligh
     inp = evaluation.drop(columns=[LABEL])
     snap = snapshot(store, inp)
     seen = []
-    out = scoring.batch_score(store, model, res.spec, model_name="m", model_version=3, model_sha256="abc",
-                              input_uri=snap.uri, output_key="predictions/m/run1", passthrough=["flight_id"],
-                              batch_size=5000, progress=lambda r, t, s: seen.append((r, t)))
+    out = scoring.batch_score(
+        store,
+        model,
+        res.spec,
+        model_name="m",
+        model_version=3,
+        model_sha256="abc",
+        input_uri=snap.uri,
+        output_key="predictions/m/run1",
+        passthrough=["flight_id"],
+        batch_size=5000,
+        progress=lambda r, t, s: seen.append((r, t)),
+    )
     assert out.rows == len(inp) and out.batches == -(-len(inp) // 5000)
     assert seen[-1] == (len(inp), len(inp))
     table = pq.read_table(store.path("predictions/m/run1/predictions.parquet"))
@@ -40,7 +57,9 @@ def test_scores_every_row_in_batches_like_a_direct_predict(store, trained, fligh
     direct = model.predict_proba(modeling.prepare_frame(inp, res.spec))[:, 1]
     np.testing.assert_allclose(table.column("score").to_numpy(), direct)
     manifest = store.read_json("predictions/m/run1/manifest.json")
-    assert manifest["rows"] == len(inp) and manifest["output_sha256"] == store.sha256("predictions/m/run1/predictions.parquet")
+    assert manifest["rows"] == len(inp) and manifest["output_sha256"] == store.sha256(
+        "predictions/m/run1/predictions.parquet"
+    )
 
 
 def test_missing_feature_column_writes_nothing(store, trained, flights_frame, tmp_path):
@@ -48,8 +67,16 @@ def test_missing_feature_column_writes_nothing(store, trained, flights_frame, tm
     _, evaluation = flights_frame
     snap = snapshot(store, evaluation.drop(columns=["visib"]))
     with pytest.raises(MissingColumnsError, match=r"\['visib'\]"):
-        scoring.batch_score(store, model, res.spec, model_name="m", model_version=1, model_sha256="x",
-                            input_uri=snap.uri, output_key="predictions/m/r")
+        scoring.batch_score(
+            store,
+            model,
+            res.spec,
+            model_name="m",
+            model_version=1,
+            model_sha256="x",
+            input_uri=snap.uri,
+            output_key="predictions/m/r",
+        )
     assert not [f for f in files_under(tmp_path / "artifacts") if f.startswith("predictions")]
 
 
@@ -57,8 +84,16 @@ def test_corrupt_input_writes_nothing(store, trained, tmp_path):
     model, res = trained
     store.write_bytes("inputs/broken.parquet", b"PAR1" + b"\0" * 100 + b"PAR1")
     with pytest.raises(CorruptArtifactError, match="broken.parquet"):
-        scoring.batch_score(store, model, res.spec, model_name="m", model_version=1, model_sha256="x",
-                            input_uri=store.uri("inputs/broken.parquet"), output_key="predictions/m/r")
+        scoring.batch_score(
+            store,
+            model,
+            res.spec,
+            model_name="m",
+            model_version=1,
+            model_sha256="x",
+            input_uri=store.uri("inputs/broken.parquet"),
+            output_key="predictions/m/r",
+        )
     assert not [f for f in files_under(tmp_path / "artifacts") if f.startswith("predictions")]
 
 
@@ -66,8 +101,17 @@ def test_failure_mid_stream_keeps_previous_output(store, trained, flights_frame,
     model, res = trained
     _, evaluation = flights_frame
     snap = snapshot(store, evaluation.drop(columns=[LABEL]))
-    scoring.batch_score(store, model, res.spec, model_name="m", model_version=1, model_sha256="x",
-                        input_uri=snap.uri, output_key="predictions/m/r", batch_size=4000)
+    scoring.batch_score(
+        store,
+        model,
+        res.spec,
+        model_name="m",
+        model_version=1,
+        model_sha256="x",
+        input_uri=snap.uri,
+        output_key="predictions/m/r",
+        batch_size=4000,
+    )
     before = store.sha256("predictions/m/r/predictions.parquet")
     calls = []
 
@@ -77,8 +121,20 @@ def test_failure_mid_stream_keeps_previous_output(store, trained, flights_frame,
             raise RuntimeError("worker lost")
 
     with pytest.raises(RuntimeError, match="worker lost"):
-        scoring.batch_score(store, model, res.spec, model_name="m", model_version=2, model_sha256="y",
-                            input_uri=snap.uri, output_key="predictions/m/r", batch_size=4000, progress=boom)
+        scoring.batch_score(
+            store,
+            model,
+            res.spec,
+            model_name="m",
+            model_version=2,
+            model_sha256="y",
+            input_uri=snap.uri,
+            output_key="predictions/m/r",
+            batch_size=4000,
+            progress=boom,
+        )
     assert store.sha256("predictions/m/r/predictions.parquet") == before
     assert [f for f in files_under(tmp_path / "artifacts") if f.startswith("predictions")] == [
-        "predictions/m/r/manifest.json", "predictions/m/r/predictions.parquet"]
+        "predictions/m/r/manifest.json",
+        "predictions/m/r/predictions.parquet",
+    ]

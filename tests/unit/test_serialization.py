@@ -56,4 +56,6 @@ def test_untrusted_type_is_named_and_can_be_trusted_explicitly():
     data = dump_model(model, trusted_types=[name])
     with pytest.raises(UnsafeModelError, match="outside the trusted list"):
         load_model(data, expected_sha256=sha256_bytes(data))
-    assert isinstance(load_model(data, expected_sha256=sha256_bytes(data), trusted_types=[name]), HomeMadeClassifier)
+    assert isinstance(
+        load_model(data, expected_sha256=sha256_bytes(data), trusted_types=[name]), HomeMadeClassifier
+    )

@@ -28,8 +28,12 @@ UTC = dt.timezone.utc
 
 
 def month(start: str, end: str, columns=("month",), fmt="%Y-%m") -> PartitionFilter:
-    return PartitionFilter(list(columns), fmt, dt.datetime.fromisoformat(start).replace(tzinfo=UTC),
-                           dt.datetime.fromisoformat(end).replace(tzinfo=UTC))
+    return PartitionFilter(
+        list(columns),
+        fmt,
+        dt.datetime.fromisoformat(start).replace(tzinfo=UTC),
+        dt.datetime.fromisoformat(end).replace(tzinfo=UTC),
+    )
 
 
 def write_parquet(path, table):
@@ -44,8 +48,10 @@ def hive(tmp_path):
     for m in (5, 6, 7):
         for part in (0, 1):
             ids = [100 * m + 10 * part + i for i in range(3)]
-            write_parquet(root / f"month=2013-{m:02d}" / f"part-{part}.parquet",
-                          pa.table({"id": ids, "delay": [float(i) for i in ids]}))
+            write_parquet(
+                root / f"month=2013-{m:02d}" / f"part-{part}.parquet",
+                pa.table({"id": ids, "delay": [float(i) for i in ids]}),
+            )
     (root / "_SUCCESS").write_text("")
     (root / "month=2013-06" / ".part-0.parquet.crc").write_text("crc")
     (root / "_temporary" / "0").mkdir(parents=True)
@@ -60,8 +66,13 @@ def ids_of(objects, fs):
 def test_partitions_of_the_interval_are_selected_in_path_order(hive):
     fs = filesystem_for("file:///")
     objs = sources.list_source_objects(f"file://{hive}", fs, partition=month("2013-06-01", "2013-07-01"))
-    assert [o.uri.split("flights/")[1] for o in objs] == ["month=2013-06/part-0.parquet", "month=2013-06/part-1.parquet"]
-    assert all(o.partition == {"month": "2013-06"} and o.size > 0 and "modified" in o.fingerprint for o in objs)
+    assert [o.uri.split("flights/")[1] for o in objs] == [
+        "month=2013-06/part-0.parquet",
+        "month=2013-06/part-1.parquet",
+    ]
+    assert all(
+        o.partition == {"month": "2013-06"} and o.size > 0 and "modified" in o.fingerprint for o in objs
+    )
     assert ids_of(objs, fs) == [600, 601, 602, 610, 611, 612]
     # a quarter: three partitions; start inclusive, end exclusive
     objs = sources.list_source_objects(f"file://{hive}", fs, partition=month("2013-05-01", "2013-07-01"))
@@ -70,7 +81,8 @@ def test_partitions_of_the_interval_are_selected_in_path_order(hive):
     assert len(sources.list_source_objects(f"file://{hive}", fs)) == 6
     globbed = sources.list_source_objects(f"file://{hive}/month=2013-0[67]/*", fs)
     assert [o.uri.split("flights/")[1] for o in globbed] == [
-        f"month=2013-0{m}/part-{p}.parquet" for m in (6, 7) for p in (0, 1)]
+        f"month=2013-0{m}/part-{p}.parquet" for m in (6, 7) for p in (0, 1)
+    ]
 
 
 def test_empty_selection_names_the_uri_interval_and_what_exists(hive):
@@ -89,37 +101,52 @@ def test_empty_selection_names_the_uri_interval_and_what_exists(hive):
 def test_partition_format_must_parse_every_value(hive):
     (hive / "month=latest").mkdir()
     write_parquet(hive / "month=latest" / "p.parquet", pa.table({"id": [1], "delay": [1.0]}))
-    with pytest.raises(InvalidInputError, match=r"'partition_format'.*'%Y-%m'.*'latest'.*month=latest/p.parquet"):
+    with pytest.raises(
+        InvalidInputError, match=r"'partition_format'.*'%Y-%m'.*'latest'.*month=latest/p.parquet"
+    ):
         sources.list_source_objects(f"file://{hive}", partition=month("2013-06-01", "2013-07-01"))
 
 
 def test_nested_and_escaped_partitions(tmp_path):
     for y, m in ((2012, 12), (2013, 1), (2013, 2)):
-        write_parquet(tmp_path / f"year={y}" / f"month={m:02d}" / "p.parquet", pa.table({"id": [y * 100 + m]}))
-    got = sources.list_source_objects(f"file://{tmp_path}",
-                                      partition=month("2013-01-01", "2013-02-01", ["year", "month"], "%Y/%m"))
+        write_parquet(
+            tmp_path / f"year={y}" / f"month={m:02d}" / "p.parquet", pa.table({"id": [y * 100 + m]})
+        )
+    got = sources.list_source_objects(
+        f"file://{tmp_path}", partition=month("2013-01-01", "2013-02-01", ["year", "month"], "%Y/%m")
+    )
     assert [o.partition for o in got] == [{"year": "2013", "month": "01"}]
     # Hive URL-escapes values: dt=2013-07-01 00%3A00%3A00
     write_parquet(tmp_path / "h" / "dt=2013-07-01 00%3A00%3A00" / "p.parquet", pa.table({"id": [1]}))
-    got = sources.list_source_objects(f"file://{tmp_path}/h",
-                                      partition=month("2013-07-01", "2013-07-02", ["dt"], "%Y-%m-%d %H:%M:%S"))
+    got = sources.list_source_objects(
+        f"file://{tmp_path}/h", partition=month("2013-07-01", "2013-07-02", ["dt"], "%Y-%m-%d %H:%M:%S")
+    )
     assert got[0].partition == {"dt": "2013-07-01 00:00:00"}
 
 
 def test_files_are_unified_to_one_schema_and_partition_columns_added(tmp_path, store):
     # a Hive writer leaves the partition column out of the files; types drift between months
-    write_parquet(tmp_path / "d" / "month=2013-06" / "a.parquet",
-                  pa.table({"id": pa.array([1, 2], pa.int32()), "delay": [1, 2], "note": pa.nulls(2)}))
-    write_parquet(tmp_path / "d" / "month=2013-07" / "b.parquet",
-                  pa.table({"id": pa.array([3], pa.int64()), "delay": [2.5], "note": ["late"]}))
+    write_parquet(
+        tmp_path / "d" / "month=2013-06" / "a.parquet",
+        pa.table({"id": pa.array([1, 2], pa.int32()), "delay": [1, 2], "note": pa.nulls(2)}),
+    )
+    write_parquet(
+        tmp_path / "d" / "month=2013-07" / "b.parquet",
+        pa.table({"id": pa.array([3], pa.int64()), "delay": [2.5], "note": ["late"]}),
+    )
     objs = sources.list_source_objects(f"file://{tmp_path}/d", partition=month("2013-06-01", "2013-08-01"))
-    snap = datasets.write_snapshot(store, "drift", sources.iter_object_batches(objs, filesystem_for("file:///")),
-                                   source="d")
+    snap = datasets.write_snapshot(
+        store, "drift", sources.iter_object_batches(objs, filesystem_for("file:///")), source="d"
+    )
     t = datasets.read_table(store, snap.uri)
     assert t.schema.names == ["id", "delay", "note", "month"]
     assert t.schema.field("id").type == pa.int64() and t.schema.field("delay").type == pa.float64()
-    assert t.to_pydict() == {"id": [1, 2, 3], "delay": [1.0, 2.0, 2.5], "note": [None, None, "late"],
-                             "month": ["2013-06", "2013-06", "2013-07"]}
+    assert t.to_pydict() == {
+        "id": [1, 2, 3],
+        "delay": [1.0, 2.0, 2.5],
+        "note": [None, None, "late"],
+        "month": ["2013-06", "2013-06", "2013-07"],
+    }
     # types that cannot be reconciled: the error names the column and both files
     write_parquet(tmp_path / "d" / "month=2013-08" / "c.parquet", pa.table({"id": ["x"], "delay": [1.0]}))
     objs = sources.list_source_objects(f"file://{tmp_path}/d")
@@ -190,8 +217,9 @@ def test_s3_listing_records_etags_and_a_changed_object_fails_the_read(s3_source,
         sources.verify_unchanged(uri, fs, objs)
 
     with pytest.raises(StorageError, match=r"month=2013-07/part-0.parquet changed while .*retry"):
-        datasets.write_snapshot(store, "july", sources.iter_object_batches(objs, fs, verify=overwrite_then_verify),
-                                source=uri)
+        datasets.write_snapshot(
+            store, "july", sources.iter_object_batches(objs, fs, verify=overwrite_then_verify), source=uri
+        )
     assert files_under(Path(store.root_path)) == []
 
 
@@ -200,12 +228,19 @@ RECORDED_JOB = {  # the shape of a jobs.get response for a finished SELECT (valu
     "kind": "bigquery#job",
     "status": {"state": "DONE"},
     "statistics": {
-        "creationTime": "1719820800000", "startTime": "1719820800250", "endTime": "1719820802750",
+        "creationTime": "1719820800000",
+        "startTime": "1719820800250",
+        "endTime": "1719820802750",
         "totalBytesProcessed": "5259264",
         "query": {
-            "totalBytesProcessed": "5259264", "totalBytesBilled": "10485760", "cacheHit": False,
-            "statementType": "SELECT", "totalSlotMs": "4211",
-            "referencedTables": [{"projectId": "test-project", "datasetId": "nycflights13", "tableId": "flights"}],
+            "totalBytesProcessed": "5259264",
+            "totalBytesBilled": "10485760",
+            "cacheHit": False,
+            "statementType": "SELECT",
+            "totalSlotMs": "4211",
+            "referencedTables": [
+                {"projectId": "test-project", "datasetId": "nycflights13", "tableId": "flights"}
+            ],
         },
     },
 }
@@ -267,9 +302,14 @@ def test_bigquery_query_job_to_snapshot_records_the_job(june_rows, store):
     hook = FakeBigQueryHook(june_rows)
     job_id = job_id_for("retrain dag", "extract.june", "abc123")
     assert job_id == "airflow_mlops_retrain_dag_extract_june_abc123"
-    facts, batches = run_query(hook, "SELECT * FROM nycflights13.flights", job_id=job_id,
-                               job_config={"maximumBytesBilled": "1000000000"}, labels={"Airflow-DAG": "Retrain DAG"},
-                               use_storage_api=False)
+    facts, batches = run_query(
+        hook,
+        "SELECT * FROM nycflights13.flights",
+        job_id=job_id,
+        job_config={"maximumBytesBilled": "1000000000"},
+        labels={"Airflow-DAG": "Retrain DAG"},
+        use_storage_api=False,
+    )
     (call,) = hook.calls
     q = call["configuration"]["query"]
     assert q["useLegacySql"] is False and q["maximumBytesBilled"] == "1000000000" and call["nowait"] is False
@@ -292,8 +332,10 @@ def test_bigquery_storage_api_and_rejected_query(june_rows):
     _, batches = run_query(hook, "SELECT 1", job_id="j1")
     assert sum(b.num_rows for b in batches) == 2500
     assert isinstance(hook.rows.read_client, bigquery_storage.BigQueryReadClient)
-    bad = FakeBigQueryHook(error=BadRequest("Syntax error: Unexpected identifier \"SELEC\" at [1:1]"))
-    with pytest.raises(InvalidInputError, match=r"rejected the query of the 'sql' parameter \(job j2\).*SELEC"):
+    bad = FakeBigQueryHook(error=BadRequest('Syntax error: Unexpected identifier "SELEC" at [1:1]'))
+    with pytest.raises(
+        InvalidInputError, match=r"rejected the query of the 'sql' parameter \(job j2\).*SELEC"
+    ):
         run_query(bad, "SELEC 1", job_id="j2")
     with pytest.raises(InvalidInputError, match="non-empty SQL"):
         run_query(bad, " ", job_id="j3")
@@ -310,7 +352,9 @@ def test_gcs_listing_records_generations_and_notices_a_rewrite(gcs_server, monke
     for d in ("2013-06-30", "2013-07-01"):
         fs.pipe(f"{bucket}/t/dt={d}/x.csv", f"id\n{d[-2:]}\n".encode())
     uri = f"gs://{bucket}/t"
-    objs = sources.list_source_objects(uri, fs, partition=month("2013-07-01", "2013-08-01", ["dt"], "%Y-%m-%d"))
+    objs = sources.list_source_objects(
+        uri, fs, partition=month("2013-07-01", "2013-08-01", ["dt"], "%Y-%m-%d")
+    )
     assert [o.uri for o in objs] == [f"gs://{bucket}/t/dt=2013-07-01/x.csv"]
     assert objs[0].fingerprint["generation"] == str(fs.info(objs[0].path)["generation"])
     sources.verify_unchanged(uri, fs, objs)  # nothing changed: no error

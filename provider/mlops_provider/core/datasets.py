@@ -156,7 +156,9 @@ def read_manifest(store: ArtifactStore, uri: str) -> DatasetSnapshot:
     if key.endswith(DATA_FILE):
         key = key[: -len(DATA_FILE)].rstrip("/")
     if not store.exists(f"{key}/{MANIFEST}"):
-        raise NotFoundError(f"No dataset snapshot at {store.uri(key)} (no {MANIFEST}: missing or not committed)")
+        raise NotFoundError(
+            f"No dataset snapshot at {store.uri(key)} (no {MANIFEST}: missing or not committed)"
+        )
     m = store.read_json(f"{key}/{MANIFEST}")
     m.pop("data_uri", None)
     try:

@@ -54,12 +54,19 @@ class ReferenceProfile:
     source: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "source": self.source, "features": {k: asdict(v) for k, v in self.features.items()}}
+        return {
+            "rows": self.rows,
+            "source": self.source,
+            "features": {k: asdict(v) for k, v in self.features.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ReferenceProfile:
-        return cls(features={k: FeatureProfile(**v) for k, v in d["features"].items()}, rows=d["rows"],
-                   source=d.get("source", {}))
+        return cls(
+            features={k: FeatureProfile(**v) for k, v in d["features"].items()},
+            rows=d["rows"],
+            source=d.get("source", {}),
+        )
 
 
 @dataclass
@@ -79,8 +86,10 @@ class FeatureDrift:
 
     def describe(self) -> str:
         extra = f", unseen {self.unseen_share:.1%}" if self.unseen_share else ""
-        return (f"{self.feature}: PSI {self.psi:.3f} (threshold {self.psi_threshold}), {self.test} {self.statistic:.3f} "
-                f"p={self.p_value:.2g}, missing {self.missing_rate_reference:.1%} -> {self.missing_rate_current:.1%}{extra}")
+        return (
+            f"{self.feature}: PSI {self.psi:.3f} (threshold {self.psi_threshold}), {self.test} {self.statistic:.3f} "
+            f"p={self.p_value:.2g}, missing {self.missing_rate_reference:.1%} -> {self.missing_rate_current:.1%}{extra}"
+        )
 
 
 @dataclass
@@ -89,7 +98,9 @@ class DriftReport:
     current: dict[str, Any]
     features: list[FeatureDrift]
     decide_by: str
-    created_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    )
     report_uri: str | None = None
 
     @property
@@ -246,8 +257,16 @@ def _grid_bincount(u, x):
     return np.bincount(idx, minlength=k + 1)
 
 
-def build_profile(df, features: list[str] | None = None, categorical: list[str] | None = None, *, bins: int = 10,
-                  grid: int = 1000, max_categories: int = 50, source: dict[str, Any] | None = None) -> ReferenceProfile:
+def build_profile(
+    df,
+    features: list[str] | None = None,
+    categorical: list[str] | None = None,
+    *,
+    bins: int = 10,
+    grid: int = 1000,
+    max_categories: int = 50,
+    source: dict[str, Any] | None = None,
+) -> ReferenceProfile:
     """Summarise the reference once: everything :func:`compare` needs, JSON-able."""
     import numpy as np
 
@@ -268,9 +287,16 @@ def build_profile(df, features: list[str] | None = None, categorical: list[str] 
             q = _sorted_quantiles(values, grid)
             lt = np.searchsorted(values, q, side="left")  # reference rows < q[i]
             edges = _edge_positions(grid, bins)
-            return FeatureProfile(name, "numeric", len(s), missing, edges=edges,
-                                  proportions=_bin_props(lt, n_valid, missing, edges),
-                                  grid=q.tolist(), grid_cdf=(lt / n_valid).tolist())
+            return FeatureProfile(
+                name,
+                "numeric",
+                len(s),
+                missing,
+                edges=edges,
+                proportions=_bin_props(lt, n_valid, missing, edges),
+                grid=q.tolist(),
+                grid_cdf=(lt / n_valid).tolist(),
+            )
         shares, missing = _category_counts(s)
         total = len(s)
         categories = {k: float(v) / total for k, v in shares[:max_categories]}
@@ -314,9 +340,18 @@ def _ks_pvalue(d: float, n: int, m: int) -> float:
     return float(kstwo.sf(d, max(1, round(en))))
 
 
-def compare(profile: ReferenceProfile, df, *, psi_threshold: float | dict[str, float] = 0.2, missing_threshold: float = 0.1,
-            unseen_threshold: float = 0.05, p_value_threshold: float = 0.01, decide_by: str = "psi",
-            reference_info: dict[str, Any] | None = None, current_info: dict[str, Any] | None = None) -> DriftReport:
+def compare(
+    profile: ReferenceProfile,
+    df,
+    *,
+    psi_threshold: float | dict[str, float] = 0.2,
+    missing_threshold: float = 0.1,
+    unseen_threshold: float = 0.05,
+    p_value_threshold: float = 0.01,
+    decide_by: str = "psi",
+    reference_info: dict[str, Any] | None = None,
+    current_info: dict[str, Any] | None = None,
+) -> DriftReport:
     """Compare a window with the reference profile; never raises on drift, only on bad input.
 
     ``psi_threshold`` is one number, or per feature: ``{"temp": 1.0, "default": 0.2}`` (weather moves
@@ -333,12 +368,20 @@ def compare(profile: ReferenceProfile, df, *, psi_threshold: float | dict[str, f
             f"The 'psi_threshold' parameter names {unknown}, which are not features of the reference {sorted(profile.features)}."
         )
     checks = [(f"psi_threshold[{k!r}]", v) for k, v in thresholds.items()]
-    for name, value in (*checks, ("missing_threshold", missing_threshold),
-                        ("unseen_threshold", unseen_threshold), ("p_value_threshold", p_value_threshold)):
+    for name, value in (
+        *checks,
+        ("missing_threshold", missing_threshold),
+        ("unseen_threshold", unseen_threshold),
+        ("p_value_threshold", p_value_threshold),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value:
-            raise InvalidParameterError(f"The {name!r} parameter must be a number > 0. Got {value!r} instead.")
+            raise InvalidParameterError(
+                f"The {name!r} parameter must be a number > 0. Got {value!r} instead."
+            )
     if decide_by not in ("psi", "p_value"):
-        raise InvalidParameterError(f"The 'decide_by' parameter must be 'psi' or 'p_value'. Got {decide_by!r} instead.")
+        raise InvalidParameterError(
+            f"The 'decide_by' parameter must be 'psi' or 'p_value'. Got {decide_by!r} instead."
+        )
     if len(df) == 0:
         raise InvalidInputError("The drift window has 0 rows; nothing to compare.")
     check_columns(list(df.columns), list(profile.features), "feature", "The drift window")
@@ -378,7 +421,11 @@ def compare(profile: ReferenceProfile, df, *, psi_threshold: float | dict[str, f
             # categories pooled as OTHER in the reference count as seen only if they existed there
             unseen = float(rest_count) / total if OTHER not in fp.categories else 0.0
             other = float(rest_count) / total if OTHER in fp.categories else 0.0
-            ref_props = [fp.categories[c] for c in known] + [fp.categories.get(OTHER, 0.0), 0.0, fp.missing_rate]
+            ref_props = [fp.categories[c] for c in known] + [
+                fp.categories.get(OTHER, 0.0),
+                0.0,
+                fp.missing_rate,
+            ]
             cur_props = [cur[c] for c in known] + [other, unseen, missing]
             psi = _psi(ref_props, cur_props)
             table = np.array([[p * fp.rows for p in ref_props], [p * total for p in cur_props]])
@@ -400,10 +447,18 @@ def compare(profile: ReferenceProfile, df, *, psi_threshold: float | dict[str, f
         if abs(missing - fp.missing_rate) >= missing_threshold:
             reasons.append(f"missing rate {fp.missing_rate:.1%} -> {missing:.1%}")
         return FeatureDrift(
-            feature=fp.name, kind=fp.kind, test=test, statistic=round(stat, 6), p_value=float(p),
-            psi=round(psi, 6), psi_threshold=limit, missing_rate_reference=round(fp.missing_rate, 6),
-            missing_rate_current=round(missing, 6), unseen_share=None if unseen_share is None else round(unseen_share, 6),
-            drifted=bool(reasons), reasons=reasons,
+            feature=fp.name,
+            kind=fp.kind,
+            test=test,
+            statistic=round(stat, 6),
+            p_value=float(p),
+            psi=round(psi, 6),
+            psi_threshold=limit,
+            missing_rate_reference=round(fp.missing_rate, 6),
+            missing_rate_current=round(missing, 6),
+            unseen_share=None if unseen_share is None else round(unseen_share, 6),
+            drifted=bool(reasons),
+            reasons=reasons,
         )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -427,16 +482,22 @@ class RetrainPolicy:
         for name in ("min_drifted_features", "persistence"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidParameterError(f"The {name!r} parameter of RetrainPolicy must be an int >= 1. Got {v!r} instead.")
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of RetrainPolicy must be an int >= 1. Got {v!r} instead."
+                )
 
     def decide(self, history: list[dict[str, Any]]) -> tuple[bool, str]:
         """``history``: drift reports (``to_dict()``) oldest first, the current window last."""
-        recent = history[-self.persistence:]
+        recent = history[-self.persistence :]
         if len(recent) < self.persistence:
             return False, f"drift must persist for {self.persistence} windows; only {len(recent)} recorded"
         counts = [r["n_drifted"] for r in recent]
         if all(c >= self.min_drifted_features for c in counts):
-            return True, (f"{counts[-1]} feature(s) drifted ({', '.join(recent[-1]['drifted_features'])}); "
-                          f">= {self.min_drifted_features} in each of the last {self.persistence} window(s)")
-        return False, (f"drifted features per window {counts}: fewer than {self.min_drifted_features} in at least one "
-                       f"of the last {self.persistence} window(s)")
+            return True, (
+                f"{counts[-1]} feature(s) drifted ({', '.join(recent[-1]['drifted_features'])}); "
+                f">= {self.min_drifted_features} in each of the last {self.persistence} window(s)"
+            )
+        return False, (
+            f"drifted features per window {counts}: fewer than {self.min_drifted_features} in at least one "
+            f"of the last {self.persistence} window(s)"
+        )

@@ -86,10 +86,13 @@ def encode(y, preds: Predictions, spec: FeatureSpec, where: str = "The evaluatio
 
     task = spec.kind
     if task == "regression":
-        return Encoded(task, np.asarray(y, dtype="float64"), np.asarray(preds.pred, dtype="float64"), None, None)
+        return Encoded(
+            task, np.asarray(y, dtype="float64"), np.asarray(preds.pred, dtype="float64"), None, None
+        )
     classes = list(preds.classes)
-    unseen = sorted({str(v) for v in np.unique(np.asarray(y, dtype=object).astype(str))} -
-                    {str(c) for c in classes})
+    unseen = sorted(
+        {str(v) for v in np.unique(np.asarray(y, dtype=object).astype(str))} - {str(c) for c in classes}
+    )
     if unseen:
         raise InvalidInputError(
             f"{where}: the label column {spec.label!r} holds class(es) {unseen[:10]} that the model was not trained "
@@ -110,7 +113,9 @@ def encode(y, preds: Predictions, spec: FeatureSpec, where: str = "The evaluatio
     y = np.asarray(y, dtype=object)
     lookup = {str(c): c for c in classes}
     y = np.asarray([lookup[str(v)] for v in y], dtype=object)
-    return Encoded(task, y, np.asarray(preds.pred, dtype=object), preds.proba, np.asarray(classes, dtype=object))
+    return Encoded(
+        task, y, np.asarray(preds.pred, dtype=object), preds.proba, np.asarray(classes, dtype=object)
+    )
 
 
 def metric_names(task: str, thresholds: Any = None, compare_metric: str | None = None) -> list[str]:
@@ -129,11 +134,15 @@ def metrics_of(enc: Encoded, names) -> dict[str, float]:
         return M.compute_metrics(names, enc.task, enc.y, enc.pred, enc.proba, enc.classes)
 
 
-def compute_metrics(model, df, spec: FeatureSpec, where: str = "The evaluation data", names=None) -> dict[str, float]:
+def compute_metrics(
+    model, df, spec: FeatureSpec, where: str = "The evaluation data", names=None
+) -> dict[str, float]:
     """The task's default metrics (plus ``names``) of ``model`` on the labelled rows of ``df``."""
     _, y, preds = score_frame(model, df, spec, where)
     enc = encode(y, preds, spec, where)
-    return metrics_of(enc, metric_names(enc.task) + [n for n in (names or []) if n not in M.DEFAULT_METRICS[enc.task]])
+    return metrics_of(
+        enc, metric_names(enc.task) + [n for n in (names or []) if n not in M.DEFAULT_METRICS[enc.task]]
+    )
 
 
 @dataclass
@@ -152,7 +161,11 @@ class Check:
     def describe(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
         if self.kind == "champion":
-            ci = f", improvement CI [{self.ci_low:+.4f}, {self.ci_high:+.4f}]" if self.ci_low is not None else ""
+            ci = (
+                f", improvement CI [{self.ci_low:+.4f}, {self.ci_high:+.4f}]"
+                if self.ci_low is not None
+                else ""
+            )
             return (
                 f"{self.metric}: challenger {self.challenger:.4f} vs champion {self.champion:.4f} "
                 f"(delta {self.delta:+.4f}, needs {self.op} {self.threshold:.4f}{ci}) {verdict}"
@@ -199,8 +212,9 @@ class Verdict:
         return d
 
 
-def normalize_thresholds(thresholds: Any, owner: str = "EvaluateModelOperator", task: str | None = None
-                         ) -> dict[str, tuple[str, float]]:
+def normalize_thresholds(
+    thresholds: Any, owner: str = "EvaluateModelOperator", task: str | None = None
+) -> dict[str, tuple[str, float]]:
     """See :func:`mlops_provider.core.metrics.normalize_thresholds`."""
     return M.normalize_thresholds(thresholds, task, owner)
 
@@ -236,17 +250,24 @@ def decide(
     if task == "classification":
         task = "binary"
     if task not in M.TASKS:
-        raise InvalidParameterError(f"The 'task' of {owner} must be one of {list(M.TASKS)}. Got {task!r} instead.")
+        raise InvalidParameterError(
+            f"The 'task' of {owner} must be one of {list(M.TASKS)}. Got {task!r} instead."
+        )
     if bootstrap not in BOOTSTRAP_POLICIES:
         raise InvalidParameterError(
             f"The 'bootstrap' parameter of {owner} must be one of {list(BOOTSTRAP_POLICIES)}. Got {bootstrap!r} instead."
         )
-    if isinstance(min_improvement, bool) or not isinstance(min_improvement, (int, float)) or min_improvement < 0:
+    if (
+        isinstance(min_improvement, bool)
+        or not isinstance(min_improvement, (int, float))
+        or min_improvement < 0
+    ):
         raise InvalidParameterError(
             f"The 'min_improvement' parameter of {owner} must be a number >= 0. Got {min_improvement!r} instead."
         )
-    gate = M.check_gate_config(task, thresholds=thresholds, compare_metric=compare_metric, promote_if=promote_if,
-                               owner=owner)
+    gate = M.check_gate_config(
+        task, thresholds=thresholds, compare_metric=compare_metric, promote_if=promote_if, owner=owner
+    )
     compare_metric, limits = gate["compare_metric"], gate["thresholds"]
     if promote_if == "significantly_better" and champion_metrics is not None and not comparison:
         raise InvalidParameterError(
@@ -257,8 +278,16 @@ def decide(
         got = challenger_metrics[metric]
         ok = got == got and (got >= value if op == ">=" else got <= value)
         checks.append(
-            Check("threshold", metric, op, value, got, champion_metrics.get(metric) if champion_metrics else None,
-                  round(got - value, 6) if got == got else None, ok)
+            Check(
+                "threshold",
+                metric,
+                op,
+                value,
+                got,
+                champion_metrics.get(metric) if champion_metrics else None,
+                round(got - value, 6) if got == got else None,
+                ok,
+            )
         )
     thresholds_ok = all(c.passed for c in checks)
     if champion_metrics is not None:
@@ -271,16 +300,34 @@ def decide(
             ci_low, ci_high = comparison["ci_low"], comparison["ci_high"]
             if promote_if == "significantly_better":
                 better = better and ci_low > min_improvement
-        checks.append(Check("champion", compare_metric, ">" if higher else "<", round(need, 6), ch, cm,
-                            round(ch - cm, 6) if ch == ch and cm == cm else None, better, ci_low, ci_high))
+        checks.append(
+            Check(
+                "champion",
+                compare_metric,
+                ">" if higher else "<",
+                round(need, 6),
+                ch,
+                cm,
+                round(ch - cm, 6) if ch == ch and cm == cm else None,
+                better,
+                ci_low,
+                ci_high,
+            )
+        )
         passed = thresholds_ok and better
         if passed:
             how = "significantly " if promote_if == "significantly_better" else ""
             reason = f"challenger {how}beats champion v{champion_version} on {compare_metric} and meets every threshold"
         elif not thresholds_ok:
             reason = "challenger misses absolute threshold(s): " + ", ".join(
-                c.metric for c in checks if not c.passed and c.kind == "threshold")
-        elif promote_if == "significantly_better" and ch == ch and cm == cm and (ch > need if higher else ch < need):
+                c.metric for c in checks if not c.passed and c.kind == "threshold"
+            )
+        elif (
+            promote_if == "significantly_better"
+            and ch == ch
+            and cm == cm
+            and (ch > need if higher else ch < need)
+        ):
             reason = (
                 f"challenger is better than champion v{champion_version} on {compare_metric} ({_fmt(ch)} vs "
                 f"{_fmt(cm)}), but not significantly: the {comparison['confidence']:.0%} interval of the improvement, "
@@ -295,7 +342,10 @@ def decide(
         if bootstrap == "fail":
             passed, reason = False, "no champion yet and bootstrap='fail': promote a first version by hand"
         elif bootstrap == "require_thresholds" and not limits:
-            passed, reason = False, "no champion yet and bootstrap='require_thresholds', but no thresholds are set"
+            passed, reason = (
+                False,
+                "no champion yet and bootstrap='require_thresholds', but no thresholds are set",
+            )
         elif not thresholds_ok:
             passed = False
             reason = "no champion yet; challenger misses absolute threshold(s): " + ", ".join(
@@ -320,7 +370,10 @@ def decide(
         compare_metric=compare_metric,
         bootstrap=bootstrap,
         checks=checks,
-        metrics={"challenger": challenger_metrics, **({"champion": champion_metrics} if champion_metrics else {})},
+        metrics={
+            "challenger": challenger_metrics,
+            **({"champion": champion_metrics} if champion_metrics else {}),
+        },
         champion_version=champion_version,
         eval_dataset=dict(eval_dataset or {}),
         task=task,
@@ -371,14 +424,18 @@ def judge(
     model runs. With ``cluster_column`` (rows of one value are correlated, e.g. one day's flights),
     the improvement's interval resamples whole groups (:func:`metrics.compare`)."""
     task = spec.kind
-    gate = M.check_gate_config(task, thresholds=thresholds, compare_metric=compare_metric, promote_if=promote_if,
-                               owner=owner)
+    gate = M.check_gate_config(
+        task, thresholds=thresholds, compare_metric=compare_metric, promote_if=promote_if, owner=owner
+    )
     if isinstance(resamples, bool) or not isinstance(resamples, int) or not 100 <= resamples <= 100_000:
-        raise InvalidParameterError(f"The 'resamples' parameter of {owner} must be an int in [100, 100000]. "
-                                    f"Got {resamples!r} instead.")
+        raise InvalidParameterError(
+            f"The 'resamples' parameter of {owner} must be an int in [100, 100000]. "
+            f"Got {resamples!r} instead."
+        )
     if not isinstance(confidence, float) or not 0.5 <= confidence < 1:
-        raise InvalidParameterError(f"The 'confidence' parameter of {owner} must be a float in [0.5, 1). "
-                                    f"Got {confidence!r} instead.")
+        raise InvalidParameterError(
+            f"The 'confidence' parameter of {owner} must be a float in [0.5, 1). Got {confidence!r} instead."
+        )
     names = metric_names(task, gate["thresholds"], gate["compare_metric"])
     if cluster_column is not None and cluster_column not in df.columns:
         raise InvalidParameterError(
@@ -397,19 +454,39 @@ def judge(
                 f"The champion v{champ_version} of {model!r} is a {champ_spec.kind} model and the challenger a {task} "
                 f"one; they cannot be compared on one metric. Promote a first {task} version by hand."
             )
-        _, y_c, champ_preds = score_frame(champ_model, labelled, champ_spec, f"{where} (champion v{champ_version})")
+        _, y_c, champ_preds = score_frame(
+            champ_model, labelled, champ_spec, f"{where} (champion v{champ_version})"
+        )
         champ_enc = encode(y_c, champ_preds, champ_spec, where)
         champ_metrics = metrics_of(champ_enc, names)
         comparison = M.compare(
-            gate["compare_metric"], task, ch_enc.y, (ch_enc.pred, ch_enc.proba), _aligned(champ_enc, ch_enc),
-            ch_enc.classes, confidence=confidence, resamples=resamples, seed=seed,
+            gate["compare_metric"],
+            task,
+            ch_enc.y,
+            (ch_enc.pred, ch_enc.proba),
+            _aligned(champ_enc, ch_enc),
+            ch_enc.classes,
+            confidence=confidence,
+            resamples=resamples,
+            seed=seed,
             groups=labelled[cluster_column].to_numpy() if cluster_column else None,
         ).to_dict()
     verdict = decide(
-        model=model, task=task, challenger_metrics=ch_metrics, champion_metrics=champ_metrics,
-        champion_version=champ_version, thresholds=thresholds, compare_metric=gate["compare_metric"],
-        min_improvement=min_improvement, bootstrap=bootstrap, promote_if=promote_if, comparison=comparison,
-        eval_dataset=eval_dataset, positive_label=spec.positive_label, classes=spec.classes, owner=owner,
+        model=model,
+        task=task,
+        challenger_metrics=ch_metrics,
+        champion_metrics=champ_metrics,
+        champion_version=champ_version,
+        thresholds=thresholds,
+        compare_metric=gate["compare_metric"],
+        min_improvement=min_improvement,
+        bootstrap=bootstrap,
+        promote_if=promote_if,
+        comparison=comparison,
+        eval_dataset=eval_dataset,
+        positive_label=spec.positive_label,
+        classes=spec.classes,
+        owner=owner,
     )
     return Judgement(verdict, labelled, y, ch_preds, champ_preds, spec)
 

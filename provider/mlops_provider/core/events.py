@@ -42,7 +42,9 @@ def asset_uri(model: str, kind: str) -> str:
     """``x-mlops://<model>/retrain-requested`` or ``x-mlops://<model>/champion``."""
     check_name(model, "model", "asset_uri")
     if kind not in ASSET_KINDS:
-        raise InvalidInputError(f"The 'kind' parameter of asset_uri must be one of {list(ASSET_KINDS)}. Got {kind!r} instead.")
+        raise InvalidInputError(
+            f"The 'kind' parameter of asset_uri must be one of {list(ASSET_KINDS)}. Got {kind!r} instead."
+        )
     # "x-" schemes are Airflow's custom asset schemes: no provider lookup while a DAG file is parsed
     return f"x-mlops://{model}/{kind}"
 
@@ -54,7 +56,9 @@ def _got(value: Any) -> str:
 
 def _payload(extra: Any, what: str) -> dict[str, Any]:
     if not isinstance(extra, Mapping):
-        raise InvalidInputError(f"The {what} event payload must be a JSON object (dict). Got {_got(extra)} instead.")
+        raise InvalidInputError(
+            f"The {what} event payload must be a JSON object (dict). Got {_got(extra)} instead."
+        )
     return dict(extra)
 
 
@@ -67,7 +71,9 @@ def _key(extra: dict[str, Any], key: str, what: str, expected: str) -> Any:
 
 
 def _bad(key: str, what: str, expected: str, value: Any) -> InvalidInputError:
-    return InvalidInputError(f"The {key!r} key of the {what} event payload must be {expected}. Got {_got(value)} instead.")
+    return InvalidInputError(
+        f"The {key!r} key of the {what} event payload must be {expected}. Got {_got(value)} instead."
+    )
 
 
 def _str(extra, key, what, *, optional=False, nonempty=True) -> str | None:
@@ -130,7 +136,9 @@ def _inside_root(uri: Any, key: str, what: str, artifact_root: str | None) -> st
         # key_of needs no filesystem: a store over a root that does not exist yet is fine
         ArtifactStore(artifact_root, fs=object()).key_of(uri)
     except ValueError as err:
-        raise InvalidInputError(f"The {key!r} key of the {what} event payload must be {expected}. {err}") from err
+        raise InvalidInputError(
+            f"The {key!r} key of the {what} event payload must be {expected}. {err}"
+        ) from err
     return uri
 
 
@@ -177,7 +185,9 @@ class RetrainRequest:
         try:
             check_name(model, "model", what)
         except InvalidInputError as err:
-            raise InvalidInputError(f"The 'model' key of the {what} event payload is not a valid model name: {err}") from err
+            raise InvalidInputError(
+                f"The 'model' key of the {what} event payload is not a valid model name: {err}"
+            ) from err
         reason = _str(extra, "reason", what)
         if reason not in REASONS:
             raise _bad("reason", what, f"one of {list(REASONS)}", reason)
@@ -196,20 +206,44 @@ class RetrainRequest:
         if not isinstance(scores, Mapping):
             raise _bad("scores", what, "a dict of name -> number", scores)
         for k, v in scores.items():
-            if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if (
+                not isinstance(k, str)
+                or isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not math.isfinite(v)
+            ):
                 raise _bad(f"scores.{k}", what, "a finite number (not a bool)", v)
         report_uri = _key(extra, "report_uri", what, "a URI inside the artifact root or null")
         if report_uri is not None:
             report_uri = _inside_root(report_uri, "report_uri", what, artifact_root)
         requested_at = _iso(_key(extra, "requested_at", what, "an ISO 8601 timestamp"), "requested_at", what)
-        known = {"type", "schema_version", "model", "reason", "champion_version", "window", "drifted_features",
-                 "scores", "report_uri", "requested_at"}
+        known = {
+            "type",
+            "schema_version",
+            "model",
+            "reason",
+            "champion_version",
+            "window",
+            "drifted_features",
+            "scores",
+            "report_uri",
+            "requested_at",
+        }
         unknown = sorted(set(extra) - known)
         if unknown:
-            raise InvalidInputError(f"The {what} event payload has unknown key(s) {unknown}; expected only {sorted(known)}.")
-        return cls(model=model, reason=reason, champion_version=champion_version, window=window,
-                   drifted_features=list(drifted), scores={k: float(v) for k, v in scores.items()},
-                   report_uri=report_uri, requested_at=requested_at)
+            raise InvalidInputError(
+                f"The {what} event payload has unknown key(s) {unknown}; expected only {sorted(known)}."
+            )
+        return cls(
+            model=model,
+            reason=reason,
+            champion_version=champion_version,
+            window=window,
+            drifted_features=list(drifted),
+            scores={k: float(v) for k, v in scores.items()},
+            report_uri=report_uri,
+            requested_at=requested_at,
+        )
 
 
 @dataclass
@@ -230,9 +264,16 @@ class ChampionChanged:
         return asset_uri(self.model, CHAMPION)
 
     def to_extra(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "schema_version": SCHEMA_VERSION, "model": self.model, "version": self.version,
-                "previous_version": self.previous_version, "actor": self.actor, "reason": self.reason,
-                "changed_at": self.changed_at}
+        return {
+            "type": self.TYPE,
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "actor": self.actor,
+            "reason": self.reason,
+            "changed_at": self.changed_at,
+        }
 
     @classmethod
     def parse(cls, extra: Any, *, artifact_root: str | None = None) -> ChampionChanged:
@@ -243,18 +284,37 @@ class ChampionChanged:
         try:
             check_name(model, "model", what)
         except InvalidInputError as err:
-            raise InvalidInputError(f"The 'model' key of the {what} event payload is not a valid model name: {err}") from err
+            raise InvalidInputError(
+                f"The 'model' key of the {what} event payload is not a valid model name: {err}"
+            ) from err
         version = _int(extra, "version", what, minimum=1)
         previous = _int(extra, "previous_version", what, optional=True, minimum=1)
         actor = _str(extra, "actor", what)
         reason = _str(extra, "reason", what)
         changed_at = _iso(_key(extra, "changed_at", what, "an ISO 8601 timestamp"), "changed_at", what)
-        known = {"type", "schema_version", "model", "version", "previous_version", "actor", "reason", "changed_at"}
+        known = {
+            "type",
+            "schema_version",
+            "model",
+            "version",
+            "previous_version",
+            "actor",
+            "reason",
+            "changed_at",
+        }
         unknown = sorted(set(extra) - known)
         if unknown:
-            raise InvalidInputError(f"The {what} event payload has unknown key(s) {unknown}; expected only {sorted(known)}.")
-        return cls(model=model, version=version, previous_version=previous, actor=actor, reason=reason,
-                   changed_at=changed_at)
+            raise InvalidInputError(
+                f"The {what} event payload has unknown key(s) {unknown}; expected only {sorted(known)}."
+            )
+        return cls(
+            model=model,
+            version=version,
+            previous_version=previous,
+            actor=actor,
+            reason=reason,
+            changed_at=changed_at,
+        )
 
 
 @dataclass
@@ -269,7 +329,9 @@ class NewDataEvent:
         return {"from_trigger": True, "payload": {"uri": self.uri, "size": self.size, "mtime": self.mtime}}
 
     @classmethod
-    def parse(cls, extra: Any, *, artifact_root: str | None = None, allowed_prefix: str | None = None) -> NewDataEvent:
+    def parse(
+        cls, extra: Any, *, artifact_root: str | None = None, allowed_prefix: str | None = None
+    ) -> NewDataEvent:
         what = "new-data"
         extra = _payload(extra, what)
         if extra.get("from_trigger") is not True:
@@ -279,7 +341,7 @@ class NewDataEvent:
         uri = _str(payload, "uri", what)
         if allowed_prefix:
             prefix = allowed_prefix.rstrip("/") + "/"
-            if not uri.startswith(prefix) or ".." in uri[len(prefix):].split("/"):
+            if not uri.startswith(prefix) or ".." in uri[len(prefix) :].split("/"):
                 raise _bad("uri", what, f"a URI under the allowed prefix {prefix!r} (no '..')", uri)
         else:
             _inside_root(uri, "uri", what, artifact_root)
@@ -289,8 +351,12 @@ class NewDataEvent:
             try:
                 mtime = dt.datetime.fromtimestamp(mtime, dt.timezone.utc).isoformat()
             except (OverflowError, OSError, ValueError) as err:
-                raise _bad("mtime", what, "epoch seconds within the dates Python can represent (years 1-9999) "
-                           "or an ISO timestamp", mtime) from err
+                raise _bad(
+                    "mtime",
+                    what,
+                    "epoch seconds within the dates Python can represent (years 1-9999) or an ISO timestamp",
+                    mtime,
+                ) from err
         else:
             mtime = _iso(mtime, "mtime", what)
         return cls(uri=uri, size=size, mtime=mtime)
@@ -310,10 +376,14 @@ def _flatten(events: Any) -> list[Any]:
         return [e for evs in events.values() for e in evs]
     if isinstance(events, Iterable) and not isinstance(events, (str, bytes)):
         return list(events)
-    raise InvalidInputError(f"The triggering events must be a list of events (or a mapping of asset -> events). Got {_got(events)}.")
+    raise InvalidInputError(
+        f"The triggering events must be a list of events (or a mapping of asset -> events). Got {_got(events)}."
+    )
 
 
-def parse_triggering_events(events: Any, artifact_root: str | None = None, *, allowed_prefix: str | None = None) -> list:
+def parse_triggering_events(
+    events: Any, artifact_root: str | None = None, *, allowed_prefix: str | None = None
+) -> list:
     """Parse every triggering event (dicts with ``"extra"``, or objects with an ``.extra``); all or nothing.
 
     Returns :class:`RetrainRequest` / :class:`ChampionChanged` / :class:`NewDataEvent` instances in
@@ -323,14 +393,20 @@ def parse_triggering_events(events: Any, artifact_root: str | None = None, *, al
     for i, event in enumerate(_flatten(events)):
         if isinstance(event, Mapping):
             if "extra" not in event:
-                raise InvalidInputError(f"Triggering event #{i} lacks the 'extra' key; it has keys {sorted(event)}.")
+                raise InvalidInputError(
+                    f"Triggering event #{i} lacks the 'extra' key; it has keys {sorted(event)}."
+                )
             extra = event["extra"]
         elif hasattr(event, "extra"):
             extra = event.extra
         else:
-            raise InvalidInputError(f"Triggering event #{i} must be a dict with 'extra' or an asset event. Got {_got(event)}.")
+            raise InvalidInputError(
+                f"Triggering event #{i} must be a dict with 'extra' or an asset event. Got {_got(event)}."
+            )
         try:
             out.append(parse_event(extra, artifact_root=artifact_root, allowed_prefix=allowed_prefix))
         except InvalidInputError as err:
-            raise InvalidInputError(f"Triggering event #{i} rejected (no event of this batch is used): {err}") from err
+            raise InvalidInputError(
+                f"Triggering event #{i} rejected (no event of this batch is used): {err}"
+            ) from err
     return out

@@ -52,7 +52,9 @@ def code_version(path: str | None) -> dict[str, Any]:
             out["git_commit"] = sha.stdout.strip()
             dirty = subprocess.run(
                 ["git", "-C", str(p.parent), "status", "--porcelain", "--", p.name],
-                capture_output=True, text=True, timeout=5,
+                capture_output=True,
+                text=True,
+                timeout=5,
             )
             out["git_dirty"] = bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):

@@ -29,9 +29,14 @@ _LABEL = re.compile(r"[^a-z0-9_-]")
 
 
 def _pin(model: Any, owner: str) -> tuple[str, int, str]:
-    if (not isinstance(model, dict) or not isinstance(model.get("model"), str) or isinstance(model.get("version"), bool)
-            or not str(model.get("version", "")).isdigit() or not isinstance(model.get("model_sha256"), str)
-            or len(model["model_sha256"]) != 64):
+    if (
+        not isinstance(model, dict)
+        or not isinstance(model.get("model"), str)
+        or isinstance(model.get("version"), bool)
+        or not str(model.get("version", "")).isdigit()
+        or not isinstance(model.get("model_sha256"), str)
+        or len(model["model_sha256"]) != 64
+    ):
         raise InvalidInputError(
             f"The 'model' parameter of {owner} must be a pinned version {{'model': str, 'version': int, "
             f"'model_sha256': str}} (a ResolveModelVersionOperator result). Got {model!r} instead."
@@ -40,9 +45,15 @@ def _pin(model: Any, owner: str) -> tuple[str, int, str]:
 
 
 def _uri(value: Any, schemes: tuple[str, ...], parameter: str, owner: str) -> str:
-    if not isinstance(value, str) or not value.startswith(tuple(f"{s}://" for s in schemes)) or len(value) > 1024:
+    if (
+        not isinstance(value, str)
+        or not value.startswith(tuple(f"{s}://" for s in schemes))
+        or len(value) > 1024
+    ):
         want = " or ".join(f"{s}://..." for s in schemes)
-        raise InvalidInputError(f"The {parameter!r} parameter of {owner} must be a {want} URI. Got {value!r} instead.")
+        raise InvalidInputError(
+            f"The {parameter!r} parameter of {owner} must be a {want} URI. Got {value!r} instead."
+        )
     return value
 
 
@@ -53,7 +64,7 @@ def sagemaker_name(*parts: Any, unique: str = "") -> str:
     base = re.sub(r"-+", "-", base).strip("-") or "mlops"
     if unique:
         digest = hashlib.sha256(unique.encode()).hexdigest()[:10]
-        base = f"{base[:SAGEMAKER_NAME_MAX - 11].rstrip('-')}-{digest}"
+        base = f"{base[: SAGEMAKER_NAME_MAX - 11].rstrip('-')}-{digest}"
     return base[:SAGEMAKER_NAME_MAX].rstrip("-")
 
 
@@ -91,22 +102,36 @@ def sagemaker_transform_config(
     input_uri = _uri(input_uri, ("s3",), "input_uri", owner)
     output_uri = _uri(output_uri, ("s3",), "output_uri", owner)
     version_uri = model.get("version_uri")
-    package = isinstance(version_uri, str) and version_uri.startswith("arn:") and ":model-package/" in version_uri
+    package = (
+        isinstance(version_uri, str) and version_uri.startswith("arn:") and ":model-package/" in version_uri
+    )
     if not package:
-        version_uri = _uri(version_uri, ("s3",), "model['version_uri'] (a model package ARN, or the version's "
-                           "folder: the artifact root must be on S3)", owner)
+        version_uri = _uri(
+            version_uri,
+            ("s3",),
+            "model['version_uri'] (a model package ARN, or the version's "
+            "folder: the artifact root must be on S3)",
+            owner,
+        )
         if not isinstance(image_uri, str) or not image_uri.strip():
             raise InvalidInputError(
                 f"The 'image_uri' parameter of {owner} must be a serving image URI. Got {image_uri!r} instead."
             )
     if not isinstance(role_arn, str) or not role_arn.startswith("arn:"):
-        raise InvalidInputError(f"The 'role_arn' parameter of {owner} must be an IAM role ARN. Got {role_arn!r} instead.")
+        raise InvalidInputError(
+            f"The 'role_arn' parameter of {owner} must be an IAM role ARN. Got {role_arn!r} instead."
+        )
     for param, value in (("instance_count", instance_count), ("max_payload_mb", max_payload_mb)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInputError(f"The {param!r} parameter of {owner} must be an int >= 1. Got {value!r} instead.")
+            raise InvalidInputError(
+                f"The {param!r} parameter of {owner} must be an int >= 1. Got {value!r} instead."
+            )
     model_name = sagemaker_name(name, f"v{version}")
-    tags = [{"Key": "mlops:model", "Value": name}, {"Key": "mlops:version", "Value": str(version)},
-            {"Key": "mlops:model-sha256", "Value": sha}]
+    tags = [
+        {"Key": "mlops:model", "Value": name},
+        {"Key": "mlops:version", "Value": str(version)},
+        {"Key": "mlops:model-sha256", "Value": sha},
+    ]
     transform: dict[str, Any] = {
         "TransformJobName": sagemaker_name(name, f"v{version}", unique=run_key),
         "ModelName": model_name,
@@ -127,23 +152,45 @@ def sagemaker_transform_config(
         transform["TransformOutput"]["AssembleWith"] = assemble_with
     if max_concurrent_transforms:
         transform["MaxConcurrentTransforms"] = max_concurrent_transforms
-    processing = {k: v for k, v in (("InputFilter", input_filter), ("JoinSource", join_source),
-                                    ("OutputFilter", output_filter)) if v}
+    processing = {
+        k: v
+        for k, v in (
+            ("InputFilter", input_filter),
+            ("JoinSource", join_source),
+            ("OutputFilter", output_filter),
+        )
+        if v
+    }
     if processing:
         transform["DataProcessing"] = processing
     container: dict[str, Any] = {
-        "Environment": {"MLOPS_MODEL_NAME": name, "MLOPS_MODEL_VERSION": str(version), "MLOPS_MODEL_SHA256": sha,
-                        **(environment or {})},
+        "Environment": {
+            "MLOPS_MODEL_NAME": name,
+            "MLOPS_MODEL_VERSION": str(version),
+            "MLOPS_MODEL_SHA256": sha,
+            **(environment or {}),
+        },
     }
     if package:  # the sagemaker registry backend's model package (image and model data in it)
         container["ModelPackageName"] = version_uri
     else:  # the version's folder as is (model.skops, metadata.json): an uncompressed S3 prefix
         container["Image"] = image_uri
-        container["ModelDataSource"] = {"S3DataSource": {"S3Uri": version_uri.rstrip("/") + "/",
-                                                         "S3DataType": "S3Prefix", "CompressionType": "None"}}
-    return {"Model": {"ModelName": model_name, "PrimaryContainer": container, "ExecutionRoleArn": role_arn,
-                      "Tags": tags},
-            "Transform": transform}
+        container["ModelDataSource"] = {
+            "S3DataSource": {
+                "S3Uri": version_uri.rstrip("/") + "/",
+                "S3DataType": "S3Prefix",
+                "CompressionType": "None",
+            }
+        }
+    return {
+        "Model": {
+            "ModelName": model_name,
+            "PrimaryContainer": container,
+            "ExecutionRoleArn": role_arn,
+            "Tags": tags,
+        },
+        "Transform": transform,
+    }
 
 
 def _label(value: Any) -> str:
@@ -175,9 +222,15 @@ def vertex_batch_prediction_kwargs(
     name, version, sha = _pin(model, owner)
     input_uri = _uri(input_uri, ("bq", "gs"), "input_uri", owner)
     output_uri = _uri(output_uri, ("bq", "gs"), "output_uri", owner)
-    for param, value in (("project_id", project_id), ("region", region), ("vertex_model_id", vertex_model_id or "-")):
+    for param, value in (
+        ("project_id", project_id),
+        ("region", region),
+        ("vertex_model_id", vertex_model_id or "-"),
+    ):
         if not isinstance(value, str) or not value.strip() or "/" in value:
-            raise InvalidInputError(f"The {param!r} parameter of {owner} must be a non-empty id. Got {value!r} instead.")
+            raise InvalidInputError(
+                f"The {param!r} parameter of {owner} must be a non-empty id. Got {value!r} instead."
+            )
     version_uri = str(model.get("version_uri") or "")
     if vertex_model_id:
         model_name = f"projects/{project_id}/locations/{region}/models/{vertex_model_id}@v{version}"
@@ -189,9 +242,14 @@ def vertex_batch_prediction_kwargs(
             f"with the alias v<version>) unless the registry is the vertex backend. Got None, and the pinned "
             f"version's URI {version_uri!r} is not a Vertex AI model version."
         )
-    for param, value in (("starting_replica_count", starting_replica_count), ("max_replica_count", max_replica_count)):
+    for param, value in (
+        ("starting_replica_count", starting_replica_count),
+        ("max_replica_count", max_replica_count),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInputError(f"The {param!r} parameter of {owner} must be an int >= 1. Got {value!r} instead.")
+            raise InvalidInputError(
+                f"The {param!r} parameter of {owner} must be an int >= 1. Got {value!r} instead."
+            )
     if max_replica_count < starting_replica_count:
         raise InvalidInputError(
             f"The 'max_replica_count' parameter of {owner} must be >= starting_replica_count ({starting_replica_count}). "
@@ -205,8 +263,12 @@ def vertex_batch_prediction_kwargs(
         "machine_type": machine_type,
         "starting_replica_count": starting_replica_count,
         "max_replica_count": max_replica_count,
-        "labels": {"mlops-model": _label(name), "mlops-version": str(version), "mlops-model-sha256": sha[:63],
-                   **{_label(k): _label(v) for k, v in (labels or {}).items()}},
+        "labels": {
+            "mlops-model": _label(name),
+            "mlops-version": str(version),
+            "mlops-model-sha256": sha[:63],
+            **{_label(k): _label(v) for k, v in (labels or {}).items()},
+        },
     }
     if input_uri.startswith("bq://"):
         kwargs["bigquery_source"] = input_uri

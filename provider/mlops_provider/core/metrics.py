@@ -50,11 +50,31 @@ ALIASES = {
 TASKS = ("binary", "multiclass", "regression")
 #: What every evaluation records, per task (thresholds and the compare metric are added to it).
 DEFAULT_METRICS = {
-    "binary": ("roc_auc", "average_precision", "log_loss", "brier", "accuracy", "balanced_accuracy", "f1",
-               "precision", "recall"),
-    "multiclass": ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
-                   "precision_weighted", "recall_weighted", "log_loss", "roc_auc_ovr", "roc_auc_ovo",
-                   "roc_auc_ovr_weighted"),
+    "binary": (
+        "roc_auc",
+        "average_precision",
+        "log_loss",
+        "brier",
+        "accuracy",
+        "balanced_accuracy",
+        "f1",
+        "precision",
+        "recall",
+    ),
+    "multiclass": (
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_weighted",
+        "precision_macro",
+        "recall_macro",
+        "precision_weighted",
+        "recall_weighted",
+        "log_loss",
+        "roc_auc_ovr",
+        "roc_auc_ovo",
+        "roc_auc_ovr_weighted",
+    ),
     "regression": ("rmse", "mae", "r2", "median_ae", "explained_variance"),
 }
 #: The champion comparison's metric when none is configured: a threshold-free ranking metric for
@@ -98,7 +118,11 @@ def resolve(name: Any, parameter: str = "metric", owner: str = "EvaluateModelOpe
     names = scorer_names()
     if isinstance(name, str) and name in names:
         return Metric(name, name, 1)
-    close = difflib.get_close_matches(str(name), [*names, *ALIASES], n=3, cutoff=0.6) if isinstance(name, str) else []
+    close = (
+        difflib.get_close_matches(str(name), [*names, *ALIASES], n=3, cutoff=0.6)
+        if isinstance(name, str)
+        else []
+    )
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise InvalidParameterError(
         f"The {parameter!r} parameter of {owner} names unknown metric {name!r}: not a scikit-learn scorer name "
@@ -143,7 +167,9 @@ def _with_labels(scorer, classes):
     if func is None or "labels" not in inspect.signature(func).parameters:
         return None
     kwargs = {**getattr(scorer, "_kwargs", {}), "labels": list(classes)}
-    return make_scorer(func, response_method=scorer._response_method, greater_is_better=scorer._sign > 0, **kwargs)
+    return make_scorer(
+        func, response_method=scorer._response_method, greater_is_better=scorer._sign > 0, **kwargs
+    )
 
 
 def score(metric: Metric, task: str, y, pred, proba=None, classes=None) -> float:
@@ -234,9 +260,18 @@ def fits(metric: Metric, task: str) -> str | None:
 def check_fit(metric: Metric, task: str, parameter: str, owner: str) -> None:
     why = fits(metric, task)
     if why is not None:
-        kind = "classifier" if task == "classification" else f"{task} model" if task != "multiclass" else "multiclass classifier"
-        suggestions = ", ".join(DEFAULT_METRICS["multiclass" if task == "multiclass" else
-                                                "regression" if task == "regression" else "binary"])
+        kind = (
+            "classifier"
+            if task == "classification"
+            else f"{task} model"
+            if task != "multiclass"
+            else "multiclass classifier"
+        )
+        suggestions = ", ".join(
+            DEFAULT_METRICS[
+                "multiclass" if task == "multiclass" else "regression" if task == "regression" else "binary"
+            ]
+        )
         raise InvalidParameterError(
             f"The {parameter!r} parameter of {owner} names {metric.name!r}, which does not fit a {kind} "
             f"(scikit-learn says {why.splitlines()[0][:200]!r}). Metrics that do: {suggestions}."
@@ -253,8 +288,9 @@ def compute_metrics(names, task: str, y, pred, proba=None, classes=None) -> dict
 
 
 # --------------------------------------------------------------------------- thresholds
-def normalize_thresholds(thresholds: Any, task: str | None = None, owner: str = "EvaluateModelOperator"
-                         ) -> dict[str, tuple[str, float]]:
+def normalize_thresholds(
+    thresholds: Any, task: str | None = None, owner: str = "EvaluateModelOperator"
+) -> dict[str, tuple[str, float]]:
     """``{"f1_macro": 0.8, "log_loss": {"max": 0.5}}`` -> ``{"f1_macro": (">=", 0.8), "log_loss": ("<=", 0.5)}``.
 
     A plain number is a floor for a higher-is-better metric and a ceiling for a lower-is-better
@@ -287,13 +323,21 @@ def normalize_thresholds(thresholds: Any, task: str | None = None, owner: str = 
         else:
             op, value = metric.op, spec
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise InvalidParameterError(f"The threshold for {name!r} in {owner} must be a number. Got {value!r} instead.")
+            raise InvalidParameterError(
+                f"The threshold for {name!r} in {owner} must be a number. Got {value!r} instead."
+            )
         out[name] = (op, float(value))
     return out
 
 
-def check_gate_config(task: str, *, thresholds: Any = None, compare_metric: Any = None, promote_if: Any = "better",
-                      owner: str = "EvaluateModelOperator") -> dict[str, Any]:
+def check_gate_config(
+    task: str,
+    *,
+    thresholds: Any = None,
+    compare_metric: Any = None,
+    promote_if: Any = "better",
+    owner: str = "EvaluateModelOperator",
+) -> dict[str, Any]:
     """Validate the model gate's metric settings for ``task`` before anything runs; returns
     ``{"thresholds": {...}, "compare_metric": name, "promote_if": rule}``."""
     if promote_if not in PROMOTE_IF:
@@ -302,8 +346,9 @@ def check_gate_config(task: str, *, thresholds: Any = None, compare_metric: Any 
         )
     limits = normalize_thresholds(thresholds, task, owner)
     if compare_metric in (None, ""):
-        compare_metric = DEFAULT_COMPARE["multiclass" if task == "multiclass" else
-                                          "regression" if task == "regression" else "binary"]
+        compare_metric = DEFAULT_COMPARE[
+            "multiclass" if task == "multiclass" else "regression" if task == "regression" else "binary"
+        ]
     metric = resolve(compare_metric, "compare_metric", owner)
     check_fit(metric, task, "compare_metric", owner)
     return {"thresholds": limits, "compare_metric": metric.name, "promote_if": promote_if}
@@ -350,8 +395,19 @@ def _delong(y01, s1, s2) -> tuple[float, float, float]:
     return float(aucs[0] - aucs[1]), float(np.sqrt(max(var, 0.0))), float(aucs[0])
 
 
-def compare(metric_name: str, task: str, y, challenger: tuple, champion: tuple, classes=None, *,
-            confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = 0, groups=None) -> Comparison:
+def compare(
+    metric_name: str,
+    task: str,
+    y,
+    challenger: tuple,
+    champion: tuple,
+    classes=None,
+    *,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    groups=None,
+) -> Comparison:
     """Improvement of ``challenger`` over ``champion`` (each ``(pred, proba)``) on the same ``y``.
 
     With ``groups`` (one label per row: rows of a group are correlated, e.g. the flights of one day
@@ -370,30 +426,84 @@ def compare(metric_name: str, task: str, y, challenger: tuple, champion: tuple, 
     improvement = (ch_value - cm_value) * (1 if metric.higher_is_better else -1)
     alpha = 1 - confidence
     if groups is not None:
-        return _cluster_bootstrap(metric, task, np.asarray(y), challenger, champion, classes, groups,
-                                  ch_value, cm_value, improvement, confidence, resamples, seed)
+        return _cluster_bootstrap(
+            metric,
+            task,
+            np.asarray(y),
+            challenger,
+            champion,
+            classes,
+            groups,
+            ch_value,
+            cm_value,
+            improvement,
+            confidence,
+            resamples,
+            seed,
+        )
     if task == "binary" and metric.scorer == "roc_auc":
         proba_ch, proba_cm = challenger[1], champion[1]
         diff, se, _ = _delong(np.asarray(y), proba_ch[:, 1], proba_cm[:, 1])
         z = norm.ppf(1 - alpha / 2)
-        return Comparison(metric.name, ch_value, cm_value, improvement, diff - z * se, diff + z * se, confidence,
-                          "delong", seed=None)
+        return Comparison(
+            metric.name,
+            ch_value,
+            cm_value,
+            improvement,
+            diff - z * se,
+            diff + z * se,
+            confidence,
+            "delong",
+            seed=None,
+        )
     rng = np.random.default_rng(seed)
     y = np.asarray(y)
     groups = [np.flatnonzero(y == c) for c in np.unique(y)] if task != "regression" else [np.arange(len(y))]
     diffs = []
     for _ in range(resamples):
         idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
-        a = score(metric, task, y[idx], challenger[0][idx], None if challenger[1] is None else challenger[1][idx], classes)
-        b = score(metric, task, y[idx], champion[0][idx], None if champion[1] is None else champion[1][idx], classes)
+        a = score(
+            metric,
+            task,
+            y[idx],
+            challenger[0][idx],
+            None if challenger[1] is None else challenger[1][idx],
+            classes,
+        )
+        b = score(
+            metric, task, y[idx], champion[0][idx], None if champion[1] is None else champion[1][idx], classes
+        )
         diffs.append((a - b) * (1 if metric.higher_is_better else -1))
     low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-    return Comparison(metric.name, ch_value, cm_value, improvement, float(low), float(high), confidence,
-                      "paired_bootstrap", resamples, seed)
+    return Comparison(
+        metric.name,
+        ch_value,
+        cm_value,
+        improvement,
+        float(low),
+        float(high),
+        confidence,
+        "paired_bootstrap",
+        resamples,
+        seed,
+    )
 
 
-def _cluster_bootstrap(metric, task, y, challenger, champion, classes, groups, ch_value, cm_value, improvement,
-                       confidence, resamples, seed) -> Comparison:
+def _cluster_bootstrap(
+    metric,
+    task,
+    y,
+    challenger,
+    champion,
+    classes,
+    groups,
+    ch_value,
+    cm_value,
+    improvement,
+    confidence,
+    resamples,
+    seed,
+) -> Comparison:
     import warnings
 
     import numpy as np
@@ -410,24 +520,47 @@ def _cluster_bootstrap(metric, task, y, challenger, champion, classes, groups, c
     if task == "binary" and metric.scorer == "roc_auc":
         weights = rng.multinomial(len(uniques), np.full(len(uniques), 1 / len(uniques)), size=resamples)
         diffs = _cluster_auc(y, challenger[1][:, 1], codes, len(uniques), weights) - _cluster_auc(
-            y, champion[1][:, 1], codes, len(uniques), weights)
+            y, champion[1][:, 1], codes, len(uniques), weights
+        )
         diffs = diffs[np.isfinite(diffs)]
         low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-        return Comparison(metric.name, ch_value, cm_value, improvement, float(low), float(high), confidence,
-                          f"cluster_bootstrap ({len(uniques)} groups)", resamples, seed)
+        return Comparison(
+            metric.name,
+            ch_value,
+            cm_value,
+            improvement,
+            float(low),
+            float(high),
+            confidence,
+            f"cluster_bootstrap ({len(uniques)} groups)",
+            resamples,
+            seed,
+        )
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    members = [order[bounds[g]:bounds[g + 1]] for g in range(len(uniques))]
+    members = [order[bounds[g] : bounds[g + 1]] for g in range(len(uniques))]
     sign = 1 if metric.higher_is_better else -1
     diffs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(resamples):
             idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-            a = score(metric, task, y[idx], challenger[0][idx], None if challenger[1] is None else challenger[1][idx],
-                      classes)
-            b = score(metric, task, y[idx], champion[0][idx], None if champion[1] is None else champion[1][idx],
-                      classes)
+            a = score(
+                metric,
+                task,
+                y[idx],
+                challenger[0][idx],
+                None if challenger[1] is None else challenger[1][idx],
+                classes,
+            )
+            b = score(
+                metric,
+                task,
+                y[idx],
+                champion[0][idx],
+                None if champion[1] is None else champion[1][idx],
+                classes,
+            )
             if a == a and b == b:
                 diffs.append((a - b) * sign)
     if len(diffs) < resamples // 2:
@@ -436,8 +569,18 @@ def _cluster_bootstrap(metric, task, y, challenger, champion, classes, groups, c
             "use a coarser grouping column or none."
         )
     low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-    return Comparison(metric.name, ch_value, cm_value, improvement, float(low), float(high), confidence,
-                      f"cluster_bootstrap ({len(uniques)} groups)", resamples, seed)
+    return Comparison(
+        metric.name,
+        ch_value,
+        cm_value,
+        improvement,
+        float(low),
+        float(high),
+        confidence,
+        f"cluster_bootstrap ({len(uniques)} groups)",
+        resamples,
+        seed,
+    )
 
 
 def _cluster_auc(y01, score, codes, n_groups: int, weights):

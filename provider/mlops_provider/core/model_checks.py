@@ -77,7 +77,9 @@ def check_tree(tree: Any, n_features: int, path: str, walk: _Walk) -> None:
     bad = split & ((left <= idx) | (left >= count) | (right <= idx) | (right >= count))
     if bad_leaf.any() or bad.any():
         i = int(np.flatnonzero(bad_leaf | bad)[0])
-        raise walk.fail(path, f"node {i} has children ({left[i]}, {right[i]}); they must lie after it, below {count}")
+        raise walk.fail(
+            path, f"node {i} has children ({left[i]}, {right[i]}); they must lie after it, below {count}"
+        )
     limit = min(n_features, int(getattr(tree, "n_features", n_features)))
     out = split & ((feature < 0) | (feature >= limit))
     if out.any():
@@ -85,7 +87,9 @@ def check_tree(tree: Any, n_features: int, path: str, walk: _Walk) -> None:
         raise walk.fail(path, f"node {i} splits on feature {feature[i]}, but the input has {limit} features")
     value = state.get("values")
     if not isinstance(value, np.ndarray) or value.ndim != 3 or value.shape[0] != count:
-        raise walk.fail(path, f"has values of shape {getattr(value, 'shape', None)}; expected ({count}, outputs, classes)")
+        raise walk.fail(
+            path, f"has values of shape {getattr(value, 'shape', None)}; expected ({count}, outputs, classes)"
+        )
 
 
 def check_tree_predictor(pred: Any, n_features: int, is_categorical: Any, path: str, walk: _Walk) -> None:
@@ -107,18 +111,24 @@ def check_tree_predictor(pred: Any, n_features: int, is_categorical: Any, path: 
     bad = split & ((left <= idx) | (left >= n) | (right <= idx) | (right >= n))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise walk.fail(path, f"node {i} has children ({left[i]}, {right[i]}); they must lie after it, below {n}")
+        raise walk.fail(
+            path, f"node {i} has children ({left[i]}, {right[i]}); they must lie after it, below {n}"
+        )
     out = split & ((feature < 0) | (feature >= n_features))
     if out.any():
         i = int(np.flatnonzero(out)[0])
-        raise walk.fail(path, f"node {i} splits on feature {feature[i]}, but the input has {n_features} features")
+        raise walk.fail(
+            path, f"node {i} splits on feature {feature[i]}, but the input has {n_features} features"
+        )
     cat = split & (nodes["is_categorical"] != 0)
     if cat.any():
         rows = []
         for name in ("raw_left_cat_bitsets", "binned_left_cat_bitsets"):
             bits = getattr(pred, name, None)
             if not isinstance(bits, np.ndarray) or bits.ndim != 2 or bits.shape[1] != 8:
-                raise walk.fail(path, f"has categorical splits but {name} of shape {getattr(bits, 'shape', None)}")
+                raise walk.fail(
+                    path, f"has categorical splits but {name} of shape {getattr(bits, 'shape', None)}"
+                )
             rows.append(bits.shape[0])
         bitset = nodes["bitset_idx"].astype(np.int64)
         out = cat & (bitset >= min(rows))
@@ -127,11 +137,16 @@ def check_tree_predictor(pred: Any, n_features: int, is_categorical: Any, path: 
             raise walk.fail(path, f"node {i} uses categorical bitset {bitset[i]}, but there are {min(rows)}")
         cats = np.asarray(is_categorical if is_categorical is not None else [], dtype=bool).ravel()
         if cats.size < n_features:
-            raise walk.fail(path, f"has categorical splits but the bin mapper describes {cats.size} of {n_features} features")
+            raise walk.fail(
+                path,
+                f"has categorical splits but the bin mapper describes {cats.size} of {n_features} features",
+            )
         not_cat = cat & ~cats[np.clip(feature, 0, n_features - 1)]
         if not_cat.any():
             i = int(np.flatnonzero(not_cat)[0])
-            raise walk.fail(path, f"node {i} makes a categorical split on feature {feature[i]}, which is not categorical")
+            raise walk.fail(
+                path, f"node {i} makes a categorical split on feature {feature[i]}, which is not categorical"
+            )
 
 
 def _check_hgb(est: Any, path: str, walk: _Walk, outer: int | None) -> None:
@@ -158,7 +173,9 @@ def _check_gradient_boosting(est: Any, path: str, walk: _Walk) -> None:
 
     estimators = getattr(est, "estimators_", None)
     if not isinstance(estimators, np.ndarray) or estimators.ndim != 2 or estimators.shape[0] < 1:
-        raise walk.fail(path, f"has estimators_ of shape {getattr(estimators, 'shape', None)}; expected (stages, K)")
+        raise walk.fail(
+            path, f"has estimators_ of shape {getattr(estimators, 'shape', None)}; expected (stages, K)"
+        )
     k = estimators.shape[1]
     init = getattr(est, "init_", None)
     if isinstance(init, str):
@@ -167,13 +184,20 @@ def _check_gradient_boosting(est: Any, path: str, walk: _Walk) -> None:
         # the init estimator's predict_proba gives one column per class; scikit-learn's default is
         # DummyClassifier(strategy="prior"), whose width is its class_prior_
         prior = getattr(init, "class_prior_", None)
-        ok = (type(init) is DummyClassifier and init.strategy == "prior" and isinstance(prior, np.ndarray)
-              and prior.ndim == 1 and len(prior) == len(getattr(init, "classes_", ())))
+        ok = (
+            type(init) is DummyClassifier
+            and init.strategy == "prior"
+            and isinstance(prior, np.ndarray)
+            and prior.ndim == 1
+            and len(prior) == len(getattr(init, "classes_", ()))
+        )
         width = len(prior) if ok else None
     else:
         width = 1
     if width != k:
-        raise walk.fail(path, f"has {k} trees per stage, but its init estimator gives {width} raw prediction column(s)")
+        raise walk.fail(
+            path, f"has {k} trees per stage, but its init estimator gives {width} raw prediction column(s)"
+        )
 
 
 def _check_libsvm(est: Any, path: str, walk: _Walk) -> None:
@@ -184,8 +208,13 @@ def _check_libsvm(est: Any, path: str, walk: _Walk) -> None:
     n_support = getattr(est, "_n_support", None)
     dual = getattr(est, "_dual_coef_", None)
     intercept = getattr(est, "_intercept_", None)
-    arrays = {"support_vectors_": sv, "support_": support, "_n_support": n_support, "_dual_coef_": dual,
-              "_intercept_": intercept}
+    arrays = {
+        "support_vectors_": sv,
+        "support_": support,
+        "_n_support": n_support,
+        "_dual_coef_": dual,
+        "_intercept_": intercept,
+    }
     for name, arr in arrays.items():
         if not isinstance(arr, np.ndarray):
             raise walk.fail(path, f"has no array {name}")
@@ -195,8 +224,15 @@ def _check_libsvm(est: Any, path: str, walk: _Walk) -> None:
     classify = getattr(est, "_impl", None) in ("c_svc", "nu_svc")
     counts = n_support if classify else n_support[:1]
     if sv.ndim != 2 or sv.shape[1] != _n_features(est, path, walk) or support.shape != (n_sv,):
-        raise walk.fail(path, f"has support vectors of shape {sv.shape} and support_ of shape {support.shape}")
-    if n_support.ndim != 1 or len(n_support) < (2 if classify else 1) or (counts < 0).any() or int(counts.sum()) != n_sv:
+        raise walk.fail(
+            path, f"has support vectors of shape {sv.shape} and support_ of shape {support.shape}"
+        )
+    if (
+        n_support.ndim != 1
+        or len(n_support) < (2 if classify else 1)
+        or (counts < 0).any()
+        or int(counts.sum()) != n_sv
+    ):
         raise walk.fail(path, f"has _n_support {n_support.tolist()} for {n_sv} support vectors")
     n_class = len(n_support) if classify else 2
     rows = n_class - 1
@@ -257,7 +293,11 @@ def check_model_structure(model: Any, source: str = "model file") -> None:
             _check_libsvm(obj, path, walk)
         if isinstance(obj, BaseGradientBoosting) and hasattr(obj, "estimators_"):
             _check_gradient_boosting(obj, path, walk)
-        if isinstance(obj, BaseEnsemble) and hasattr(obj, "estimators_") and not hasattr(obj, "estimators_features_"):
+        if (
+            isinstance(obj, BaseEnsemble)
+            and hasattr(obj, "estimators_")
+            and not hasattr(obj, "estimators_features_")
+        ):
             # forests and gradient boosting call their trees without re-checking the input width
             children_outer = _limit(_n_features(obj, path, walk), outer)
         if isinstance(obj, (dict, list, tuple, np.ndarray)):

@@ -90,12 +90,19 @@ def resolve_estimator(path: str, owner: str = "TrainModelOperator") -> type:
 
 def _coerce(value: Any, default: Any) -> Any:
     """Form values arrive as JSON: 100.0 for an int parameter becomes 100."""
-    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and value.is_integer():
+    if (
+        isinstance(default, int)
+        and not isinstance(default, bool)
+        and isinstance(value, float)
+        and value.is_integer()
+    ):
         return int(value)
     return value
 
 
-def make_estimator(path: str, params: dict[str, Any] | None, seed: int | None, owner: str = "TrainModelOperator"):
+def make_estimator(
+    path: str, params: dict[str, Any] | None, seed: int | None, owner: str = "TrainModelOperator"
+):
     """Instantiate and validate an estimator; invalid params raise :class:`InvalidParameterError`."""
     cls = resolve_estimator(path, owner)
     est = cls()
@@ -167,7 +174,9 @@ def _is_numeric(series) -> bool:
     return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
 
 
-def infer_spec(df, label: str, features: list[str] | None, categorical: list[str] | None, task: str) -> FeatureSpec:
+def infer_spec(
+    df, label: str, features: list[str] | None, categorical: list[str] | None, task: str
+) -> FeatureSpec:
     cols = list(df.columns)
     check_columns(cols, [label], "label", "The training data")
     if features is None:
@@ -219,7 +228,9 @@ def build_pipeline(estimator, spec: FeatureSpec):
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
     module = type(estimator).__module__
-    native_categories = "categorical_features" in estimator.get_params(deep=False) and module.startswith("sklearn.")
+    native_categories = "categorical_features" in estimator.get_params(deep=False) and module.startswith(
+        "sklearn."
+    )
     num_steps: list[Any] = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
     if module.startswith(_SCALED_MODULES):
         num_steps.append(("scale", StandardScaler()))
@@ -239,9 +250,14 @@ def build_pipeline(estimator, spec: FeatureSpec):
             enc = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)
         transformers.append(("cat", enc, spec.categorical))
     pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
-    if native_categories and spec.categorical and estimator.get_params().get("categorical_features") in (
-        "from_dtype",
-        None,
+    if (
+        native_categories
+        and spec.categorical
+        and estimator.get_params().get("categorical_features")
+        in (
+            "from_dtype",
+            None,
+        )
     ):
         n_num = len(spec.numeric)
         mask = [False] * n_num + [True] * len(spec.categorical)
@@ -370,7 +386,9 @@ def resolve_positive_label(classes: list[Any], positive_label: Any, label: str, 
             f"{classes}, and the binary metrics (precision, recall, F1, ROC AUC...) are about one of them. "
             f"Set positive_label to one of {classes}."
         )
-    matches = [c for c in classes if c == positive_label and isinstance(c, bool) == isinstance(positive_label, bool)]
+    matches = [
+        c for c in classes if c == positive_label and isinstance(c, bool) == isinstance(positive_label, bool)
+    ]
     if not matches:
         matches = [c for c in classes if str(c) == str(positive_label)]
     if len(matches) != 1:

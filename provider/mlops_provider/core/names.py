@@ -54,7 +54,9 @@ NAME_RULE = (
 def _shown(value: Any, limit: int = 120) -> str:
     """``repr`` of a value, shortened: an error message must not be megabytes long."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]} ({len(str(value))} characters)"
+    return (
+        text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]} ({len(str(value))} characters)"
+    )
 
 
 def _owner(owner: str | None) -> str:

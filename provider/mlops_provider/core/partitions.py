@@ -74,7 +74,7 @@ def _key_of_path(store: ArtifactStore, path: str) -> str:
     root = store.root_path.rstrip("/")
     if store.is_local:
         path = "/" + path.lstrip("/")
-    return path[len(root):].strip("/") if path.startswith(root + "/") else path.strip("/")
+    return path[len(root) :].strip("/") if path.startswith(root + "/") else path.strip("/")
 
 
 def _map(fn: Callable[[Any], Any], items: list, store: ArtifactStore) -> list:
@@ -135,7 +135,8 @@ def list_partitions(
     base = store.path(prefix)
     store._fresh(base)
     found = sorted(
-        k for k in (_key_of_path(store, p) for p in store.fs.glob(f"{base}/{pattern}"))
+        k
+        for k in (_key_of_path(store, p) for p in store.fs.glob(f"{base}/{pattern}"))
         if not posixpath.basename(k).startswith((".", "_")) and k != prefix
     )
     if not found:
@@ -175,7 +176,9 @@ def split_dataset(
     import pyarrow.parquet as pq
 
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
-        raise InvalidInputError(f"The 'partitions' parameter of {owner} must be an int >= 1. Got {partitions!r} instead.")
+        raise InvalidInputError(
+            f"The 'partitions' parameter of {owner} must be an int >= 1. Got {partitions!r} instead."
+        )
     if partitions > MAX_PARTITIONS:
         raise InvalidInputError(
             f"The 'partitions' parameter of {owner} must be at most {MAX_PARTITIONS}. Got {partitions!r} instead."
@@ -189,8 +192,12 @@ def split_dataset(
         ) from err
     prefix = _in_store(store, output_uri, "output_uri", owner)
     folder = posixpath.dirname(src)
-    snapshot = src != store.key_of(dataset_uri).strip("/")  # given a snapshot folder: its manifest has the sha256
-    src_sha = (store.read_json(f"{folder}/{MANIFEST}").get("sha256") if snapshot else None) or store.sha256(src)
+    snapshot = src != store.key_of(dataset_uri).strip(
+        "/"
+    )  # given a snapshot folder: its manifest has the sha256
+    src_sha = (store.read_json(f"{folder}/{MANIFEST}").get("sha256") if snapshot else None) or store.sha256(
+        src
+    )
     total = parquet_rows(store, src)
     if total == 0:
         raise EmptyDatasetError(f"{store.uri(src)} has 0 rows; nothing to split into partitions.")
@@ -203,11 +210,22 @@ def split_dataset(
     if store.exists(marker_key):
         done = store.read_json(marker_key)
         names = [p["name"] for p in done.get("parts", [])]
-        if (done.get("source_sha256") == src_sha and len(names) == partitions
-                and all(store.exists(f"{prefix}/{n}") for n in names)):
-            parts = [_partition(store, f"{prefix}/{p['name']}", i, p["rows"], p["size"])
-                     for i, p in enumerate(done["parts"])]
-            return {"uri": store.uri(prefix), "source_sha256": src_sha, "rows": total, "reused": True, "partitions": parts}
+        if (
+            done.get("source_sha256") == src_sha
+            and len(names) == partitions
+            and all(store.exists(f"{prefix}/{n}") for n in names)
+        ):
+            parts = [
+                _partition(store, f"{prefix}/{p['name']}", i, p["rows"], p["size"])
+                for i, p in enumerate(done["parts"])
+            ]
+            return {
+                "uri": store.uri(prefix),
+                "source_sha256": src_sha,
+                "rows": total,
+                "reused": True,
+                "partitions": parts,
+            }
         store.delete(marker_key)  # from here on the folder reads as incomplete
     for name in store.list_dir(prefix):
         if name.startswith("part-"):
@@ -231,16 +249,38 @@ def split_dataset(
                     writer.write_batch(pending.slice(0, take))
                     pending, need = pending.slice(take), need - take
                 writer.close()
-            written.append({"name": posixpath.basename(key), "rows": bounds[i + 1] - bounds[i], "size": sink.size,
-                            "sha256": sink.sha256})
+            written.append(
+                {
+                    "name": posixpath.basename(key),
+                    "rows": bounds[i + 1] - bounds[i],
+                    "size": sink.size,
+                    "sha256": sink.sha256,
+                }
+            )
     except StopIteration as err:
         raise CorruptArtifactError(f"{store.uri(src)} ended before its {total} rows were read") from err
     finally:
         pf_file.close()
-    store.write_json(marker_key, {"source_uri": store.uri(src), "source_sha256": src_sha, "rows": total,
-                                  "parts": written, "created_at": _now()})
-    parts = [_partition(store, f"{prefix}/{p['name']}", i, p["rows"], p["size"]) for i, p in enumerate(written)]
-    return {"uri": store.uri(prefix), "source_sha256": src_sha, "rows": total, "reused": False, "partitions": parts}
+    store.write_json(
+        marker_key,
+        {
+            "source_uri": store.uri(src),
+            "source_sha256": src_sha,
+            "rows": total,
+            "parts": written,
+            "created_at": _now(),
+        },
+    )
+    parts = [
+        _partition(store, f"{prefix}/{p['name']}", i, p["rows"], p["size"]) for i, p in enumerate(written)
+    ]
+    return {
+        "uri": store.uri(prefix),
+        "source_sha256": src_sha,
+        "rows": total,
+        "reused": False,
+        "partitions": parts,
+    }
 
 
 def _now() -> str:
@@ -264,10 +304,14 @@ def _norm_partitions(store: ArtifactStore, partitions: Any, owner: str) -> list[
         rows = p.get("rows") if isinstance(p, dict) else None
         out.append({"uri": store.uri(key), "key": key, "rows": None if rows is None else int(rows)})
     if not out:
-        raise EmptyDatasetError(f"The 'partitions' parameter of {owner} must list at least one partition. Got [].")
+        raise EmptyDatasetError(
+            f"The 'partitions' parameter of {owner} must list at least one partition. Got []."
+        )
     dupes = sorted({p["uri"] for p in out if sum(q["uri"] == p["uri"] for q in out) > 1})
     if dupes:
-        raise InvalidInputError(f"The 'partitions' parameter of {owner} must list each input once. Got duplicates: {dupes}")
+        raise InvalidInputError(
+            f"The 'partitions' parameter of {owner} must list each input once. Got duplicates: {dupes}"
+        )
     return out
 
 
@@ -293,7 +337,9 @@ def gather_predictions(
         previously published set is left as it was.
     """
     if not isinstance(output_key, str) or not output_key.strip("/"):
-        raise InvalidInputError(f"The 'output_key' parameter of {owner} must be a non-empty key. Got {output_key!r} instead.")
+        raise InvalidInputError(
+            f"The 'output_key' parameter of {owner} must be a non-empty key. Got {output_key!r} instead."
+        )
     output_key = output_key.strip("/")
     wanted = _norm_partitions(store, partitions, owner)
     if isinstance(parts, (str, bytes, dict)) or not isinstance(parts, Iterable):
@@ -304,8 +350,14 @@ def gather_predictions(
     problems: list[str] = []
     by_input: dict[str, dict[str, Any]] = {}
     for j, r in enumerate(got):
-        if not isinstance(r, dict) or not isinstance(r.get("input_uri"), str) or not isinstance(r.get("output_uri"), str):
-            problems.append(f"parts[{j}] is not a scoring result with 'input_uri' and 'output_uri' (got {r!r})")
+        if (
+            not isinstance(r, dict)
+            or not isinstance(r.get("input_uri"), str)
+            or not isinstance(r.get("output_uri"), str)
+        ):
+            problems.append(
+                f"parts[{j}] is not a scoring result with 'input_uri' and 'output_uri' (got {r!r})"
+            )
             continue
         try:
             uri = store.uri(store.key_of(r["input_uri"]))
@@ -313,7 +365,9 @@ def gather_predictions(
             problems.append(f"parts[{j}] scored {r['input_uri']!r}, outside the artifact root")
             continue
         if uri in by_input:
-            problems.append(f"{uri} was scored twice (parts {by_input[uri].get('map_index')} and {r.get('map_index')})")
+            problems.append(
+                f"{uri} was scored twice (parts {by_input[uri].get('map_index')} and {r.get('map_index')})"
+            )
         by_input[uri] = r
     known = {p["uri"] for p in wanted}
     for uri in sorted(set(by_input) - known):
@@ -325,8 +379,10 @@ def gather_predictions(
     if pin is not None:
         for uri, r in sorted(by_input.items()):
             if (r.get("model_version"), r.get("model_sha256")) != pin:
-                problems.append(f"part for {uri} used v{r.get('model_version')} sha256 {r.get('model_sha256')}, "
-                                f"not the pinned v{pin[0]} sha256 {pin[1]}")
+                problems.append(
+                    f"part for {uri} used v{r.get('model_version')} sha256 {r.get('model_sha256')}, "
+                    f"not the pinned v{pin[0]} sha256 {pin[1]}"
+                )
 
     def check(item: tuple[int, dict[str, Any]]) -> tuple[str | None, list[str]]:
         i, p = item
@@ -339,7 +395,9 @@ def gather_predictions(
         try:
             staged = store.key_of(r["output_uri"])
         except ValueError:
-            return None, [f"partition {i} ({p['uri']}): its part {r['output_uri']} is outside the artifact root"]
+            return None, [
+                f"partition {i} ({p['uri']}): its part {r['output_uri']} is outside the artifact root"
+            ]
         published = _published_key(output_key, i, sha)
         errs = []
         for key in (published, staged):
@@ -351,16 +409,22 @@ def gather_predictions(
                 errs = [f"partition {i} ({p['uri']}): {err}"]
                 continue
             if n != rows or (p["rows"] is not None and n != p["rows"]):
-                errs = [f"partition {i} ({p['uri']}): {n} predicted rows at {store.uri(key)}, expected "
-                        f"{p['rows'] if p['rows'] is not None else rows} (its part recorded {rows})"]
+                errs = [
+                    f"partition {i} ({p['uri']}): {n} predicted rows at {store.uri(key)}, expected "
+                    f"{p['rows'] if p['rows'] is not None else rows} (its part recorded {rows})"
+                ]
                 continue
             actual = store.sha256(key)
             if actual != sha:
-                errs = [f"partition {i} ({p['uri']}): sha256 of {store.uri(key)} is {actual}, its scoring task "
-                        f"recorded {sha}"]
+                errs = [
+                    f"partition {i} ({p['uri']}): sha256 of {store.uri(key)} is {actual}, its scoring task "
+                    f"recorded {sha}"
+                ]
                 continue
             return key, []
-        return None, errs or [f"partition {i} ({p['uri']}): its part is missing (no file at {r['output_uri']})"]
+        return None, errs or [
+            f"partition {i} ({p['uri']}): its part is missing (no file at {r['output_uri']})"
+        ]
 
     found = _map(check, list(enumerate(wanted)), store)
     for _, errs in found:
@@ -376,16 +440,25 @@ def gather_predictions(
     entries = []
     for (i, p), (key, _) in zip(enumerate(wanted), found, strict=True):
         r = by_input[p["uri"]]
-        entries.append({"index": i, "partition": p["uri"], "rows": int(r["rows"]), "sha256": r["output_sha256"],
-                        "uri": store.uri(_published_key(output_key, i, r["output_sha256"])), "_at": key,
-                        "_staged": store.key_of(r["output_uri"])})
+        entries.append(
+            {
+                "index": i,
+                "partition": p["uri"],
+                "rows": int(r["rows"]),
+                "sha256": r["output_sha256"],
+                "uri": store.uri(_published_key(output_key, i, r["output_sha256"])),
+                "_at": key,
+                "_staged": store.key_of(r["output_uri"]),
+            }
+        )
     first = by_input[wanted[0]["uri"]]
     manifest_key = f"{output_key}/{MANIFEST}"
     public = [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries]
     if store.exists(manifest_key):
         old = store.read_json(manifest_key)
-        if old.get("parts") == public and all(e["_at"] == _published_key(output_key, e["index"], e["sha256"])
-                                              for e in entries):
+        if old.get("parts") == public and all(
+            e["_at"] == _published_key(output_key, e["index"], e["sha256"]) for e in entries
+        ):
             _drop_staging(store, entries, output_key)
             return {**old, "manifest_uri": store.uri(manifest_key), "reused": True}
     for e in entries:
@@ -426,7 +499,11 @@ def _publish_part(store: ArtifactStore, src: str, dst: str) -> None:
 def _check_pin(model: Any, owner: str) -> tuple[int, str] | None:
     if model is None:
         return None
-    if not isinstance(model, dict) or not isinstance(model.get("model_sha256"), str) or model.get("version") is None:
+    if (
+        not isinstance(model, dict)
+        or not isinstance(model.get("model_sha256"), str)
+        or model.get("version") is None
+    ):
         raise InvalidInputError(
             f"The 'model' parameter of {owner} must be the pinned version ({{'version': int, 'model_sha256': str}}, "
             f"a ResolveModelVersionOperator result) or None. Got {model!r} instead."
@@ -452,7 +529,9 @@ def prediction_set_files(store: ArtifactStore, uri: str) -> list[str]:
     if key.endswith(MANIFEST):
         key = posixpath.dirname(key)
     if not store.exists(f"{key}/{MANIFEST}"):
-        raise NotFoundError(f"No prediction set at {store.uri(key)} (no {MANIFEST}: missing or not committed)")
+        raise NotFoundError(
+            f"No prediction set at {store.uri(key)} (no {MANIFEST}: missing or not committed)"
+        )
     m = store.read_json(f"{key}/{MANIFEST}")
     if "parts" in m:
         return [p["uri"] for p in sorted(m["parts"], key=lambda p: p["index"])]

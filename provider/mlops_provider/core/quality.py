@@ -159,7 +159,9 @@ def validate_dataframe(
         .add_batch_definition_whole_dataframe("whole")
         .get_batch(batch_parameters={"dataframe": df})
     )
-    result = batch.validate(gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES})
+    result = batch.validate(
+        gx_suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES}
+    )
     raw = result.to_json_dict()
     outcomes = []
     for r in raw["results"]:

@@ -161,7 +161,16 @@ def _key(prefix: str, name: str) -> str:
 
 # --------------------------------------------------------------------------- data-quality report
 # shown in the Column cell, or not about the data
-_HIDDEN_KWARGS = {"column", "column_A", "column_B", "result_format", "catch_exceptions", "meta", "batch_id", "include_config"}
+_HIDDEN_KWARGS = {
+    "column",
+    "column_A",
+    "column_B",
+    "result_format",
+    "catch_exceptions",
+    "meta",
+    "batch_id",
+    "include_config",
+}
 
 
 def describe_expected(expectation: str, kwargs: Mapping[str, Any] | None) -> str:
@@ -171,7 +180,9 @@ def describe_expected(expectation: str, kwargs: Mapping[str, Any] | None) -> str
     lo, hi = kw.pop("min_value", None), kw.pop("max_value", None)
     strict_lo, strict_hi = bool(kw.pop("strict_min", False)), bool(kw.pop("strict_max", False))
     if lo is not None and hi is not None:
-        parts.append(f"{'>' if strict_lo else '>='} {_fmt_value(lo)} and {'<' if strict_hi else '<='} {_fmt_value(hi)}")
+        parts.append(
+            f"{'>' if strict_lo else '>='} {_fmt_value(lo)} and {'<' if strict_hi else '<='} {_fmt_value(hi)}"
+        )
     elif lo is not None:
         parts.append(f"{'>' if strict_lo else '>='} {_fmt_value(lo)}")
     elif hi is not None:
@@ -179,7 +190,9 @@ def describe_expected(expectation: str, kwargs: Mapping[str, Any] | None) -> str
     if "value_set" in kw:
         vs = kw.pop("value_set")
         word = "not in" if "_not_" in expectation else "in"
-        parts.append(f"{word} {_fmt_set(vs) if isinstance(vs, (list, tuple, set, frozenset)) else _fmt_value(vs)}")
+        parts.append(
+            f"{word} {_fmt_set(vs) if isinstance(vs, (list, tuple, set, frozenset)) else _fmt_value(vs)}"
+        )
     if "regex" in kw:
         parts.append(f"matches /{_fmt_value(kw.pop('regex'))}/")
     if "regex_list" in kw:
@@ -263,8 +276,16 @@ def render_validation_html(report: Mapping[str, Any]) -> str:
     stats = _stats(
         [
             ("Suite", _e(suite)),
-            ("Dataset", f"<code>{_e(report.get('dataset_uri'))}</code>" if report.get("dataset_uri") else "\u2014"),
-            ("Dataset sha256", f"<code>{_e(report.get('dataset_sha256'))}</code>" if report.get("dataset_sha256") else "\u2014"),
+            (
+                "Dataset",
+                f"<code>{_e(report.get('dataset_uri'))}</code>" if report.get("dataset_uri") else "\u2014",
+            ),
+            (
+                "Dataset sha256",
+                f"<code>{_e(report.get('dataset_sha256'))}</code>"
+                if report.get("dataset_sha256")
+                else "\u2014",
+            ),
             ("Evaluated", _e(report.get("evaluated"))),
             ("Successful", _e(report.get("successful"))),
             ("Unsuccessful", _e(report.get("unsuccessful"))),
@@ -273,10 +294,20 @@ def render_validation_html(report: Mapping[str, Any]) -> str:
         + ([("Great Expectations", _e(report["gx_version"]))] if report.get("gx_version") else [])
     )
     table = _table(
-        ["Status", "Expectation", "Column", "Expected", "Observed", "Unexpected", "Unexpected %", "Missing", "Examples"],
+        [
+            "Status",
+            "Expectation",
+            "Column",
+            "Expected",
+            "Observed",
+            "Unexpected",
+            "Unexpected %",
+            "Missing",
+            "Examples",
+        ],
         [_expectation_row(r) for r in ordered],
     )
-    summary = f'<h2>Summary</h2><p>{_e(report.get("summary"))}</p>' if report.get("summary") else ""
+    summary = f"<h2>Summary</h2><p>{_e(report.get('summary'))}</p>" if report.get("summary") else ""
     body = (
         f"<h1>Data quality report: {_e(suite)}</h1>\n{banner}\n{stats}\n{summary}\n"
         f"<h2>Expectations ({len(results)})</h2>\n{table}"
@@ -375,7 +406,17 @@ def _png(fig) -> bytes:
 
 
 def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#c5221f", wrap=True)
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=10,
+        color="#c5221f",
+        wrap=True,
+    )
 
 
 def _models(challenger, champion) -> list[tuple[str, Any, str]]:
@@ -400,7 +441,13 @@ def _roc_png(y_pos, models, two_classes: bool) -> bytes:
             ax.plot(fpr, tpr, color=color, linewidth=1.8, label=f"{name} (AUC = {area:.4f})")
     else:
         _note(ax, "ROC undefined: the evaluation data has a single class")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate", ylabel="True positive rate", title="ROC curve")
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        xlabel="False positive rate",
+        ylabel="True positive rate",
+        title="ROC curve",
+    )
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -418,7 +465,9 @@ def _pr_png(y_pos, models, two_classes: bool) -> bytes:
             precision, recall, _ = precision_recall_curve(y_pos, score)
             ap = average_precision_score(y_pos, score)
             recall, precision = _thin(recall, precision)
-            ax.step(recall, precision, where="post", color=color, linewidth=1.8, label=f"{name} (AP = {ap:.4f})")
+            ax.step(
+                recall, precision, where="post", color=color, linewidth=1.8, label=f"{name} (AP = {ap:.4f})"
+            )
     else:
         _note(ax, "Precision-recall undefined: the evaluation data has a single class")
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="Recall", ylabel="Precision", title="Precision-recall curve")
@@ -443,8 +492,15 @@ def _confusion_png(y_pos, models, positive_label: Any) -> bytes:
         top = cm.max() or 1
         for i in range(2):
             for j in range(2):
-                ax.text(j, i, f"{cm[i, j]:,}\n({100 * cm[i, j] / n:.1f}%)", ha="center", va="center",
-                        color="white" if cm[i, j] > top / 2 else "#1d2330", fontsize=11)
+                ax.text(
+                    j,
+                    i,
+                    f"{cm[i, j]:,}\n({100 * cm[i, j] / n:.1f}%)",
+                    ha="center",
+                    va="center",
+                    color="white" if cm[i, j] > top / 2 else "#1d2330",
+                    fontsize=11,
+                )
         ax.set_xticks([0, 1], labels)
         ax.set_yticks([0, 1], labels, rotation=90, va="center")
         ax.set(xlabel="Predicted (threshold 0.5)", ylabel="Actual", title=f"{name.capitalize()}")
@@ -467,7 +523,9 @@ def _calibration_png(y_pos, models, two_classes: bool) -> bytes:
         for name, score, color in models:
             frac_pos, mean_pred = calibration_curve(y_pos, score, n_bins=10, strategy="uniform")
             ax.plot(mean_pred, frac_pos, marker="o", color=color, linewidth=1.8, label=name)
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), ylabel="Observed positive rate", title="Calibration (reliability curve)")
+    ax.set(
+        xlim=(0, 1), ylim=(0, 1.01), ylabel="Observed positive rate", title="Calibration (reliability curve)"
+    )
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     if probabilities:
@@ -498,15 +556,27 @@ def _confusion_multiclass_png(y, pred, classes, name: str) -> bytes:
     axes = fig.subplots(1, 2)
     labels = [_class_label(c) for c in classes]
     font = 10 if k <= 6 else 8 if k <= 10 else 6.5
-    for ax, matrix, what, fmt in ((axes[0], cm, "counts", "{:,}"), (axes[1], norm, "share of the true class", "{:.2f}")):
+    for ax, matrix, what, fmt in (
+        (axes[0], cm, "counts", "{:,}"),
+        (axes[1], norm, "share of the true class", "{:.2f}"),
+    ):
         im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=matrix.max() or 1)
         if k <= 15:
             top = matrix.max() or 1
             for i in range(k):
                 for j in range(k):
-                    ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", fontsize=font,
-                            color="white" if matrix[i, j] > top / 2 else "#1d2330")
-        ax.set_xticks(range(k), labels, rotation=60 if k > 4 else 0, ha="right" if k > 4 else "center", fontsize=font)
+                    ax.text(
+                        j,
+                        i,
+                        fmt.format(matrix[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=font,
+                        color="white" if matrix[i, j] > top / 2 else "#1d2330",
+                    )
+        ax.set_xticks(
+            range(k), labels, rotation=60 if k > 4 else 0, ha="right" if k > 4 else "center", fontsize=font
+        )
         ax.set_yticks(range(k), labels, fontsize=font)
         ax.set(xlabel="Predicted", ylabel="Actual", title=f"{name.capitalize()}: {what}")
         fig.colorbar(im, ax=ax, shrink=0.8)
@@ -537,14 +607,29 @@ def _one_vs_rest_png(y, proba, classes, name: str, kind: str) -> bytes:
         else:
             precision, recall, _ = precision_recall_curve(yt, proba[:, j])
             recall, precision = _thin(recall, precision)
-            ax.step(recall, precision, where="post", linewidth=1.4,
-                    label=f"{_class_label(classes[j])} (AP {average_precision_score(yt, proba[:, j]):.3f})")
+            ax.step(
+                recall,
+                precision,
+                where="post",
+                linewidth=1.4,
+                label=f"{_class_label(classes[j])} (AP {average_precision_score(yt, proba[:, j]):.3f})",
+            )
     if kind == "roc":
-        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate", ylabel="True positive rate",
-               title=f"{name.capitalize()}: one-vs-rest ROC curves")
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1.01),
+            xlabel="False positive rate",
+            ylabel="True positive rate",
+            title=f"{name.capitalize()}: one-vs-rest ROC curves",
+        )
     else:
-        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="Recall", ylabel="Precision",
-               title=f"{name.capitalize()}: one-vs-rest precision-recall curves")
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1.01),
+            xlabel="Recall",
+            ylabel="Precision",
+            title=f"{name.capitalize()}: one-vs-rest precision-recall curves",
+        )
     ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=7 if len(shown) > 8 else 9)
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -559,8 +644,13 @@ def _per_class(y, models_mc, classes) -> list[dict[str, Any]]:
         p, r, f, n = precision_recall_fscore_support(y, pred, labels=list(classes), zero_division=0)
         for i, row in enumerate(rows):
             row["support"] = int(n[i])
-            row.update({f"{name}_precision": round(float(p[i]), 6), f"{name}_recall": round(float(r[i]), 6),
-                        f"{name}_f1": round(float(f[i]), 6)})
+            row.update(
+                {
+                    f"{name}_precision": round(float(p[i]), 6),
+                    f"{name}_recall": round(float(r[i]), 6),
+                    f"{name}_f1": round(float(f[i]), 6),
+                }
+            )
     return rows
 
 
@@ -591,8 +681,9 @@ def _multiclass_slice_rows(y, models_mc, classes, slices, metric: str) -> tuple[
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
-                    v = _metrics.score(m, "multiclass", y[mask], pred[mask], proba[mask],
-                                       np.asarray(classes, dtype=object))
+                    v = _metrics.score(
+                        m, "multiclass", y[mask], pred[mask], proba[mask], np.asarray(classes, dtype=object)
+                    )
                 except ValueError:
                     v = float("nan")
             row[f"{name}_{metric}"] = None if v != v else round(v, 6)
@@ -606,7 +697,11 @@ def _multiclass_slice_table(rows, total: int, column: str | None, metric: str, h
     headers = [column or "slice", "rows", "classes"] + [f"{m} {k}" for m in models for k in names]
     body = []
     for r in rows:
-        label = f"<code>{_e(r['value'])}</code>" if r["value"] is not None else '<span class="muted">(missing)</span>'
+        label = (
+            f"<code>{_e(r['value'])}</code>"
+            if r["value"] is not None
+            else '<span class="muted">(missing)</span>'
+        )
         cells = [f"<td>{label}</td>", _num_cell(r["rows"]), _num_cell(r["classes"])]
         cells += [_num_cell(r.get(f"{m}_{k}")) for m in models for k in names]
         body.append(f"<tr>{''.join(cells)}</tr>")
@@ -704,7 +799,9 @@ def _slice_rows(task: str, y, challenger, champion, slices, y_pos=None) -> tuple
     return rows, total
 
 
-def _slice_table(task: str, rows: list[dict[str, Any]], total: int, column: str | None, has_champion: bool) -> str:
+def _slice_table(
+    task: str, rows: list[dict[str, Any]], total: int, column: str | None, has_champion: bool
+) -> str:
     metrics = ["roc_auc", "accuracy"] if task == "classification" else ["rmse", "mae"]
     first = "positive_rate" if task == "classification" else "mean_actual"
     headers = [column or "slice", "rows", "positive rate" if task == "classification" else "mean actual"]
@@ -712,7 +809,11 @@ def _slice_table(task: str, rows: list[dict[str, Any]], total: int, column: str 
     headers += [f"{m} {k}" for m in models for k in metrics]
     body = []
     for r in rows:
-        label = f"<code>{_e(r['value'])}</code>" if r["value"] is not None else '<span class="muted">(missing)</span>'
+        label = (
+            f"<code>{_e(r['value'])}</code>"
+            if r["value"] is not None
+            else '<span class="muted">(missing)</span>'
+        )
         cells = [f"<td>{label}</td>", _num_cell(r["rows"]), _num_cell(r.get(first))]
         cells += [_num_cell(r.get(f"{m}_{k}")) for m in models for k in metrics]
         body.append(f"<tr>{''.join(cells)}</tr>")
@@ -739,8 +840,10 @@ def _checks_table(checks: list[Mapping[str, Any]], verdict: Mapping[str, Any] | 
         metric = str(c.get("metric"))
         ci = ""
         if c.get("ci_low") is not None and c.get("ci_high") is not None:
-            ci = (f' title="improvement {_fmt_num(c.get("delta"), signed=True)}, interval '
-                  f'[{_fmt_num(c["ci_low"], signed=True)}, {_fmt_num(c["ci_high"], signed=True)}]"')
+            ci = (
+                f' title="improvement {_fmt_num(c.get("delta"), signed=True)}, interval '
+                f'[{_fmt_num(c["ci_low"], signed=True)}, {_fmt_num(c["ci_high"], signed=True)}]"'
+            )
         rows.append(
             f'<tr class="{"pass" if ok else "fail"}">'
             f"<td>{_e(c.get('kind'))}</td><td><code>{_e(metric)}</code></td><td>{_e(c.get('op'))}</td>"
@@ -778,18 +881,24 @@ def _comparison_html(verdict: Mapping[str, Any]) -> str:
     c = verdict.get("comparison")
     if not c:
         return ""
-    method = {"delong": "DeLong's method (paired ROC AUC difference)",
-              "paired_bootstrap": f"paired bootstrap, {c.get('resamples')} resamples, seed {c.get('seed')}"}.get(
-        c.get("method"), str(c.get("method")))
+    method = {
+        "delong": "DeLong's method (paired ROC AUC difference)",
+        "paired_bootstrap": f"paired bootstrap, {c.get('resamples')} resamples, seed {c.get('seed')}",
+    }.get(c.get("method"), str(c.get("method")))
     rule = verdict.get("promote_if") or "better"
     need = _fmt_num(float(verdict.get("min_improvement") or 0.0))
-    rule_text = (f"the improvement must exceed {need}" if rule == "better" else
-                 f"the lower end of the interval must exceed {need}")
+    rule_text = (
+        f"the improvement must exceed {need}"
+        if rule == "better"
+        else f"the lower end of the interval must exceed {need}"
+    )
     info = [
         ("Metric", f"<code>{_e(c.get('metric'))}</code>"),
         ("Improvement (challenger over champion)", _e(_fmt_num(c.get("improvement"), signed=True))),
-        (f"{float(c.get('confidence') or 0.95):.0%} interval",
-         _e(f"[{_fmt_num(c.get('ci_low'), signed=True)}, {_fmt_num(c.get('ci_high'), signed=True)}]")),
+        (
+            f"{float(c.get('confidence') or 0.95):.0%} interval",
+            _e(f"[{_fmt_num(c.get('ci_low'), signed=True)}, {_fmt_num(c.get('ci_high'), signed=True)}]"),
+        ),
         ("Method", _e(method)),
         ("Promotion rule", f"<code>{_e(rule)}</code>: {_e(rule_text)}"),
     ]
@@ -847,7 +956,9 @@ def _render_evaluation_html(
         for name in images
     )
     checks = list(verdict.get("checks") or [])
-    checks_html = _checks_table(checks, verdict) if checks else '<p class="muted">No checks were configured.</p>'
+    checks_html = (
+        _checks_table(checks, verdict) if checks else '<p class="muted">No checks were configured.</p>'
+    )
     body = (
         f"<h1>{_e(title)}</h1>\n{banner}\n{_stats(info)}\n"
         f"<h2>Checks</h2>\n{checks_html}\n"
@@ -920,9 +1031,17 @@ def write_evaluation_report(
 
     prefix = _norm_prefix(key_prefix)
     if challenger is not None and challenger.proba is not None and len(challenger.classes) > 2:
-        return _write_multiclass_report(store, prefix, verdict=verdict, y_true=y_true, challenger=challenger,
-                                        champion=champion, slice_values=slice_values, slice_column=slice_column,
-                                        title=title)
+        return _write_multiclass_report(
+            store,
+            prefix,
+            verdict=verdict,
+            y_true=y_true,
+            challenger=challenger,
+            champion=champion,
+            slice_values=slice_values,
+            slice_column=slice_column,
+            title=title,
+        )
     if challenger is not None:
         challenger_score = challenger.score
         champion_score = champion.score if champion is not None else None
@@ -960,15 +1079,18 @@ def write_evaluation_report(
     return _publish(store, prefix, verdict, title, task, len(y), pngs, slice_html, slice_column, slices)
 
 
-def _write_multiclass_report(store, prefix, *, verdict, y_true, challenger, champion, slice_values, slice_column,
-                             title) -> dict[str, Any]:
+def _write_multiclass_report(
+    store, prefix, *, verdict, y_true, challenger, champion, slice_values, slice_column, title
+) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
     y = np.asarray(y_true, dtype=object)
     classes = list(challenger.classes)
     lookup = {str(c): c for c in classes}
-    models_mc = [("challenger", np.asarray(challenger.pred, dtype=object), np.asarray(challenger.proba, dtype=float))]
+    models_mc = [
+        ("challenger", np.asarray(challenger.pred, dtype=object), np.asarray(challenger.proba, dtype=float))
+    ]
     if champion is not None:
         from mlops_provider.core.evaluation import Encoded, _aligned
 
@@ -978,8 +1100,9 @@ def _write_multiclass_report(store, prefix, *, verdict, y_true, challenger, cham
     keep = ~pd.isna(y)
     sl = None if slice_values is None else np.asarray(slice_values, dtype=object)
     if sl is not None and len(sl) != len(y):
-        raise InvalidInputError(f"slice_values has {len(sl)} values but y_true has {len(y)}; they must describe the "
-                                "same rows.")
+        raise InvalidInputError(
+            f"slice_values has {len(sl)} values but y_true has {len(y)}; they must describe the same rows."
+        )
     y = np.asarray([lookup.get(str(v), v) for v in y[keep]], dtype=object)
     models_mc = [(n, p[keep], q[keep]) for n, p, q in models_mc]
     sl = sl[keep] if sl is not None else None
@@ -997,13 +1120,26 @@ def _write_multiclass_report(store, prefix, *, verdict, y_true, challenger, cham
         metric = verdict.get("compare_metric") or "log_loss"
         slices, total = _multiclass_slice_rows(y, models_mc, classes, sl, metric)
         slice_html = _multiclass_slice_table(slices, total, slice_column, metric, champion is not None)
-    out = _publish(store, prefix, verdict, title, "multiclass", len(y), pngs, slice_html, slice_column, slices,
-                   class_html=_per_class_html(per_class, champion is not None))
+    out = _publish(
+        store,
+        prefix,
+        verdict,
+        title,
+        "multiclass",
+        len(y),
+        pngs,
+        slice_html,
+        slice_column,
+        slices,
+        class_html=_per_class_html(per_class, champion is not None),
+    )
     out["per_class"] = per_class
     return out
 
 
-def _publish(store, prefix, verdict, title, task, rows, pngs, slice_html, slice_column, slices, class_html=""):
+def _publish(
+    store, prefix, verdict, title, task, rows, pngs, slice_html, slice_column, slices, class_html=""
+):
     images = {}
     for name, data in pngs.items():
         key = _key(prefix, name)

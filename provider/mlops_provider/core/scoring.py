@@ -69,9 +69,16 @@ def output_columns(spec: FeatureSpec) -> dict[str, Any]:
     model's P(``score_class``), a regressor's prediction); ``model_version``."""
     if spec.kind == "multiclass":
         classes = probability_columns(spec.classes)
-        return {"columns": ["prediction", *classes, "model_version"], "class_columns": classes, "score_class": None}
-    return {"columns": ["prediction", "score", "model_version"], "class_columns": {},
-            "score_class": spec.positive_label if spec.kind == "binary" else None}
+        return {
+            "columns": ["prediction", *classes, "model_version"],
+            "class_columns": classes,
+            "score_class": None,
+        }
+    return {
+        "columns": ["prediction", "score", "model_version"],
+        "class_columns": {},
+        "score_class": spec.positive_label if spec.kind == "binary" else None,
+    }
 
 
 @dataclass
@@ -157,7 +164,9 @@ def _sklearn_only(model: Any) -> bool:
     get_params = getattr(model, "get_params", None)
     if callable(get_params):
         try:
-            objs += [v for v in get_params(deep=True).values() if hasattr(v, "fit") or hasattr(v, "get_params")]
+            objs += [
+                v for v in get_params(deep=True).values() if hasattr(v, "fit") or hasattr(v, "get_params")
+            ]
         except Exception:
             return False
     return all(type(o).__module__.startswith("sklearn.") for o in objs)
@@ -212,7 +221,9 @@ def batch_score(
     import pyarrow.parquet as pq
 
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise InvalidInputError(f"The 'batch_size' parameter must be an int >= 1. Got {batch_size!r} instead.")
+        raise InvalidInputError(
+            f"The 'batch_size' parameter must be an int >= 1. Got {batch_size!r} instead."
+        )
     progress = progress or _progress_logger()
     key = _data_key(store, input_uri)
     pf, fh = _parquet_file(store, key)
@@ -255,7 +266,9 @@ def batch_score(
         """
         buf, rows = [], 0
         for rg in range(pf.num_row_groups):
-            for b in pf.iter_batches(batch_size=batch_size, row_groups=[rg], columns=read_cols, use_threads=True):
+            for b in pf.iter_batches(
+                batch_size=batch_size, row_groups=[rg], columns=read_cols, use_threads=True
+            ):
                 while b.num_rows:
                     take = min(b.num_rows, batch_size - rows)
                     buf.append(b.slice(0, take))
@@ -277,7 +290,9 @@ def batch_score(
                 except StopIteration:
                     return
                 except Exception as err:
-                    raise CorruptArtifactError(f"{store.uri(key)} could not be read as Parquet: {err}") from err
+                    raise CorruptArtifactError(
+                        f"{store.uri(key)} could not be read as Parquet: {err}"
+                    ) from err
                 q_in.put((seq, chunk))
                 seq += 1
         finally:
@@ -337,7 +352,9 @@ def batch_score(
                     tokens.release()
                     progress(state["rows"], total, time.perf_counter() - t0)
             if pending:
-                raise CorruptArtifactError(f"Batches {sorted(pending)} of {store.uri(key)} were never written")
+                raise CorruptArtifactError(
+                    f"Batches {sorted(pending)} of {store.uri(key)} were never written"
+                )
         finally:
             if writer is not None:
                 writer.close()

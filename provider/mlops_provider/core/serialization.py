@@ -244,7 +244,9 @@ def load_model(
                 f"{source} is a pickle file; only skops files are loaded, since a pickle can run arbitrary code on "
                 "load. Re-save the model with skops (mlops_provider.core.serialization.dump_model)."
             )
-        raise CorruptArtifactError(f"{source} is not a skops file (expected a zip archive, got {data[:8]!r}...)")
+        raise CorruptArtifactError(
+            f"{source} is not a skops file (expected a zip archive, got {data[:8]!r}...)"
+        )
     sio = _skops()
     try:
         with _quiet():

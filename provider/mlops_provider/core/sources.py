@@ -53,7 +53,9 @@ def iter_sql_batches(connect: Callable[[], Any], query: str, batch_size: int = 5
             names = [d[0] for d in cur.description]
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
-                raise InvalidInputError(f"The query returns duplicate column names {dupes}; alias them. Query: {query}")
+                raise InvalidInputError(
+                    f"The query returns duplicate column names {dupes}; alias them. Query: {query}"
+                )
             schema: pa.Schema | None = None
             while True:
                 rows = cur.fetchmany(batch_size)
@@ -98,7 +100,9 @@ class SourceObject:
     uri: str  # protocol://path, what the manifest records
     size: int
     format: str
-    fingerprint: dict[str, Any] = field(default_factory=dict)  # etag / generation / version_id / md5 / modified
+    fingerprint: dict[str, Any] = field(
+        default_factory=dict
+    )  # etag / generation / version_id / md5 / modified
     partition: dict[str, str] = field(default_factory=dict)  # Hive partition values from the path
 
     def identity(self) -> tuple:
@@ -181,8 +185,13 @@ def list_source_objects(
                 )
             continue
         objects.append(
-            SourceObject(path=p, uri=object_uri(protocol, p), size=int(info.get("size") or 0), format=fmt,
-                         fingerprint=_fingerprint(info))
+            SourceObject(
+                path=p,
+                uri=object_uri(protocol, p),
+                size=int(info.get("size") or 0),
+                format=fmt,
+                fingerprint=_fingerprint(info),
+            )
         )
     window = ""
     if partition is not None:
@@ -253,8 +262,14 @@ def _data_format(path: str, file_format: str | None, base: str | None) -> str | 
 
 def _fingerprint(info: dict) -> dict[str, Any]:
     fp: dict[str, Any] = {}
-    for src, dst in (("ETag", "etag"), ("etag", "etag"), ("generation", "generation"), ("VersionId", "version_id"),
-                     ("md5Hash", "md5"), ("crc32c", "crc32c")):
+    for src, dst in (
+        ("ETag", "etag"),
+        ("etag", "etag"),
+        ("generation", "generation"),
+        ("VersionId", "version_id"),
+        ("md5Hash", "md5"),
+        ("crc32c", "crc32c"),
+    ):
         value = info.get(src)
         if value not in (None, "", "null") and dst not in fp:
             fp[dst] = str(value).strip('"')
@@ -280,7 +295,9 @@ def partition_values(path: str, columns: Sequence[str]) -> dict[str, str] | None
     return found if all(c in found for c in columns) else None
 
 
-def _select_partitions(uri: str, objects: list[SourceObject], pf: PartitionFilter, window: str) -> list[SourceObject]:
+def _select_partitions(
+    uri: str, objects: list[SourceObject], pf: PartitionFilter, window: str
+) -> list[SourceObject]:
     parsed: dict[str, dt.datetime] = {}
     selected, unpartitioned, seen = [], [], set()
     for obj in objects:
@@ -304,10 +321,16 @@ def _select_partitions(uri: str, objects: list[SourceObject], pf: PartitionFilte
             selected.append(obj)
     if not selected:
         found = sorted(seen)
-        hint = f"partitions found: {found[0]} .. {found[-1]} ({len(found)} in all)" if found else "no partition found"
+        hint = (
+            f"partitions found: {found[0]} .. {found[-1]} ({len(found)} in all)"
+            if found
+            else "no partition found"
+        )
         if unpartitioned:
             cols = ", ".join(f"'{c}=...'" for c in pf.columns)
-            hint += f"; {len(unpartitioned)} file(s) have no {cols} folder in their path, e.g. {unpartitioned[0]}"
+            hint += (
+                f"; {len(unpartitioned)} file(s) have no {cols} folder in their path, e.g. {unpartitioned[0]}"
+            )
         raise NotFoundError(f"No CSV or Parquet file at {uri}{window}: {hint}")
     return selected
 
@@ -358,8 +381,12 @@ def verify_unchanged(uri: str, fs: Any, objects: Sequence[SourceObject]) -> None
     for obj in objects:
         entry = now.get(obj.path)
         if entry is None:
-            raise StorageError(f"{obj.uri} was deleted while the snapshot was being read; nothing was written.")
-        current = SourceObject(obj.path, obj.uri, int(entry[0].get("size") or 0), obj.format, _fingerprint(entry[0]))
+            raise StorageError(
+                f"{obj.uri} was deleted while the snapshot was being read; nothing was written."
+            )
+        current = SourceObject(
+            obj.path, obj.uri, int(entry[0].get("size") or 0), obj.format, _fingerprint(entry[0])
+        )
         if current.identity() != obj.identity():
             raise StorageError(
                 f"{obj.uri} changed while the snapshot was being read (listed as {obj.identity()}, now "
@@ -400,7 +427,8 @@ def _unified_schema(objects: Sequence[SourceObject], fs: Any):
         except (pa.ArrowTypeError, pa.ArrowInvalid) as err:
             clashes = [
                 f"{f.name!r} is {unified.field(f.name).type} in {origin[f.name]} but {f.type} in {obj.uri}"
-                for f in schema if unified.get_field_index(f.name) >= 0 and not _compatible(unified.field(f.name), f)
+                for f in schema
+                if unified.get_field_index(f.name) >= 0 and not _compatible(unified.field(f.name), f)
             ]
             raise InvalidInputError(
                 "The selected files do not share a schema: " + ("; ".join(clashes) or str(err))
@@ -466,13 +494,18 @@ def _read_object(obj: SourceObject, fs: Any, batch_size: int, schema):
                 for b in pf.iter_batches(batch_size=batch_size):
                     yield b, pf.schema_arrow
             else:
-                convert = pacsv.ConvertOptions(column_types={fl.name: fl.type for fl in schema} if schema else None)
-                reader = pacsv.open_csv(f, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK),
-                                        convert_options=convert)
+                convert = pacsv.ConvertOptions(
+                    column_types={fl.name: fl.type for fl in schema} if schema else None
+                )
+                reader = pacsv.open_csv(
+                    f, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK), convert_options=convert
+                )
                 for b in reader:
                     yield b, reader.schema
         except FileNotFoundError as err:
-            raise StorageError(f"{obj.uri} was deleted while it was being read; nothing was written.") from err
+            raise StorageError(
+                f"{obj.uri} was deleted while it was being read; nothing was written."
+            ) from err
         except (StorageError, InvalidInputError, *_NOT_CORRUPT):
             raise
         except (OSError, ValueError) as err:

@@ -119,8 +119,10 @@ class ArtifactStore:
             try:
                 return check_key(rel, allow_root=True)
             except InvalidInputError as err:
-                raise InvalidInputError(f"URI {uri!r} does not name a key inside the artifact root {self.root!r}: "
-                                        f"{str(err).split('; ', 1)[-1]}") from None
+                raise InvalidInputError(
+                    f"URI {uri!r} does not name a key inside the artifact root {self.root!r}: "
+                    f"{str(err).split('; ', 1)[-1]}"
+                ) from None
         if not protocol:
             return check_key(uri, "key", allow_root=True)  # already a key
         raise InvalidInputError(f"URI {uri!r} is outside the artifact root {self.root!r}")
@@ -210,7 +212,10 @@ class ArtifactStore:
             if not _TMP_RE.fullmatch(entry.name):
                 continue
             try:
-                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                if (
+                    entry.is_file(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_mtime < cutoff
+                ):
                     if not dry_run:
                         os.unlink(entry.path)
                     removed.append(entry.path)
@@ -218,7 +223,9 @@ class ArtifactStore:
                 continue
         return removed
 
-    def sweep_temporaries(self, key: str = "", *, older_than: float | None = None, dry_run: bool = False) -> list[str]:
+    def sweep_temporaries(
+        self, key: str = "", *, older_than: float | None = None, dry_run: bool = False
+    ) -> list[str]:
         """Remove what dead writers left under ``key`` (the whole root by default): local temporary
         files (``.tmp-*``) and dataset staging files (``datasets/<name>/_staging/``), each only when
         untouched for ``older_than`` seconds (default :func:`stale_seconds`). Returns their URIs."""
@@ -249,7 +256,7 @@ class ArtifactStore:
         return removed
 
     def _uri_of_path(self, path: str) -> str:
-        return self.uri(path[len(self.root_path):].lstrip("/"))
+        return self.uri(path[len(self.root_path) :].lstrip("/"))
 
     @contextlib.contextmanager
     def open_atomic(self, key: str) -> Iterator[HashingWriter]:
@@ -411,7 +418,9 @@ def _fs_identity(fs: Any) -> str:
     """Which server a filesystem talks to (an endpoint), for the per-store capability cache."""
     opts = getattr(fs, "storage_options", {}) or {}
     endpoint = opts.get("endpoint_url") or (opts.get("client_kwargs") or {}).get("endpoint_url")
-    endpoint = endpoint or getattr(fs, "_endpoint", None) or getattr(getattr(fs, "s3", None), "_endpoint", None)
+    endpoint = (
+        endpoint or getattr(fs, "_endpoint", None) or getattr(getattr(fs, "s3", None), "_endpoint", None)
+    )
     return f"{type(fs).__name__}:{endpoint}"
 
 

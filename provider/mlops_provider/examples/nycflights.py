@@ -13,10 +13,33 @@ import sqlite3
 from pathlib import Path
 
 TABLE = "flights"
-WEATHER_COLUMNS = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
+WEATHER_COLUMNS = (
+    "temp",
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "wind_gust",
+    "precip",
+    "pressure",
+    "visib",
+)
 FEATURES = [
-    "carrier", "origin", "dest", "hour", "distance", "month", "day_of_week",
-    "temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib",
+    "carrier",
+    "origin",
+    "dest",
+    "hour",
+    "distance",
+    "month",
+    "day_of_week",
+    "temp",
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "precip",
+    "pressure",
+    "visib",
 ]
 CATEGORICAL = ["carrier", "origin", "dest"]
 LABEL = "late"

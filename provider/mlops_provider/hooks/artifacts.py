@@ -1,10 +1,10 @@
 """Where artifacts live: one root URI, resolved at run time (never at DAG parse time).
 
-Resolution order: the operator's ``artifact_root`` argument, the ``MLOPS_ARTIFACT_ROOT``
-environment variable, the Airflow Variable ``mlops_artifact_root``, then
-``file://$AIRFLOW_HOME/mlops``. For object stores the connection comes from
-``artifact_conn_id`` / ``MLOPS_ARTIFACT_CONN_ID`` / Variable ``mlops_artifact_conn_id`` and is
-applied through Airflow's ``ObjectStoragePath``, so credentials stay in the connection.
+Resolution (:mod:`mlops_provider.settings`): the operator's ``artifact_root`` argument, the
+``MLOPS_ARTIFACT_ROOT`` environment variable, the Airflow Variable ``mlops_artifact_root``, the
+``[mlops] artifact_root`` option, then ``file://$AIRFLOW_HOME/mlops``. For object stores the
+connection (``artifact_conn_id``, resolved the same way) is applied through Airflow's
+``ObjectStoragePath``, so credentials stay in the connection.
 """
 
 from __future__ import annotations
@@ -13,43 +13,31 @@ import os
 
 from airflow.sdk.bases.hook import BaseHook
 
+from mlops_provider import settings
 from mlops_provider.core.storage import ArtifactStore
 
 ROOT_ENV = "MLOPS_ARTIFACT_ROOT"
 CONN_ENV = "MLOPS_ARTIFACT_CONN_ID"
 
 
-def _variable(key: str) -> str | None:
-    try:
-        from airflow.sdk import Variable
-
-        return Variable.get(key, default=None)
-    except Exception:  # no Airflow context (CLI, tests): fall through to the default
-        return None
-
-
 def default_root() -> str:
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return f"file://{os.path.abspath(home)}/mlops"
+    return settings.SETTINGS["artifact_root"].default()
 
 
 def resolve_root(root: str | None = None) -> str:
     return resolve_root_and_source(root)[0]
 
 
-def resolve_root_and_source(root: str | None = None, given_as: str = "the operator's artifact_root") -> tuple[str, str]:
-    """(root, how it was chosen), in the order the operators use."""
-    if root:
-        return check_root(root), given_as
-    if os.environ.get(ROOT_ENV):
-        return check_root(os.environ[ROOT_ENV]), f"the environment variable {ROOT_ENV}"
-    variable = _variable("mlops_artifact_root")
-    if variable:
-        return check_root(variable), "the Airflow Variable mlops_artifact_root"
-    home = os.environ.get("AIRFLOW_HOME")
-    how = f"AIRFLOW_HOME={home}" if home else "AIRFLOW_HOME unset, so ~/airflow"
-    return check_root(default_root()), (f"the default $AIRFLOW_HOME/mlops ({how}; set {ROOT_ENV} or pass --root "
-                                        "to look elsewhere)")
+def resolve_root_and_source(
+    root: str | None = None, given_as: str = "the operator's artifact_root"
+) -> tuple[str, str]:
+    """(root, how it was chosen), by :func:`mlops_provider.settings.resolve_with_source`."""
+    value, source = settings.resolve_with_source("artifact_root", root, given_as)
+    if source == "the default":
+        home = os.environ.get("AIRFLOW_HOME")
+        how = f"AIRFLOW_HOME={home}" if home else "AIRFLOW_HOME unset, so ~/airflow"
+        source = f"the default $AIRFLOW_HOME/mlops ({how}; set {ROOT_ENV} or pass --root to look elsewhere)"
+    return check_root(value), source
 
 
 def check_root(root: str) -> str:
@@ -60,12 +48,14 @@ def check_root(root: str) -> str:
     from mlops_provider.core.errors import InvalidInputError
 
     if not isinstance(root, str) or not root.strip():
-        raise InvalidInputError(f"The artifact root must be a URI such as 'file:///data/mlops'. Got {root!r} instead.")
+        raise InvalidInputError(
+            f"The artifact root must be a URI such as 'file:///data/mlops'. Got {root!r} instead."
+        )
     root = root.strip()
     if "://" in root and not root.startswith(("file://", "local://")):
         return root
     path = os.path.realpath(root.split("://", 1)[1] if "://" in root else os.path.expanduser(root))
-    home = os.path.realpath(os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"))
+    home = os.path.realpath(settings.airflow_home())
     if path == os.path.dirname(path) or path == home or home.startswith(path.rstrip(os.sep) + os.sep):
         raise InvalidInputError(
             f"The artifact root must be a folder of its own, not the filesystem root, AIRFLOW_HOME ({home}) or a "
@@ -75,7 +65,7 @@ def check_root(root: str) -> str:
 
 
 def resolve_conn_id(conn_id: str | None = None) -> str | None:
-    return conn_id or os.environ.get(CONN_ENV) or _variable("mlops_artifact_conn_id")
+    return settings.resolve("artifact_conn_id", conn_id)
 
 
 class ArtifactStoreHook(BaseHook):

@@ -1,6 +1,9 @@
-"""Notifications: quality-gate alerts by email, Slack, Amazon SNS or a JSON webhook.
+"""Notifications: quality-gate alerts by email, Slack, Amazon SNS, a JSON webhook or the task log.
 
-Import from the module, e.g.
-``from mlops_provider.notifications.quality_gate import GateAlertOperator, QualityGateNotifier``.
+* :mod:`.render` -- the message model (:class:`~.render.GateAlert`) and its text / HTML / Slack views;
+* :mod:`.channels` -- channel configs, delivery, one module per channel (each through its provider's hook);
+* :mod:`.collect` -- the gate results of a run, from XCom;
+* :mod:`.notifier` / :mod:`.operator` -- ``QualityGateNotifier`` and ``GateAlertOperator``.
+
 Nothing is imported here: the scheduler imports DAG files that use these often.
 """

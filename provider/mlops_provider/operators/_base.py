@@ -80,7 +80,9 @@ class MlopsBaseOperator(BaseOperator):
         """The model registry backend this operator is configured for (built at run time)."""
         from mlops_provider.hooks.registry import get_registry
 
-        return get_registry(self.registry, self.registry_conn_id, store if store is not None else self.store())
+        return get_registry(
+            self.registry, self.registry_conn_id, store if store is not None else self.store()
+        )
 
     @staticmethod
     def run_key(context: Context) -> str:
@@ -155,7 +157,9 @@ class MlopsBaseOperator(BaseOperator):
             raise self.param_error("on_fail", f"one of {list(ON_FAIL)}", on_fail)
         return on_fail
 
-    def gate_outcome(self, context: Context, result: dict[str, Any], passed: bool, summary: str, on_fail: str, exc_type):
+    def gate_outcome(
+        self, context: Context, result: dict[str, Any], passed: bool, summary: str, on_fail: str, exc_type
+    ):
         """Push the result to XCom first, then fail / skip / warn as configured."""
         if passed:
             self.log.info("%s", summary)

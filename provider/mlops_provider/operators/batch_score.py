@@ -31,8 +31,10 @@ class ResolveModelVersionOperator(MlopsBaseOperator):
     ui_color = "#e6e3f6"
     operator_extra_links = (ModelVersionLink(),)
 
-    def __init__(self, *, model_name: str, model_ref: Any = "champion", **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self, *, model_name: str, model_ref: Any = "champion", artifact_root: str | None = None, **kwargs: Any
+    ):
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.model_name = model_name
         self.model_ref = model_ref
 
@@ -45,8 +47,14 @@ class ResolveModelVersionOperator(MlopsBaseOperator):
         mv = self.model_registry().resolve(name, ref)
         self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)
         self.log.info("Pinned %s %r -> v%d (sha256 %s)", self.model_name, ref, mv.version, mv.model_sha256)
-        return {"model": self.model_name, "version": mv.version, "model_sha256": mv.model_sha256,
-                "model_uri": mv.model_uri, "version_uri": mv.uri, "ref": str(ref)}
+        return {
+            "model": self.model_name,
+            "version": mv.version,
+            "model_sha256": mv.model_sha256,
+            "model_uri": mv.model_uri,
+            "version_uri": mv.uri,
+            "ref": str(ref),
+        }
 
 
 class BatchScoreOperator(MlopsBaseOperator):
@@ -72,7 +80,14 @@ class BatchScoreOperator(MlopsBaseOperator):
         ``map_index`` when mapped).
     """
 
-    template_fields: Sequence[str] = ("model_name", "dataset", "model_ref", "output_key", "window", "artifact_root")
+    template_fields: Sequence[str] = (
+        "model_name",
+        "dataset",
+        "model_ref",
+        "output_key",
+        "window",
+        "artifact_root",
+    )
     ui_color = "#e6e3f6"
     operator_extra_links = (ModelVersionLink(),)
 
@@ -87,9 +102,10 @@ class BatchScoreOperator(MlopsBaseOperator):
         batch_size: int = 131_072,
         trusted_types: list[str] | None = None,
         window: Any = None,
+        artifact_root: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.model_name = model_name
         self.dataset = dataset
         self.model_ref = model_ref
@@ -113,9 +129,15 @@ class BatchScoreOperator(MlopsBaseOperator):
                 version = check_version(version, "model_ref")
             except InvalidInputError:
                 version = None
-            if (version is None or not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha)
-                    or ref.get("model", self.model_name) != self.model_name):
-                raise self.param_error("model_ref", f"{PIN_EXPECTED} of model {self.model_name!r}", self.model_ref)
+            if (
+                version is None
+                or not isinstance(sha, str)
+                or not re.fullmatch(r"[0-9a-f]{64}", sha)
+                or ref.get("model", self.model_name) != self.model_name
+            ):
+                raise self.param_error(
+                    "model_ref", f"{PIN_EXPECTED} of model {self.model_name!r}", self.model_ref
+                )
             return version, sha
         if isinstance(ref, bool) or not isinstance(ref, (int, str)):
             raise self.param_error("model_ref", PIN_EXPECTED, ref)
@@ -153,14 +175,27 @@ class BatchScoreOperator(MlopsBaseOperator):
         if mapped:
             extra["map_index"] = int(map_index)
         result = batch_score(
-            store, model, FeatureSpec.from_dict(mv.spec), model_name=self.model_name, model_version=mv.version,
-            model_sha256=mv.model_sha256, input_uri=uri, output_key=output_key,
-            passthrough=list(self.passthrough or []), batch_size=self.batch_size, extra_manifest=extra,
+            store,
+            model,
+            FeatureSpec.from_dict(mv.spec),
+            model_name=self.model_name,
+            model_version=mv.version,
+            model_sha256=mv.model_sha256,
+            input_uri=uri,
+            output_key=output_key,
+            passthrough=list(self.passthrough or []),
+            batch_size=self.batch_size,
+            extra_manifest=extra,
         )
-        self.lineage_record = {"inputs": [result.input_uri, mv.model_uri], "outputs": [result.output_uri],
-                               "step": "batch_score", "details": {"model": self.model_name, "version": mv.version,
-                                                                  "rows": result.rows}}
-        self.log.info("Wrote %d predictions to %s (%.0f rows/s)", result.rows, result.output_uri, result.rows_per_second)
+        self.lineage_record = {
+            "inputs": [result.input_uri, mv.model_uri],
+            "outputs": [result.output_uri],
+            "step": "batch_score",
+            "details": {"model": self.model_name, "version": mv.version, "rows": result.rows},
+        }
+        self.log.info(
+            "Wrote %d predictions to %s (%.0f rows/s)", result.rows, result.output_uri, result.rows_per_second
+        )
         out = result.to_dict()
         if mapped:
             out["map_index"] = int(map_index)

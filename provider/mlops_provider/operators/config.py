@@ -36,15 +36,35 @@ class CheckRetrainConfigOperator(MlopsBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "model_name", "estimator", "model_params", "seed", "thresholds", "compare_metric", "promote_if",
-        "min_improvement", "positive_label", "artifact_root",
+        "model_name",
+        "estimator",
+        "model_params",
+        "seed",
+        "thresholds",
+        "compare_metric",
+        "promote_if",
+        "min_improvement",
+        "positive_label",
+        "artifact_root",
     )
     ui_color = "#eef3e2"
 
-    def __init__(self, *, model_name: str, estimator: str, model_params: Any = None, seed: Any = 42,
-                 thresholds: Any = None, compare_metric: Any = None, promote_if: Any = "better",
-                 min_improvement: Any = 0.0, positive_label: Any = None, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        estimator: str,
+        model_params: Any = None,
+        seed: Any = 42,
+        thresholds: Any = None,
+        compare_metric: Any = None,
+        promote_if: Any = "better",
+        min_improvement: Any = 0.0,
+        positive_label: Any = None,
+        artifact_root: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.model_name = model_name
         self.estimator = estimator
         self.model_params = model_params
@@ -71,9 +91,13 @@ class CheckRetrainConfigOperator(MlopsBaseOperator):
         if task == "regression" and positive not in (None, ""):
             raise self.param_error("positive_label", f"empty for the regressor {self.estimator}", positive)
         thresholds = self.as_dict(self.thresholds, "thresholds")
-        gate = M.check_gate_config("binary" if task == "classification" and positive not in (None, "") else task,
-                                   thresholds=thresholds, compare_metric=self.compare_metric or None,
-                                   promote_if=self.promote_if, owner=owner)
+        gate = M.check_gate_config(
+            "binary" if task == "classification" and positive not in (None, "") else task,
+            thresholds=thresholds,
+            compare_metric=self.compare_metric or None,
+            promote_if=self.promote_if,
+            owner=owner,
+        )
         try:
             min_improvement = float(self.min_improvement)
         except (TypeError, ValueError):
@@ -81,12 +105,17 @@ class CheckRetrainConfigOperator(MlopsBaseOperator):
         if isinstance(self.min_improvement, bool) or not min_improvement >= 0:
             raise self.param_error("min_improvement", "a number >= 0", self.min_improvement)
         out = {
-            "task": task, "estimator": self.estimator, "seed": seed, "positive_label": positive,
+            "task": task,
+            "estimator": self.estimator,
+            "seed": seed,
+            "positive_label": positive,
             "thresholds": {k: list(v) for k, v in gate["thresholds"].items()},
-            "compare_metric": self.compare_metric or None, "promote_if": gate["promote_if"],
+            "compare_metric": self.compare_metric or None,
+            "promote_if": gate["promote_if"],
             "min_improvement": min_improvement,
             "gate_metrics": list(dict.fromkeys([*gate["thresholds"], gate["compare_metric"]]))
-            if self.compare_metric else list(gate["thresholds"]),
+            if self.compare_metric
+            else list(gate["thresholds"]),
         }
         self.log.info("Settings checked: %s %s; gate %s", task, self.estimator, out)
         return out

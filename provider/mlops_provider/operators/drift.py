@@ -51,17 +51,26 @@ class _RetrainEmitterMixin:
             outlets.append(self.retrain_alias)
         self.outlets = outlets
 
-    def _emit_retrain(self, context: Context, store: ArtifactStore, request: RetrainRequest) -> dict[str, Any]:
+    def _emit_retrain(
+        self, context: Context, store: ArtifactStore, request: RetrainRequest
+    ) -> dict[str, Any]:
         from mlops_provider.core.events import RetrainRequest as _Request
 
         extra = request.to_extra()
         _Request.parse(extra, artifact_root=store.root)  # never send what a consumer would refuse
         events = context.get("outlet_events")
         if events is None:
-            self.log.warning("No outlet_events in the context: retrain request for %s not emitted", request.model)
+            self.log.warning(
+                "No outlet_events in the context: retrain request for %s not emitted", request.model
+            )
             return extra
         events[self.retrain_alias].add(Asset(request.asset_uri), extra=extra)
-        self.log.info("Retrain requested for %s (%s): asset event on %s", request.model, request.reason, request.asset_uri)
+        self.log.info(
+            "Retrain requested for %s (%s): asset event on %s",
+            request.model,
+            request.reason,
+            request.asset_uri,
+        )
         return extra
 
     @staticmethod
@@ -72,13 +81,19 @@ class _RetrainEmitterMixin:
         return {"start": start.isoformat(), "end": end.isoformat()}
 
 
-def _number(op: MlopsBaseOperator, value: Any, name: str, *, minimum: float = 0.0, strict: bool = True) -> float:
+def _number(
+    op: MlopsBaseOperator, value: Any, name: str, *, minimum: float = 0.0, strict: bool = True
+) -> float:
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError as err:
             raise op.param_error(name, "a number", value) from err
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (value <= minimum if strict else value < minimum):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (value <= minimum if strict else value < minimum)
+    ):
         raise op.param_error(name, f"a number {'>' if strict else '>='} {minimum}", value)
     return float(value)
 
@@ -113,9 +128,16 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         ``profile_uri``, ``profile_reused`` and ``event`` (the emitted extra, or None).
     """
 
+    # model_name names the retrain-request outlet when the DAG is parsed, so it is not templated
     template_fields: Sequence[str] = (
-        "model_name", "dataset", "features", "psi_threshold", "missing_threshold", "unseen_threshold",
-        "min_drifted_features", "persistence", "artifact_root",
+        "dataset",
+        "features",
+        "psi_threshold",
+        "missing_threshold",
+        "unseen_threshold",
+        "min_drifted_features",
+        "persistence",
+        "artifact_root",
     )
     ui_color = "#fdf1dc"
 
@@ -133,9 +155,10 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         min_drifted_features: Any = 1,
         persistence: Any = 1,
         retrain_alias: str | None = None,
+        artifact_root: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.model_name = model_name
         self.dataset = dataset
         self.features = features
@@ -155,7 +178,9 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
             return self.as_dict(value, "psi_threshold", allow_none=False)
         return _number(self, value, "psi_threshold")
 
-    def _profile(self, store: ArtifactStore, ref: dict[str, Any], features: list[str], categorical: list[str]):
+    def _profile(
+        self, store: ArtifactStore, ref: dict[str, Any], features: list[str], categorical: list[str]
+    ):
         """The reference profile, from the cache next to the snapshot or built (and cached) now."""
         from mlops_provider.core.datasets import read_dataframe, read_manifest
         from mlops_provider.core.drift import ReferenceProfile, build_profile
@@ -176,10 +201,14 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         source = {"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows}
         profile = build_profile(df, features, categorical, source=source)
         store.write_json(key, profile.to_dict())  # atomic: readers see the whole profile or none
-        self.log.info("Built the reference profile of %s (%d rows) -> %s", snap.uri, snap.rows, store.uri(key))
+        self.log.info(
+            "Built the reference profile of %s (%d rows) -> %s", snap.uri, snap.rows, store.uri(key)
+        )
         return profile, store.uri(key), False
 
-    def _append_history(self, store: ArtifactStore, model: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    def _append_history(
+        self, store: ArtifactStore, model: str, entry: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         folder = f"drift/{model}/history"
         sha12 = entry["window_sha256"][:12]
         for name in store.list_dir(folder):  # the same window again (a retry, a clear): replace it
@@ -187,8 +216,11 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
                 store.delete(f"{folder}/{name}")
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         store.write_json(f"{folder}/{stamp}-{sha12}.json", entry)
-        return [store.read_json(f"{folder}/{n}") for n in store.list_dir(folder)
-                if n.endswith(".json") and not n.startswith(".")]
+        return [
+            store.read_json(f"{folder}/{n}")
+            for n in store.list_dir(folder)
+            if n.endswith(".json") and not n.startswith(".")
+        ]
 
     # ------------------------------------------------------------------ run
     def execute_step(self, context: Context) -> dict[str, Any]:
@@ -203,10 +235,14 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         psi_threshold = self._psi_threshold()
         missing_threshold = _number(self, self.missing_threshold, "missing_threshold")
         unseen_threshold = _number(self, self.unseen_threshold, "unseen_threshold")
-        policy = RetrainPolicy(_int(self, self.min_drifted_features, "min_drifted_features"),
-                               _int(self, self.persistence, "persistence"))
+        policy = RetrainPolicy(
+            _int(self, self.min_drifted_features, "min_drifted_features"),
+            _int(self, self.persistence, "persistence"),
+        )
         if self.features is not None and (
-            not isinstance(self.features, list) or not self.features or not all(isinstance(f, str) for f in self.features)
+            not isinstance(self.features, list)
+            or not self.features
+            or not all(isinstance(f, str) for f in self.features)
         ):
             raise self.param_error("features", "a non-empty list of column names or None", self.features)
         store = self.store()
@@ -226,8 +262,12 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         check_columns(snap.column_names, features, "feature", f"The drift window {snap.uri}")
         df = read_dataframe(store, snap.uri, columns=features)
         report = compare(
-            profile, df, psi_threshold=psi_threshold, missing_threshold=missing_threshold,
-            unseen_threshold=unseen_threshold, decide_by=self.decide_by,
+            profile,
+            df,
+            psi_threshold=psi_threshold,
+            missing_threshold=missing_threshold,
+            unseen_threshold=unseen_threshold,
+            decide_by=self.decide_by,
             reference_info={**profile.source, "model": model, "version": mv.version},
             current_info={"uri": snap.uri, "sha256": snap.sha256},
         )
@@ -236,25 +276,47 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         out = report.to_dict()
         out["champion_version"] = mv.version
         store.write_json(report_key, out)
-        entry = {"model": model, "champion_version": mv.version, "window_sha256": snap.sha256, "window_uri": snap.uri,
-                 "created_at": report.created_at, "report_uri": report.report_uri, "n_drifted": out["n_drifted"],
-                 "drifted_features": out["drifted_features"]}
-        history = [h for h in self._append_history(store, model, entry) if h.get("champion_version") == mv.version]
+        entry = {
+            "model": model,
+            "champion_version": mv.version,
+            "window_sha256": snap.sha256,
+            "window_uri": snap.uri,
+            "created_at": report.created_at,
+            "report_uri": report.report_uri,
+            "n_drifted": out["n_drifted"],
+            "drifted_features": out["drifted_features"],
+        }
+        history = [
+            h for h in self._append_history(store, model, entry) if h.get("champion_version") == mv.version
+        ]
         retrain, why = policy.decide(history)
         self.log.info("%s; %s -> %s", report.summary(), why, "retrain" if retrain else "no retrain")
         event = None
         if retrain:
             request = RetrainRequest(
-                model=model, reason="drift", champion_version=mv.version, window=self._window(context),
-                drifted_features=out["drifted_features"], scores=dict(out["scores"]), report_uri=report.report_uri,
+                model=model,
+                reason="drift",
+                champion_version=mv.version,
+                window=self._window(context),
+                drifted_features=out["drifted_features"],
+                scores=dict(out["scores"]),
+                report_uri=report.report_uri,
             )
             event = self._emit_retrain(context, store, request)
         self.lineage_record = {
-            "inputs": [f"{ref['uri']}/data.parquet", (snap.data_uri, snap.columns)], "outputs": [report.report_uri],
-            "step": "drift", "details": {"n_drifted": out["n_drifted"], "retrain": retrain, "champion_version": mv.version},
+            "inputs": [f"{ref['uri']}/data.parquet", (snap.data_uri, snap.columns)],
+            "outputs": [report.report_uri],
+            "step": "drift",
+            "details": {"n_drifted": out["n_drifted"], "retrain": retrain, "champion_version": mv.version},
         }
-        out.update(retrain=retrain, policy_reason=why, profile_uri=profile_uri, profile_reused=reused, event=event,
-                   history=[{k: h[k] for k in ("window_sha256", "n_drifted")} for h in history])
+        out.update(
+            retrain=retrain,
+            policy_reason=why,
+            profile_uri=profile_uri,
+            profile_reused=reused,
+            event=event,
+            history=[{k: h[k] for k in ("window_sha256", "n_drifted")} for h in history],
+        )
         return out
 
 
@@ -274,7 +336,8 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         (all current metrics), dataset, report_uri and event (the emitted extra, or None).
     """
 
-    template_fields: Sequence[str] = ("model_name", "dataset", "metric", "tolerance", "artifact_root")
+    # model_name names the retrain-request outlet when the DAG is parsed, so it is not templated
+    template_fields: Sequence[str] = ("dataset", "metric", "tolerance", "artifact_root")
     ui_color = "#fdf1dc"
 
     def __init__(
@@ -287,9 +350,10 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         alias: str = "champion",
         trusted_types: list[str] | None = None,
         retrain_alias: str | None = None,
+        artifact_root: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.model_name = model_name
         self.dataset = dataset
         self.metric = metric
@@ -317,7 +381,11 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         if self.metric is not None:
             M.check_fit(M.resolve(self.metric), spec.kind, "metric", self.owner_name())
         metric = self.metric or (mv.verdict or {}).get("compare_metric") or M.DEFAULT_COMPARE[spec.kind]
-        recorded = ((mv.verdict or {}).get("metrics") or {}).get("challenger", {}).get(metric, mv.metrics.get(metric))
+        recorded = (
+            ((mv.verdict or {}).get("metrics") or {})
+            .get("challenger", {})
+            .get(metric, mv.metrics.get(metric))
+        )
         if recorded is None:
             raise NotFoundError(
                 f"{model_name} v{mv.version} has no recorded {metric!r} (verdict metrics or version metrics); "
@@ -334,23 +402,47 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         retrain = drop > tolerance
         folder = self.run_folder(context)
         out = {
-            "model": model_name, "champion_version": mv.version, "metric": metric, "recorded": recorded,
-            "current": current, "drop": round(drop, 6), "tolerance": tolerance, "retrain": retrain,
-            "metrics": {k: float(v) for k, v in metrics.items()}, "rows": int(len(y)),
+            "model": model_name,
+            "champion_version": mv.version,
+            "metric": metric,
+            "recorded": recorded,
+            "current": current,
+            "drop": round(drop, 6),
+            "tolerance": tolerance,
+            "retrain": retrain,
+            "metrics": {k: float(v) for k, v in metrics.items()},
+            "rows": int(len(y)),
             "dataset": {"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows},
             "report_uri": store.uri(f"{folder}/champion_evaluation.json"),
         }
         store.write_json(f"{folder}/champion_evaluation.json", out)
-        self.log.info("%s v%d %s: recorded %.4f, now %.4f (drop %.4f, tolerance %.4f) -> %s", model_name, mv.version,
-                      metric, recorded, current, drop, tolerance, "retrain" if retrain else "no retrain")
+        self.log.info(
+            "%s v%d %s: recorded %.4f, now %.4f (drop %.4f, tolerance %.4f) -> %s",
+            model_name,
+            mv.version,
+            metric,
+            recorded,
+            current,
+            drop,
+            tolerance,
+            "retrain" if retrain else "no retrain",
+        )
         event = None
         if retrain:
             request = RetrainRequest(
-                model=model_name, reason="performance", champion_version=mv.version, window=self._window(context),
-                scores={"recorded": recorded, "current": current, "drop": round(drop, 6)}, report_uri=out["report_uri"],
+                model=model_name,
+                reason="performance",
+                champion_version=mv.version,
+                window=self._window(context),
+                scores={"recorded": recorded, "current": current, "drop": round(drop, 6)},
+                report_uri=out["report_uri"],
             )
             event = self._emit_retrain(context, store, request)
-        self.lineage_record = {"inputs": [mv.model_uri, (snap.data_uri, snap.columns)], "outputs": [out["report_uri"]],
-                               "step": "evaluate_champion", "details": {k: out[k] for k in ("metric", "drop", "retrain")}}
+        self.lineage_record = {
+            "inputs": [mv.model_uri, (snap.data_uri, snap.columns)],
+            "outputs": [out["report_uri"]],
+            "step": "evaluate_champion",
+            "details": {k: out[k] for k in ("metric", "drop", "retrain")},
+        }
         out["event"] = event
         return out

@@ -44,8 +44,16 @@ class EvaluateModelOperator(MlopsBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "model_name", "model", "dataset", "thresholds", "compare_metric", "min_improvement", "promote_if",
-        "bootstrap", "on_fail", "artifact_root",
+        "model_name",
+        "model",
+        "dataset",
+        "thresholds",
+        "compare_metric",
+        "min_improvement",
+        "promote_if",
+        "bootstrap",
+        "on_fail",
+        "artifact_root",
     )
     ui_color = "#f6e3f3"
     operator_extra_links = (EvaluationReportLink(),)
@@ -69,9 +77,10 @@ class EvaluateModelOperator(MlopsBaseOperator):
         resamples: int = 1000,
         confidence: float = 0.95,
         seed: int = 0,
+        artifact_root: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.model_name = model_name
         self.model = model
         self.dataset = dataset
@@ -104,7 +113,9 @@ class EvaluateModelOperator(MlopsBaseOperator):
         challenger = self.as_dict(self.model, "model", allow_none=False)
         for key in ("model_uri", "model_sha256", "spec"):
             if key not in challenger:
-                raise self.param_error("model", f"a TrainModelOperator result with {key!r}", sorted(challenger))
+                raise self.param_error(
+                    "model", f"a TrainModelOperator result with {key!r}", sorted(challenger)
+                )
         thresholds = self.as_dict(self.thresholds, "thresholds")
         try:
             min_improvement = float(self.min_improvement)
@@ -112,16 +123,24 @@ class EvaluateModelOperator(MlopsBaseOperator):
             raise self.param_error("min_improvement", "a number >= 0", self.min_improvement) from err
         spec = FeatureSpec.from_dict(challenger["spec"])
         owner = self.owner_name()
-        M.check_gate_config(spec.kind, thresholds=thresholds, compare_metric=self.compare_metric,
-                            promote_if=self.promote_if, owner=owner)  # before any I/O
+        M.check_gate_config(
+            spec.kind,
+            thresholds=thresholds,
+            compare_metric=self.compare_metric,
+            promote_if=self.promote_if,
+            owner=owner,
+        )  # before any I/O
         store = self.store()
         snap = read_manifest(store, self.as_uri(self.dataset, "dataset"))
         df = read_dataframe(store, snap.uri)
         if self.slice_column and self.slice_column not in df.columns:
-            raise self.param_error("slice_column", f"a column of the evaluation data {list(df.columns)}", self.slice_column)
+            raise self.param_error(
+                "slice_column", f"a column of the evaluation data {list(df.columns)}", self.slice_column
+            )
         ch_model = load_model(
             store.read_bytes(store.key_of(challenger["model_uri"])),
-            expected_sha256=challenger["model_sha256"], source=challenger["model_uri"],
+            expected_sha256=challenger["model_sha256"],
+            source=challenger["model_uri"],
             trusted_types=self.trusted_types or (),
         )
         registry = self.model_registry(store)
@@ -131,30 +150,53 @@ class EvaluateModelOperator(MlopsBaseOperator):
             champ_model, mv = registry.load(self.model_name, champ_version, self.trusted_types or ())
             champion = (champ_model, champ_version, FeatureSpec.from_dict(mv.spec))
         judgement = judge(
-            ch_model, df, spec, model=self.model_name, champion=champion, thresholds=thresholds,
-            compare_metric=self.compare_metric, min_improvement=min_improvement, bootstrap=self.bootstrap,
-            promote_if=self.promote_if, resamples=self.resamples, confidence=self.confidence, seed=self.seed,
+            ch_model,
+            df,
+            spec,
+            model=self.model_name,
+            champion=champion,
+            thresholds=thresholds,
+            compare_metric=self.compare_metric,
+            min_improvement=min_improvement,
+            bootstrap=self.bootstrap,
+            promote_if=self.promote_if,
+            resamples=self.resamples,
+            confidence=self.confidence,
+            seed=self.seed,
             cluster_column=self.cluster_column or None,
             eval_dataset={"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows},
-            where=f"The evaluation snapshot {snap.uri}", owner=owner,
+            where=f"The evaluation snapshot {snap.uri}",
+            owner=owner,
         )
         verdict = judgement.verdict
         folder = self.run_folder(context)
         result = verdict.to_dict()
-        result.update(challenger=challenger, verdict_uri=store.uri(f"{folder}/verdict.json"), alias=self.alias)
+        result.update(
+            challenger=challenger, verdict_uri=store.uri(f"{folder}/verdict.json"), alias=self.alias
+        )
         labelled = judgement.labelled
         report = write_evaluation_report(
-            store, folder, verdict=result, y_true=judgement.y, challenger=judgement.challenger,
+            store,
+            folder,
+            verdict=result,
+            y_true=judgement.y,
+            challenger=judgement.challenger,
             champion=judgement.champion,
             slice_values=labelled[self.slice_column].to_numpy() if self.slice_column else None,
-            slice_column=self.slice_column, positive_label=spec.positive_label,
-            title=f"{self.model_name}: challenger vs champion v{champ_version}" if champ_version else self.model_name,
+            slice_column=self.slice_column,
+            positive_label=spec.positive_label,
+            title=f"{self.model_name}: challenger vs champion v{champ_version}"
+            if champ_version
+            else self.model_name,
         )
         result["report_html_uri"] = report["html_uri"]
         store.write_json(f"{folder}/verdict.json", result)
         self.mlops_links[EvaluationReportLink.name] = artifact_url(store, report["html_uri"])
         self.lineage_record = {
-            "inputs": [challenger["model_uri"], (snap.data_uri, snap.columns)], "step": "evaluate",
-            "details": {k: result[k] for k in ("passed", "decision", "reason", "champion_version", "compare_metric")},
+            "inputs": [challenger["model_uri"], (snap.data_uri, snap.columns)],
+            "step": "evaluate",
+            "details": {
+                k: result[k] for k in ("passed", "decision", "reason", "champion_version", "compare_metric")
+            },
         }
         return self.gate_outcome(context, result, verdict.passed, verdict.summary(), on_fail, ModelGateFailed)

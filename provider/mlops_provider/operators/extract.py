@@ -16,7 +16,10 @@ SOURCE_KINDS = ("sql", "bigquery", "files")
 BIGQUERY_CONN_TYPES = ("google_cloud_platform", "gcpbigquery")
 # the connection types that can open each object store (others are a mistake worth naming)
 STORE_CONN_TYPES = {
-    "s3": ("aws",), "s3a": ("aws",), "gs": ("google_cloud_platform",), "gcs": ("google_cloud_platform",),
+    "s3": ("aws",),
+    "s3a": ("aws",),
+    "gs": ("google_cloud_platform",),
+    "gcs": ("google_cloud_platform",),
 }
 FILE_BATCH_ROWS = 65536
 _XCOM_DROP = ("source_objects",)  # the full object list lives in the manifest, not in XCom
@@ -91,9 +94,10 @@ class ExtractOperator(MlopsBaseOperator):
         bigquery_storage_api: bool = True,
         min_rows: int = 1,
         fetch_batch_size: int = 50_000,
+        artifact_root: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.dataset_name = dataset_name
         self.sql = sql
         self.conn_id = conn_id
@@ -115,15 +119,22 @@ class ExtractOperator(MlopsBaseOperator):
 
         check_name(self.dataset_name, "dataset_name", self.owner_name())
         if (self.sql is None) == (self.source_uri is None):
-            raise self.param_error("sql / source_uri", "exactly one of the two", {"sql": self.sql, "source_uri": self.source_uri})
+            raise self.param_error(
+                "sql / source_uri", "exactly one of the two", {"sql": self.sql, "source_uri": self.source_uri}
+            )
         if isinstance(self.min_rows, bool) or not isinstance(self.min_rows, int) or self.min_rows < 1:
             raise self.param_error("min_rows", "an int >= 1", self.min_rows)
         kind, conn = self._kind()
         if kind != "files" and self.partition_column is not None:
-            raise self.param_error("partition_column", "None unless 'source_uri' is given (it selects file partitions)",
-                                   self.partition_column)
+            raise self.param_error(
+                "partition_column",
+                "None unless 'source_uri' is given (it selects file partitions)",
+                self.partition_column,
+            )
         if kind != "bigquery" and self.bigquery_config is not None:
-            raise self.param_error("bigquery_config", "None unless the source is BigQuery", self.bigquery_config)
+            raise self.param_error(
+                "bigquery_config", "None unless the source is BigQuery", self.bigquery_config
+            )
         store = self.store()
         extra = {
             "dag_id": context["ti"].dag_id,
@@ -138,11 +149,21 @@ class ExtractOperator(MlopsBaseOperator):
             snap = self._extract_bigquery(store, context, extra)
         else:
             snap = self._extract_sql(store, conn, extra)
-        self.lineage_record.update(outputs=[(snap.data_uri, snap.columns)], step="extract",
-                                   details={**self.lineage_record.get("details", {}), "rows": snap.rows,
-                                            "sha256": snap.sha256, "reused": snap.reused})
+        self.lineage_record.update(
+            outputs=[(snap.data_uri, snap.columns)],
+            step="extract",
+            details={
+                **self.lineage_record.get("details", {}),
+                "rows": snap.rows,
+                "sha256": snap.sha256,
+                "reused": snap.reused,
+            },
+        )
         self.log.info(
-            "Snapshot %s: %d rows, sha256 %s%s", snap.uri, snap.rows, snap.sha256,
+            "Snapshot %s: %d rows, sha256 %s%s",
+            snap.uri,
+            snap.rows,
+            snap.sha256,
             " (identical data: reused)" if snap.reused else "",
         )
         result = snap.to_dict()
@@ -159,7 +180,9 @@ class ExtractOperator(MlopsBaseOperator):
                 raise self.param_error("source_kind", "'files' or None when 'source_uri' is given", kind)
             return "files", None
         if kind == "files":
-            raise self.param_error("source_uri", "a file, folder or glob URI when source_kind='files'", self.source_uri)
+            raise self.param_error(
+                "source_uri", "a file, folder or glob URI when source_kind='files'", self.source_uri
+            )
         if kind == "bigquery":
             return "bigquery", None
         if not self.conn_id:
@@ -182,7 +205,9 @@ class ExtractOperator(MlopsBaseOperator):
         try:
             hook = conn.get_hook(hook_params=params)
         except TypeError as err:
-            raise self.param_error("hook_params", f"keyword arguments the {conn.conn_type!r} hook accepts ({err})", params) from err
+            raise self.param_error(
+                "hook_params", f"keyword arguments the {conn.conn_type!r} hook accepts ({err})", params
+            ) from err
         if not isinstance(hook, DbApiHook):
             raise self.param_error(
                 "conn_id",
@@ -195,8 +220,15 @@ class ExtractOperator(MlopsBaseOperator):
         self.log.info("Extracting %r from %s through %s", self.dataset_name, source, type(hook).__name__)
         extra.update(conn_id=self.conn_id, conn_type=conn.conn_type, hook=type(hook).__name__)
         batches = iter_sql_batches(hook.get_conn, self.sql, self.fetch_batch_size)
-        snap = write_snapshot(store, self.dataset_name, batches, source=source, query=self.sql,
-                              min_rows=self.min_rows, extra=extra)
+        snap = write_snapshot(
+            store,
+            self.dataset_name,
+            batches,
+            source=source,
+            query=self.sql,
+            min_rows=self.min_rows,
+            extra=extra,
+        )
         self.lineage_record = {"inputs": [source_uri], "sql": self.sql}
         return snap
 
@@ -204,9 +236,9 @@ class ExtractOperator(MlopsBaseOperator):
     def _extract_bigquery(self, store, context, extra):
         import uuid
 
-        from mlops_provider.core.bigquery_source import job_id_for, run_query
         from mlops_provider.core.datasets import write_snapshot
         from mlops_provider.core.errors import InvalidInputError
+        from mlops_provider.integrations.bigquery.source import job_id_for, run_query
 
         try:
             from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
@@ -221,25 +253,49 @@ class ExtractOperator(MlopsBaseOperator):
         try:
             hook = BigQueryHook(gcp_conn_id=conn_id, **params)
         except TypeError as err:
-            raise self.param_error("hook_params", f"keyword arguments BigQueryHook accepts ({err})", params) from err
+            raise self.param_error(
+                "hook_params", f"keyword arguments BigQueryHook accepts ({err})", params
+            ) from err
         ti = context["ti"]
         job_id = job_id_for(ti.dag_id, ti.task_id, uuid.uuid4().hex[:12])
         labels = {"airflow-dag": ti.dag_id, "airflow-task": ti.task_id, "mlops-dataset": self.dataset_name}
-        self.log.info("Extracting %r from BigQuery (connection %s) as job %s", self.dataset_name, conn_id, job_id)
-        job, batches = run_query(hook, self.sql, job_id=job_id, job_config=job_config, labels=labels,
-                                 use_storage_api=bool(self.bigquery_storage_api))
         self.log.info(
-            "BigQuery job %s in %s (%s): %s bytes processed, %s billed%s", job["job_id"], job["project"],
-            job["location"], job["total_bytes_processed"], job["total_bytes_billed"],
+            "Extracting %r from BigQuery (connection %s) as job %s", self.dataset_name, conn_id, job_id
+        )
+        job, batches = run_query(
+            hook,
+            self.sql,
+            job_id=job_id,
+            job_config=job_config,
+            labels=labels,
+            use_storage_api=bool(self.bigquery_storage_api),
+        )
+        self.log.info(
+            "BigQuery job %s in %s (%s): %s bytes processed, %s billed%s",
+            job["job_id"],
+            job["project"],
+            job["location"],
+            job["total_bytes_processed"],
+            job["total_bytes_billed"],
             " (cache hit)" if job["cache_hit"] else "",
         )
         extra.update(conn_id=conn_id, bigquery_job=job)
         source = f"bigquery:{conn_id} ({job['project']})"
-        snap = write_snapshot(store, self.dataset_name, batches, source=source, query=self.sql,
-                              min_rows=self.min_rows, extra=extra)
+        snap = write_snapshot(
+            store,
+            self.dataset_name,
+            batches,
+            source=source,
+            query=self.sql,
+            min_rows=self.min_rows,
+            extra=extra,
+        )
         if snap.reused:
-            self.log.info("Job %s returned the rows of the existing snapshot (its manifest names job %s)",
-                          job["job_id"], snap.extra.get("bigquery_job", {}).get("job_id"))
+            self.log.info(
+                "Job %s returned the rows of the existing snapshot (its manifest names job %s)",
+                job["job_id"],
+                snap.extra.get("bigquery_job", {}).get("job_id"),
+            )
         self.lineage_record = {
             "inputs": [f"bigquery:{t}" for t in job["referenced_tables"]] or [source],
             "sql": self.sql,
@@ -262,14 +318,19 @@ class ExtractOperator(MlopsBaseOperator):
             raise self.param_error("source_uri", "a file, folder or glob URI", uri)
         uri = uri.strip()
         if self.file_format is not None and self.file_format not in FILE_FORMATS:
-            raise self.param_error("file_format", f"one of {list(FILE_FORMATS)} or None (inferred from file names)",
-                                   self.file_format)
+            raise self.param_error(
+                "file_format",
+                f"one of {list(FILE_FORMATS)} or None (inferred from file names)",
+                self.file_format,
+            )
         partition = self._partition_filter(context)
         fs = self._source_fs(uri)
         interval = (context.get("data_interval_start"), context.get("data_interval_end"))
         objects = list_source_objects(uri, fs, self.file_format, partition=partition, interval=interval)
         total = sum(o.size for o in objects)
-        self.log.info("Extracting %r from %d file(s), %d bytes, at %s", self.dataset_name, len(objects), total, uri)
+        self.log.info(
+            "Extracting %r from %d file(s), %d bytes, at %s", self.dataset_name, len(objects), total, uri
+        )
         extra.update(
             source_selection={
                 "uri": uri,
@@ -278,17 +339,24 @@ class ExtractOperator(MlopsBaseOperator):
                 "partition_column": self.partition_column,
                 "partition_format": self.partition_format if partition else None,
                 "partitions": sorted({"/".join(o.partition[c] for c in partition.columns) for o in objects})
-                if partition else None,
+                if partition
+                else None,
             },
             source_object_count=len(objects),
             source_bytes=total,
             source_objects=[o.to_dict() for o in objects],
         )
-        batches = iter_object_batches(objects, fs, FILE_BATCH_ROWS, verify=lambda: verify_unchanged(uri, fs, objects))
-        snap = write_snapshot(store, self.dataset_name, batches, source=uri, min_rows=self.min_rows, extra=extra)
+        batches = iter_object_batches(
+            objects, fs, FILE_BATCH_ROWS, verify=lambda: verify_unchanged(uri, fs, objects)
+        )
+        snap = write_snapshot(
+            store, self.dataset_name, batches, source=uri, min_rows=self.min_rows, extra=extra
+        )
         folders = sorted({o.uri.rsplit("/", 1)[0] for o in objects})
-        self.lineage_record = {"inputs": folders if len(folders) <= 100 else [uri],
-                               "details": {"files": len(objects), "bytes": total}}
+        self.lineage_record = {
+            "inputs": folders if len(folders) <= 100 else [uri],
+            "details": {"files": len(objects), "bytes": total},
+        }
         return snap
 
     def _partition_filter(self, context):
@@ -298,11 +366,16 @@ class ExtractOperator(MlopsBaseOperator):
         if self.partition_column is None:
             return None
         cols = [self.partition_column] if isinstance(self.partition_column, str) else self.partition_column
-        if (not isinstance(cols, (list, tuple)) or not cols
-                or not all(isinstance(c, str) and c.strip() and not set(c) & set("=/") for c in cols)):
+        if (
+            not isinstance(cols, (list, tuple))
+            or not cols
+            or not all(isinstance(c, str) and c.strip() and not set(c) & set("=/") for c in cols)
+        ):
             raise self.param_error(
-                "partition_column", "a Hive partition folder name such as 'month' (for .../month=2013-07/...) "
-                "or a list of them", self.partition_column)
+                "partition_column",
+                "a Hive partition folder name such as 'month' (for .../month=2013-07/...) or a list of them",
+                self.partition_column,
+            )
         fmt = self.partition_format
         probe = dt.datetime(2013, 7, 1, 13, 45, 10)
         try:
@@ -311,8 +384,11 @@ class ExtractOperator(MlopsBaseOperator):
             ok = False
         if not ok or fmt.count("/") < len(cols) - 1:
             raise self.param_error(
-                "partition_format", "a strptime format such as '%Y-%m' or '%Y-%m-%d' (with several partition "
-                "columns, one part per column joined by '/', e.g. '%Y/%m')", fmt)
+                "partition_format",
+                "a strptime format such as '%Y-%m' or '%Y-%m-%d' (with several partition "
+                "columns, one part per column joined by '/', e.g. '%Y/%m')",
+                fmt,
+            )
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         if start is None or end is None:
             raise InvalidInputError(
@@ -325,7 +401,9 @@ class ExtractOperator(MlopsBaseOperator):
         def aware(value):
             return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
-        return PartitionFilter(columns=[c.strip() for c in cols], format=fmt, start=aware(start), end=aware(end))
+        return PartitionFilter(
+            columns=[c.strip() for c in cols], format=fmt, start=aware(start), end=aware(end)
+        )
 
     def _source_fs(self, uri: str):
         """The filesystem for ``uri``: an object store through ``ObjectStoragePath`` and the connection."""
@@ -344,8 +422,10 @@ class ExtractOperator(MlopsBaseOperator):
             expected = STORE_CONN_TYPES.get(protocol)
             if expected and conn_type not in expected:
                 raise self.param_error(
-                    "source_conn_id", f"an {' or '.join(expected)} connection for {protocol}:// URIs",
-                    f"{self.source_conn_id!r} of type {conn_type!r}")
+                    "source_conn_id",
+                    f"an {' or '.join(expected)} connection for {protocol}:// URIs",
+                    f"{self.source_conn_id!r} of type {conn_type!r}",
+                )
         from airflow.sdk import ObjectStoragePath
 
         bucket = path.split("/", 1)[0]

@@ -41,15 +41,36 @@ class ManagedBatchScoreOperator(MlopsBaseOperator):
     :return: ``backend``, ``job``, the pin, ``input_uri``, ``output_uri``, ``manifest_uri``.
     """
 
-    template_fields: Sequence[str] = ("model_name", "model", "input_uri", "output_uri", "options", "window",
-                                      "output_key", "artifact_root")
+    template_fields: Sequence[str] = (
+        "model_name",
+        "model",
+        "input_uri",
+        "output_uri",
+        "options",
+        "window",
+        "output_key",
+        "artifact_root",
+    )
     ui_color = "#e6e3f6"
     operator_extra_links = (ModelVersionLink(),)
 
-    def __init__(self, *, backend: str, model_name: str, model: Any, input_uri: str, output_uri: str,
-                 options: dict[str, Any] | None = None, conn_id: str | None = None, deferrable: bool = False,
-                 output_key: str | None = None, window: Any = None, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        backend: str,
+        model_name: str,
+        model: Any,
+        input_uri: str,
+        output_uri: str,
+        options: dict[str, Any] | None = None,
+        conn_id: str | None = None,
+        deferrable: bool = False,
+        output_key: str | None = None,
+        window: Any = None,
+        artifact_root: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(artifact_root=artifact_root, **kwargs)
         if backend not in BACKENDS:  # a typo in the DAG file fails its parse, naming the choices
             raise self.param_error("backend", f"one of {list(BACKENDS)}", backend)
         self.backend = backend
@@ -75,27 +96,41 @@ class ManagedBatchScoreOperator(MlopsBaseOperator):
 
         pin, owner = self._pin(), f"{self.owner_name()} (task {self.task_id!r})"
         options = self.as_dict(self.options, "options") or {}
-        common = {"input_uri": self.input_uri, "output_uri": self.output_uri, "run_key": self.run_key(context),
-                  "owner": owner}
+        common = {
+            "input_uri": self.input_uri,
+            "output_uri": self.output_uri,
+            "run_key": self.run_key(context),
+            "owner": owner,
+        }
         if self.backend == "sagemaker":
             from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTransformOperator
 
             check_interval = options.pop("check_interval", 30)
             config = managed.sagemaker_transform_config(pin, **common, **options)
             return SageMakerTransformOperator(
-                task_id=self.task_id, config=config, aws_conn_id=self.conn_id or "aws_default",
-                wait_for_completion=True, check_interval=check_interval, deferrable=self.deferrable,
-                check_if_job_exists=True, action_if_job_exists="timestamp",  # a retry starts a new job
+                task_id=self.task_id,
+                config=config,
+                aws_conn_id=self.conn_id or "aws_default",
+                wait_for_completion=True,
+                check_interval=check_interval,
+                deferrable=self.deferrable,
+                check_if_job_exists=True,
+                action_if_job_exists="timestamp",  # a retry starts a new job
                 # an existing <model>-v<version> gets a timestamped twin (same image, same version folder)
-                check_if_model_exists=True, action_if_model_exists="timestamp",
+                check_if_model_exists=True,
+                action_if_model_exists="timestamp",
             )
         from airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job import (
             CreateBatchPredictionJobOperator,
         )
 
         kwargs = managed.vertex_batch_prediction_kwargs(pin, **common, **options)
-        return CreateBatchPredictionJobOperator(task_id=self.task_id, gcp_conn_id=self.conn_id or "google_cloud_default",
-                                                deferrable=self.deferrable, **kwargs)
+        return CreateBatchPredictionJobOperator(
+            task_id=self.task_id,
+            gcp_conn_id=self.conn_id or "google_cloud_default",
+            deferrable=self.deferrable,
+            **kwargs,
+        )
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import TaskDeferred
@@ -103,17 +138,27 @@ class ManagedBatchScoreOperator(MlopsBaseOperator):
         self.name_param(self.model_name)
         self.output_key_param(self.output_key)  # refused before the job starts, not after it ran
         op = self.build_operator(context)
-        self.log.info("Handing %s v%s to %s (%s)", self.model_name, self._pin()["version"], self.backend, type(op).__name__)
+        self.log.info(
+            "Handing %s v%s to %s (%s)",
+            self.model_name,
+            self._pin()["version"],
+            self.backend,
+            type(op).__name__,
+        )
         try:
             result = op.execute(context)
         except TaskDeferred as deferred:  # resume here, then in the provider operator's own method
-            raise TaskDeferred(trigger=deferred.trigger, method_name="resume_managed", timeout=deferred.timeout,
-                               kwargs={"inner_method": deferred.method_name, "inner_kwargs": deferred.kwargs or {}},
-                               ) from None
+            raise TaskDeferred(
+                trigger=deferred.trigger,
+                method_name="resume_managed",
+                timeout=deferred.timeout,
+                kwargs={"inner_method": deferred.method_name, "inner_kwargs": deferred.kwargs or {}},
+            ) from None
         return self._record(context, op, result)
 
-    def resume_managed(self, context: Context, inner_method: str, inner_kwargs: dict | None = None,
-                       event: Any = None) -> dict[str, Any]:
+    def resume_managed(
+        self, context: Context, inner_method: str, inner_kwargs: dict | None = None, event: Any = None
+    ) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from mlops_provider.core.errors import MlopsError
@@ -136,15 +181,37 @@ class ManagedBatchScoreOperator(MlopsBaseOperator):
             job = (result or {}).get("name") if isinstance(result, dict) else None
             job = job or op.job_display_name
         store = self.store()
-        folder = self.output_key_param(self.output_key) or f"predictions/{self.name_param(self.model_name)}/{self.dag_run_path(context)}"
+        folder = (
+            self.output_key_param(self.output_key)
+            or f"predictions/{self.name_param(self.model_name)}/{self.dag_run_path(context)}"
+        )
         key = f"{folder}/manifest.json"
-        manifest = {"backend": self.backend, "job": job, "model": self.model_name, "model_version": int(pin["version"]),
-                    "model_sha256": pin["model_sha256"], "input_uri": self.input_uri, "output_uri": self.output_uri,
-                    "rows": None, "window": self.window, "dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id}
+        manifest = {
+            "backend": self.backend,
+            "job": job,
+            "model": self.model_name,
+            "model_version": int(pin["version"]),
+            "model_sha256": pin["model_sha256"],
+            "input_uri": self.input_uri,
+            "output_uri": self.output_uri,
+            "rows": None,
+            "window": self.window,
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+        }
         store.write_json(key, manifest)
         self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, pin["version"])
-        self.lineage_record = {"inputs": [self.input_uri, pin.get("model_uri")], "outputs": [self.output_uri],
-                               "step": "batch_score", "details": {"model": self.model_name, "version": pin["version"],
-                                                                  "backend": self.backend, "job": job}}
+        self.lineage_record = {
+            "inputs": [self.input_uri, pin.get("model_uri")],
+            "outputs": [self.output_uri],
+            "step": "batch_score",
+            "details": {
+                "model": self.model_name,
+                "version": pin["version"],
+                "backend": self.backend,
+                "job": job,
+            },
+        }
         self.log.info("%s job %s scored %s into %s", self.backend, job, self.input_uri, self.output_uri)
         return {**manifest, "manifest_uri": store.uri(key)}

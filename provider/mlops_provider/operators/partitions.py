@@ -50,9 +50,17 @@ class ListPartitionsOperator(MlopsBaseOperator):
     template_fields: Sequence[str] = ("uri", "pattern", "artifact_root")
     ui_color = "#d6ecf3"
 
-    def __init__(self, *, uri: str, pattern: str = "*.parquet", marker: str | None = "_SUCCESS",
-                 max_partitions: int = 1024, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        uri: str,
+        pattern: str = "*.parquet",
+        marker: str | None = "_SUCCESS",
+        max_partitions: int = 1024,
+        artifact_root: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.uri = uri
         self.pattern = pattern
         self.marker = marker
@@ -62,10 +70,19 @@ class ListPartitionsOperator(MlopsBaseOperator):
         from mlops_provider.core.partitions import list_partitions
 
         owner = f"{self.owner_name()} (task {self.task_id!r})"
-        parts = list_partitions(self.store(), self.as_uri(self.uri, "uri"), pattern=self.pattern, marker=self.marker,
-                                max_partitions=self.max_partitions, owner=owner)
-        self.lineage_record = {"inputs": [p["uri"] for p in parts], "step": "list_partitions",
-                               "details": {"partitions": len(parts), "rows": sum(p["rows"] for p in parts)}}
+        parts = list_partitions(
+            self.store(),
+            self.as_uri(self.uri, "uri"),
+            pattern=self.pattern,
+            marker=self.marker,
+            max_partitions=self.max_partitions,
+            owner=owner,
+        )
+        self.lineage_record = {
+            "inputs": [p["uri"] for p in parts],
+            "step": "list_partitions",
+            "details": {"partitions": len(parts), "rows": sum(p["rows"] for p in parts)},
+        }
         self.log.info("%d partitions, %d rows under %s", len(parts), sum(p["rows"] for p in parts), self.uri)
         return parts
 
@@ -84,8 +101,16 @@ class PartitionDatasetOperator(MlopsBaseOperator):
     template_fields: Sequence[str] = ("dataset", "output_uri", "artifact_root")
     ui_color = "#d6ecf3"
 
-    def __init__(self, *, dataset: Any, output_uri: str, partitions: int = 8, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        dataset: Any,
+        output_uri: str,
+        partitions: int = 8,
+        artifact_root: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.dataset = dataset
         self.output_uri = output_uri
         self.partitions = partitions
@@ -94,13 +119,26 @@ class PartitionDatasetOperator(MlopsBaseOperator):
         from mlops_provider.core.partitions import split_dataset
 
         owner = f"{self.owner_name()} (task {self.task_id!r})"
-        out = split_dataset(self.store(), self.as_uri(self.dataset, "dataset"), self.as_uri(self.output_uri, "output_uri"),
-                            self.partitions, owner=owner)
-        self.lineage_record = {"inputs": [self.as_uri(self.dataset, "dataset")],
-                               "outputs": [p["uri"] for p in out["partitions"]], "step": "partition_dataset",
-                               "details": {"partitions": len(out["partitions"]), "rows": out["rows"]}}
-        self.log.info("%s %d partitions of %d rows under %s", "Reused" if out["reused"] else "Wrote",
-                      len(out["partitions"]), out["rows"], out["uri"])
+        out = split_dataset(
+            self.store(),
+            self.as_uri(self.dataset, "dataset"),
+            self.as_uri(self.output_uri, "output_uri"),
+            self.partitions,
+            owner=owner,
+        )
+        self.lineage_record = {
+            "inputs": [self.as_uri(self.dataset, "dataset")],
+            "outputs": [p["uri"] for p in out["partitions"]],
+            "step": "partition_dataset",
+            "details": {"partitions": len(out["partitions"]), "rows": out["rows"]},
+        }
+        self.log.info(
+            "%s %d partitions of %d rows under %s",
+            "Reused" if out["reused"] else "Wrote",
+            len(out["partitions"]),
+            out["rows"],
+            out["uri"],
+        )
         return out["partitions"]
 
 
@@ -122,13 +160,30 @@ class GatherPredictionsOperator(MlopsBaseOperator):
     :return: the manifest (``rows``, ``parts``, ``model_version``, ...), ``manifest_uri``, ``reused``.
     """
 
-    template_fields: Sequence[str] = ("model_name", "partitions", "parts", "model", "output_key", "window",
-                                      "artifact_root")
+    template_fields: Sequence[str] = (
+        "model_name",
+        "partitions",
+        "parts",
+        "model",
+        "output_key",
+        "window",
+        "artifact_root",
+    )
     ui_color = "#e6e3f6"
 
-    def __init__(self, *, model_name: str, partitions: Any, parts: Any, model: Any = None,
-                 output_key: str | None = None, window: Any = None, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        partitions: Any,
+        parts: Any,
+        model: Any = None,
+        output_key: str | None = None,
+        window: Any = None,
+        artifact_root: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.model_name = model_name
         self.partitions = partitions
         self.parts = parts
@@ -147,14 +202,37 @@ class GatherPredictionsOperator(MlopsBaseOperator):
         parts, partitions = _as_list(self.parts), _as_list(self.partitions)
         model = self.as_dict(self.model, "model") if isinstance(self.model, str) else self.model
         result = gather_predictions(
-            store, partitions=partitions, parts=parts, output_key=output_key, model=model,
+            store,
+            partitions=partitions,
+            parts=parts,
+            output_key=output_key,
+            model=model,
             owner=f"{self.owner_name()} (task {self.task_id!r})",
-            extra_manifest={"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "window": self.window},
+            extra_manifest={
+                "dag_id": ti.dag_id,
+                "run_id": ti.run_id,
+                "task_id": ti.task_id,
+                "window": self.window,
+            },
         )
-        self.lineage_record = {"inputs": [p["partition"] for p in result["parts"]],
-                               "outputs": [p["uri"] for p in result["parts"]], "step": "gather_predictions",
-                               "details": {"model": self.model_name, "version": result["model_version"],
-                                           "rows": result["rows"], "parts": result["partitions"]}}
-        self.log.info("%s %d predictions in %d parts at %s", "Already published:" if result["reused"] else "Published",
-                      result["rows"], result["partitions"], result["manifest_uri"])
-        return {k: v for k, v in result.items() if k != "parts"} | {"part_uris": [p["uri"] for p in result["parts"]]}
+        self.lineage_record = {
+            "inputs": [p["partition"] for p in result["parts"]],
+            "outputs": [p["uri"] for p in result["parts"]],
+            "step": "gather_predictions",
+            "details": {
+                "model": self.model_name,
+                "version": result["model_version"],
+                "rows": result["rows"],
+                "parts": result["partitions"],
+            },
+        }
+        self.log.info(
+            "%s %d predictions in %d parts at %s",
+            "Already published:" if result["reused"] else "Published",
+            result["rows"],
+            result["partitions"],
+            result["manifest_uri"],
+        )
+        return {k: v for k, v in result.items() if k != "parts"} | {
+            "part_uris": [p["uri"] for p in result["parts"]]
+        }

@@ -41,9 +41,10 @@ class RegisterModelOperator(MlopsBaseOperator):
         promote: bool = True,
         alias: str = "champion",
         tags: dict[str, Any] | None = None,
+        artifact_root: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.model_name = model_name
         self.evaluation = evaluation
         self.model = model
@@ -64,7 +65,9 @@ class RegisterModelOperator(MlopsBaseOperator):
         else:
             model, verdict = self.as_dict(self.model, "model", allow_none=False), None
         if not isinstance(model, dict) or "model_uri" not in model:
-            raise self.param_error("evaluation / model", "an EvaluateModelOperator or TrainModelOperator result", model)
+            raise self.param_error(
+                "evaluation / model", "an EvaluateModelOperator or TrainModelOperator result", model
+            )
         store = self.store()
         data = store.read_bytes(store.key_of(model["model_uri"]))
         from mlops_provider.core.errors import IntegrityError
@@ -97,42 +100,74 @@ class RegisterModelOperator(MlopsBaseOperator):
         metrics = (verdict or {}).get("metrics", {}).get("challenger", {})
         registry = self.model_registry(store)
         mv, created = registry.register(
-            self.model_name, data, run_key=self.run_key(context), estimator=model.get("estimator"),
-            metrics=metrics, verdict=verdict, lineage=lineage, spec=model.get("spec"),
-            params=model.get("params"), tags=self.tags,
+            self.model_name,
+            data,
+            run_key=self.run_key(context),
+            estimator=model.get("estimator"),
+            metrics=metrics,
+            verdict=verdict,
+            lineage=lineage,
+            spec=model.get("spec"),
+            params=model.get("params"),
+            tags=self.tags,
         )
-        self.log.info("%s %s v%d (%s)", "Registered" if created else "Reusing", self.model_name, mv.version, mv.uri)
+        self.log.info(
+            "%s %s v%d (%s)", "Registered" if created else "Reusing", self.model_name, mv.version, mv.uri
+        )
         promoted = False
         current = registry.get_alias(self.model_name, self.alias)
         if not self.promote or verdict is None:
             self.log.info("Not promoting: %s", "promote=False" if not self.promote else "no verdict given")
         elif not verdict.get("passed"):
-            self.log.warning("Not promoting v%d: the gate did not pass (%s)", mv.version, verdict.get("reason"))
+            self.log.warning(
+                "Not promoting v%d: the gate did not pass (%s)", mv.version, verdict.get("reason")
+            )
         elif current == mv.version:
             promoted = True
             self.log.info("v%d is already %r", mv.version, self.alias)
         elif current != verdict.get("champion_version"):
             self.log.warning(
                 "Not promoting v%d: %r moved from v%s to v%s since the evaluation; re-run the evaluation",
-                mv.version, self.alias, verdict.get("champion_version"), current,
+                mv.version,
+                self.alias,
+                verdict.get("champion_version"),
+                current,
             )
         else:
             try:
                 registry.promote(
-                    self.model_name, mv.version, alias=self.alias, actor=f"airflow:{ti.dag_id}/{ti.run_id}",
-                    reason=verdict.get("reason", "verdict passed"), expected_current=current,
+                    self.model_name,
+                    mv.version,
+                    alias=self.alias,
+                    actor=f"airflow:{ti.dag_id}/{ti.run_id}",
+                    reason=verdict.get("reason", "verdict passed"),
+                    expected_current=current,
                 )
                 promoted = True
-                self.log.info("Promoted %s v%d to %r (was v%s)", self.model_name, mv.version, self.alias, current)
+                self.log.info(
+                    "Promoted %s v%d to %r (was v%s)", self.model_name, mv.version, self.alias, current
+                )
             except StaleAliasError as err:  # another run promoted in between: its verdict stands
                 self.log.warning("Not promoting v%d: %s; re-run the evaluation", mv.version, err)
         from mlops_provider.links.report import model_version_url
 
         self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)
-        self.lineage_record = {"inputs": [model["model_uri"]], "outputs": [mv.model_uri], "step": "register",
-                               "details": {"model": self.model_name, "version": mv.version, "promoted": promoted,
-                                           "model_sha256": mv.model_sha256}}
+        self.lineage_record = {
+            "inputs": [model["model_uri"]],
+            "outputs": [mv.model_uri],
+            "step": "register",
+            "details": {
+                "model": self.model_name,
+                "version": mv.version,
+                "promoted": promoted,
+                "model_sha256": mv.model_sha256,
+            },
+        }
         out = mv.to_dict()
-        out.update(created=created, promoted=promoted, alias=self.alias,
-                   champion_version=registry.get_alias(self.model_name, self.alias))
+        out.update(
+            created=created,
+            promoted=promoted,
+            alias=self.alias,
+            champion_version=registry.get_alias(self.model_name, self.alias),
+        )
         return out

@@ -37,9 +37,10 @@ class ValidateDataOperator(MlopsBaseOperator):
         expectations: Any = None,
         expectations_file: str | None = None,
         on_fail: str = "fail",
+        artifact_root: str | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(artifact_root=artifact_root, **kwargs)
         self.dataset = dataset
         self.expectations = expectations
         self.expectations_file = expectations_file
@@ -73,7 +74,12 @@ class ValidateDataOperator(MlopsBaseOperator):
         result["report_html_uri"] = write_validation_report(store, folder, result)
         self.mlops_links[DataQualityReportLink.name] = artifact_url(store, result["report_html_uri"])
         self.lineage_record = {
-            "inputs": [(snap.data_uri, snap.columns)], "step": "validate",
-            "details": {k: result[k] for k in ("suite_name", "success", "evaluated", "unsuccessful", "summary")},
+            "inputs": [(snap.data_uri, snap.columns)],
+            "step": "validate",
+            "details": {
+                k: result[k] for k in ("suite_name", "success", "evaluated", "unsuccessful", "summary")
+            },
         }
-        return self.gate_outcome(context, result, report.success, report.summary(), on_fail, DataValidationFailed)
+        return self.gate_outcome(
+            context, result, report.success, report.summary(), on_fail, DataValidationFailed
+        )

@@ -19,8 +19,18 @@ from urllib.parse import quote
 
 CHAMPION = "champion"
 PREFERRED_METRICS = (
-    "roc_auc", "average_precision", "log_loss", "brier", "accuracy", "balanced_accuracy", "f1",
-    "precision", "recall", "rmse", "mae", "r2",
+    "roc_auc",
+    "average_precision",
+    "log_loss",
+    "brier",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "rmse",
+    "mae",
+    "r2",
 )
 
 CSS = """
@@ -130,11 +140,15 @@ def pretty_json(value: Any) -> str:
         return repr(value)
 
 
-def key_metrics(metric_dicts: Iterable[Mapping[str, Any]], first: str | None = None, limit: int = 3) -> list[str]:
+def key_metrics(
+    metric_dicts: Iterable[Mapping[str, Any]], first: str | None = None, limit: int = 3
+) -> list[str]:
     """The few metrics worth a column: the gate's compare metric first, then well-known ones."""
     present: set[str] = set()
     for m in metric_dicts:
-        present.update(k for k, v in (m or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+        present.update(
+            k for k, v in (m or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
     present.discard("rows")
     keys = [first] if first and first in present else []
     keys += [k for k in PREFERRED_METRICS if k in present and k not in keys]
@@ -152,7 +166,8 @@ def gate_badge(verdict: Mapping[str, Any] | None) -> str:
 
 def alias_badges(aliases: Iterable[str]) -> str:
     return "".join(
-        f'<span class="badge {"champion" if a == CHAMPION else "alias"}">{e(a)}</span>' for a in sorted(aliases)
+        f'<span class="badge {"champion" if a == CHAMPION else "alias"}">{e(a)}</span>'
+        for a in sorted(aliases)
     )
 
 
@@ -193,15 +208,16 @@ class Ctx:
         return f"{self.ui_root}/dags/{q(dag_id)}"
 
 
-def page(ctx: Ctx, title: str, body: str, crumbs: list[tuple[str, str | None]] | None = None,
-         flash: str = "") -> str:
+def page(
+    ctx: Ctx, title: str, body: str, crumbs: list[tuple[str, str | None]] | None = None, flash: str = ""
+) -> str:
     trail = " / ".join(
         f'<a href="{e(href)}">{e(label)}</a>' if href else e(label) for label, href in (crumbs or [])
     )
     user = f'<span class="user">signed in as {e(ctx.user)}</span>' if ctx.user else ""
     footer = f"<footer>Artifact root: <code>{e(ctx.root)}</code></footer>" if ctx.root else ""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="referrer" content="same-origin">\n'
         f"<title>{e(title)} \u00b7 Model registry</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
@@ -212,7 +228,9 @@ def page(ctx: Ctx, title: str, body: str, crumbs: list[tuple[str, str | None]] |
 
 
 def flash_html(kind: str, text: str) -> str:
-    return f'<div class="flash {"ok" if kind == "ok" else "bad"}" role="status">{e(text)}</div>' if text else ""
+    return (
+        f'<div class="flash {"ok" if kind == "ok" else "bad"}" role="status">{e(text)}</div>' if text else ""
+    )
 
 
 def error_page(ctx: Ctx, status: int, title: str, detail: str, extra_html: str = "") -> str:
@@ -225,7 +243,7 @@ def index_page(ctx: Ctx, models: list[dict[str, Any]]) -> str:
     """``models``: [{name, versions: [version dicts], aliases: {alias: record}, history: [events]}]."""
     if not models:
         body = (
-            "<h1>Models</h1><div class=\"card empty\">No model is registered yet under this artifact root. "
+            '<h1>Models</h1><div class="card empty">No model is registered yet under this artifact root. '
             "A retraining DAG's <code>RegisterModelOperator</code> adds versions here.</div>"
         )
         return page(ctx, "Models", body, [("Models", None)])
@@ -238,34 +256,39 @@ def index_page(ctx: Ctx, models: list[dict[str, Any]]) -> str:
         latest = versions[-1] if versions else None
         champ_cell = (
             f'<a href="{e(ctx.version_url(name, champ_no))}"><span class="badge champion">v{e(champ_no)}</span></a>'
-            if champ_no is not None else '<span class="muted">none yet</span>'
+            if champ_no is not None
+            else '<span class="muted">none yet</span>'
         )
         latest_cell = (
             f'<a href="{e(ctx.version_url(name, latest["version"]))}">v{e(latest["version"])}</a> '
             f'{gate_badge(latest.get("verdict"))}<div class="small muted">{fmt_time(latest.get("created_at"))}</div>'
-            if latest else ""
+            if latest
+            else ""
         )
         metrics_cell = ""
         if champ:
             cm = (champ.get("verdict") or {}).get("compare_metric")
             keys = key_metrics([champ.get("metrics") or {}], cm, limit=4)
             metrics_cell = " ".join(
-                f'<span class="badge" title="{e(k)}">{e(k)} {e(fmt_num(champ["metrics"].get(k)))}</span>' for k in keys
+                f'<span class="badge" title="{e(k)}">{e(k)} {e(fmt_num(champ["metrics"].get(k)))}</span>'
+                for k in keys
             )
         champ_events = [ev for ev in m["history"] if ev.get("alias") == CHAMPION]
         last = champ_events[-1] if champ_events else None
         last_cell = (
-            f'{e(last.get("action"))} v{e(last.get("version"))} by <b>{e(last.get("actor"))}</b>'
+            f"{e(last.get('action'))} v{e(last.get('version'))} by <b>{e(last.get('actor'))}</b>"
             f'<div class="small muted">{fmt_time(last.get("updated_at"))}</div>'
             f'<div class="reason">{e(short(last.get("reason"), 120))}</div>'
-            if last else '<span class="muted">never</span>'
+            if last
+            else '<span class="muted">never</span>'
         )
         rows.append(
             f'<tr><td><a href="{e(ctx.model_url(name))}"><b>{e(name)}</b></a></td><td>{champ_cell}</td>'
             f'<td class="num">{len(versions)}</td><td>{latest_cell}</td><td>{metrics_cell}</td><td>{last_cell}</td></tr>'
         )
     body = "<h1>Models</h1>" + table(
-        ["Model", "Champion", "Versions", "Latest version", "Champion metrics", "Last champion change"], rows,
+        ["Model", "Champion", "Versions", "Latest version", "Champion metrics", "Last champion change"],
+        rows,
         cls="models",
     )
     return page(ctx, "Models", body, [("Models", None)])
@@ -283,8 +306,9 @@ def _version_options(versions: list[dict[str, Any]], selected: Any = None, skip:
     return "".join(out)
 
 
-def promote_form(ctx: Ctx, name: str, versions: list[dict[str, Any]], champion: Any,
-                 fixed_version: Any = None) -> str:
+def promote_form(
+    ctx: Ctx, name: str, versions: list[dict[str, Any]], champion: Any, fixed_version: Any = None
+) -> str:
     if fixed_version is not None:
         pick = f'<input type="hidden" name="version" value="{e(fixed_version)}">'
         label = f"Promote v{e(fixed_version)} to champion"
@@ -323,17 +347,29 @@ def history_table(events: list[dict[str, Any]]) -> str:
     rows = []
     for ev in reversed(events):
         prev = ev.get("previous_version")
-        move = f"v{e(prev)} \u2192 v{e(ev.get('version'))}" if prev is not None else f"\u2192 v{e(ev.get('version'))}"
+        move = (
+            f"v{e(prev)} \u2192 v{e(ev.get('version'))}"
+            if prev is not None
+            else f"\u2192 v{e(ev.get('version'))}"
+        )
         rows.append(
             f'<tr><td class="when">{fmt_time(ev.get("updated_at"))}</td><td>{alias_badges([ev.get("alias") or ""])}</td>'
             f'<td>{e(ev.get("action"))}</td><td class="move">{move}</td><td class="actor"><b>{e(ev.get("actor"))}</b></td>'
             f'<td class="why">{e(ev.get("reason"))}</td></tr>'
         )
-    return table(["When", "Alias", "Action", "Move", "Who", "Why"], rows, "No alias was ever set.", cls="history")
+    return table(
+        ["When", "Alias", "Action", "Move", "Who", "Why"], rows, "No alias was ever set.", cls="history"
+    )
 
 
-def model_page(ctx: Ctx, name: str, versions: list[dict[str, Any]], aliases: dict[str, dict[str, Any]],
-               history: list[dict[str, Any]], flash: str = "") -> str:
+def model_page(
+    ctx: Ctx,
+    name: str,
+    versions: list[dict[str, Any]],
+    aliases: dict[str, dict[str, Any]],
+    history: list[dict[str, Any]],
+    flash: str = "",
+) -> str:
     champion = (aliases.get(CHAMPION) or {}).get("version")
     by_version: dict[Any, list[str]] = {}
     for alias, rec in aliases.items():
@@ -347,18 +383,21 @@ def model_page(ctx: Ctx, name: str, versions: list[dict[str, Any]], aliases: dic
         verdict = v.get("verdict") or None
         status = "passed" if verdict and verdict.get("passed") else ("failed" if verdict else "")
         reason = f'<div class="reason">{e(short(verdict.get("reason"), 200))}</div>' if verdict else ""
-        cells = "".join(f'<td class="num">{e(fmt_num((v.get("metrics") or {}).get(k)))}</td>' for k in metric_keys)
+        cells = "".join(
+            f'<td class="num">{e(fmt_num((v.get("metrics") or {}).get(k)))}</td>' for k in metric_keys
+        )
         cls = " ".join(c for c in (status, "current" if v["version"] == champion else "") if c)
         rows.append(
             f'<tr class="{cls}" data-version="{e(v["version"])}">'
             f'<td><a href="{e(ctx.version_url(name, v["version"]))}"><b>v{e(v["version"])}</b></a></td>'
-            f'<td>{fmt_time(v.get("created_at"))}</td><td><code>{e(v.get("estimator"))}</code></td>{cells}'
+            f"<td>{fmt_time(v.get('created_at'))}</td><td><code>{e(v.get('estimator'))}</code></td>{cells}"
             f'<td class="status">{gate_badge(verdict)}{reason}</td>'
-            f'<td>{alias_badges(by_version.get(v["version"], []))}</td></tr>'
+            f"<td>{alias_badges(by_version.get(v['version'], []))}</td></tr>"
         )
     champ_txt = (
         f'<a href="{e(ctx.version_url(name, champion))}"><span class="badge champion">champion v{e(champion)}</span></a>'
-        if champion is not None else '<span class="badge">no champion yet</span>'
+        if champion is not None
+        else '<span class="badge">no champion yet</span>'
     )
     actions = (
         '<div class="grid">'
@@ -369,9 +408,14 @@ def model_page(ctx: Ctx, name: str, versions: list[dict[str, Any]], aliases: dic
     body = (
         f"<h1>{e(name)} {champ_txt}</h1>{actions}"
         f"<h2>Versions ({len(versions)})</h2>"
-        + table(["Version", "Created", "Estimator", *metric_keys, "Gate", "Aliases"], rows,
-                "No version is registered.", cls="versions")
-        + "<h2>Alias history</h2>" + history_table(history)
+        + table(
+            ["Version", "Created", "Estimator", *metric_keys, "Gate", "Aliases"],
+            rows,
+            "No version is registered.",
+            cls="versions",
+        )
+        + "<h2>Alias history</h2>"
+        + history_table(history)
     )
     return page(ctx, name, body, [("Models", f"{ctx.prefix}/"), (name, None)], flash)
 
@@ -397,7 +441,7 @@ def dataset_card(ctx: Ctx, role: str, ds: Mapping[str, Any] | None) -> str:
         ("Rows", e(fmt_num(ds.get("rows")))),
         ("Source", e(ds.get("source"))),
     ]
-    query = f"<h3>Query</h3><pre class=\"query\">{e(ds['query'])}</pre>" if ds.get("query") else ""
+    query = f'<h3>Query</h3><pre class="query">{e(ds["query"])}</pre>' if ds.get("query") else ""
     return f'<div class="card dataset"><h3>{e(role)}</h3>{kv(items)}{query}</div>'
 
 
@@ -416,10 +460,23 @@ def checks_table(verdict: Mapping[str, Any]) -> str:
             f'<td class="status">{"passed" if ok else "FAILED"}</td></tr>'
         )
     rule = verdict.get("promote_if")
-    note = (f'<p class="muted">Promotion rule: <code>{e(rule)}</code>; the interval is the 95% confidence interval of '
-            "the challenger's improvement over the champion.</p>") if rule else ""
-    return table(["Check", "Metric", "Threshold", "Champion", "Challenger", "Delta", "Improvement CI", "Result"], rows,
-                 "The gate ran no check.", cls="checks") + note
+    note = (
+        (
+            f'<p class="muted">Promotion rule: <code>{e(rule)}</code>; the interval is the 95% confidence interval of '
+            "the challenger's improvement over the champion.</p>"
+        )
+        if rule
+        else ""
+    )
+    return (
+        table(
+            ["Check", "Metric", "Threshold", "Champion", "Challenger", "Delta", "Improvement CI", "Result"],
+            rows,
+            "The gate ran no check.",
+            cls="checks",
+        )
+        + note
+    )
 
 
 def metrics_table(verdict: Mapping[str, Any] | None, metrics: Mapping[str, Any]) -> str:
@@ -432,101 +489,170 @@ def metrics_table(verdict: Mapping[str, Any] | None, metrics: Mapping[str, Any])
     rows = []
     for k in keys:
         ch, cm = challenger.get(k), champion.get(k)
-        delta = ch - cm if isinstance(ch, (int, float)) and isinstance(cm, (int, float)) and k != "rows" else None
+        delta = (
+            ch - cm if isinstance(ch, (int, float)) and isinstance(cm, (int, float)) and k != "rows" else None
+        )
         rows.append(
             f'<tr><td><code>{e(k)}</code></td><td class="num">{e(fmt_num(ch))}</td>'
             f'<td class="num">{e(fmt_num(cm))}</td><td class="num">{e(fmt_signed(delta) if delta is not None else "")}</td></tr>'
         )
-    return table(["Metric", "This version", "Champion at evaluation", "Delta"], rows, "No metric recorded.",
-                 cls="metrics")
+    return table(
+        ["Metric", "This version", "Champion at evaluation", "Delta"],
+        rows,
+        "No metric recorded.",
+        cls="metrics",
+    )
 
 
-def reports_section(ctx: Ctx, verdict: Mapping[str, Any] | None, run_files: list[dict[str, Any]],
-                    run_folder: str | None) -> str:
+def reports_section(
+    ctx: Ctx, verdict: Mapping[str, Any] | None, run_files: list[dict[str, Any]], run_folder: str | None
+) -> str:
     items = []
     verdict = verdict or {}
     if verdict.get("report_html_uri"):
-        items.append(f'<li>Evaluation report: {_link_uri(ctx, verdict["report_html_uri"], "evaluation (HTML)")}</li>')
+        items.append(
+            f"<li>Evaluation report: {_link_uri(ctx, verdict['report_html_uri'], 'evaluation (HTML)')}</li>"
+        )
     if verdict.get("verdict_uri"):
-        items.append(f'<li>Verdict: {_link_uri(ctx, verdict["verdict_uri"], "verdict (JSON)")}</li>')
-    top = f'<ul class="reports">{"".join(items)}</ul>' if items else '<p class="muted">The verdict names no report.</p>'
+        items.append(f"<li>Verdict: {_link_uri(ctx, verdict['verdict_uri'], 'verdict (JSON)')}</li>")
+    top = (
+        f'<ul class="reports">{"".join(items)}</ul>'
+        if items
+        else '<p class="muted">The verdict names no report.</p>'
+    )
     rows = []
     for f in run_files:
         url = ctx.artifact_url(f["key"])
         label = f["name"]
         kind = {
-            "validation.html": "data-quality report", "validation.json": "data-quality result",
-            "evaluation.html": "evaluation report", "verdict.json": "model-gate verdict",
+            "validation.html": "data-quality report",
+            "validation.json": "data-quality result",
+            "evaluation.html": "evaluation report",
+            "verdict.json": "model-gate verdict",
         }.get(f["name"], "")
         link = f'<a href="{e(url)}">{e(label)}</a>' if url else e(label)
-        rows.append(f'<tr><td>{e(f["task"])}</td><td>{link}</td><td>{e(kind)}</td><td class="num">{e(f.get("size_h"))}</td></tr>')
+        rows.append(
+            f'<tr><td>{e(f["task"])}</td><td>{link}</td><td>{e(kind)}</td><td class="num">{e(f.get("size_h"))}</td></tr>'
+        )
     if run_folder is None:
         run = '<p class="muted">The lineage names no DAG run, so there is no run folder to list.</p>'
     else:
-        run = (
-            f'<h3>Reports of the run (<code>{e(run_folder)}</code>)</h3>'
-            + table(["Task", "File", "What", "Size"], rows, "No report file in the run folder.", cls="run-files")
+        run = f"<h3>Reports of the run (<code>{e(run_folder)}</code>)</h3>" + table(
+            ["Task", "File", "What", "Size"], rows, "No report file in the run folder.", cls="run-files"
         )
     return f'<h2>Reports</h2><div class="card">{top}{run}</div>'
 
 
-def version_page(ctx: Ctx, mv: dict[str, Any], aliases_here: list[str], champion: Any,
-                 run_files: list[dict[str, Any]], run_folder: str | None, versions: list[dict[str, Any]],
-                 flash: str = "") -> str:
+def version_page(
+    ctx: Ctx,
+    mv: dict[str, Any],
+    aliases_here: list[str],
+    champion: Any,
+    run_files: list[dict[str, Any]],
+    run_folder: str | None,
+    versions: list[dict[str, Any]],
+    flash: str = "",
+) -> str:
     name, number = mv["model"], mv["version"]
     verdict = mv.get("verdict") or None
     lin = mv.get("lineage") or {}
-    summary = kv([
-        ("Created", fmt_time(mv.get("created_at"))),
-        ("Estimator", f"<code>{e(mv.get('estimator'))}</code>" if mv.get("estimator") else ""),
-        ("Aliases", alias_badges(aliases_here) or '<span class="muted">none</span>'),
-        ("Model file", _link_uri(ctx, mv.get("model_uri"), mv.get("model_uri"))),
-        ("Model sha256", f"<code>{e(mv.get('model_sha256'))}</code>"),
-        ("Run key", f"<code>{e(mv.get('run_key'))}</code>" if mv.get("run_key") else ""),
-    ])
+    summary = kv(
+        [
+            ("Created", fmt_time(mv.get("created_at"))),
+            ("Estimator", f"<code>{e(mv.get('estimator'))}</code>" if mv.get("estimator") else ""),
+            ("Aliases", alias_badges(aliases_here) or '<span class="muted">none</span>'),
+            ("Model file", _link_uri(ctx, mv.get("model_uri"), mv.get("model_uri"))),
+            ("Model sha256", f"<code>{e(mv.get('model_sha256'))}</code>"),
+            ("Run key", f"<code>{e(mv.get('run_key'))}</code>" if mv.get("run_key") else ""),
+        ]
+    )
     if verdict:
         ok = bool(verdict.get("passed"))
         gate = (
             f'<div class="banner {"ok" if ok else "bad"}"><span class="big">Gate {"passed" if ok else "FAILED"}</span> '
-            f'\u00b7 decision: {e(verdict.get("decision"))}<div>{e(verdict.get("reason"))}</div></div>'
-            + kv([
-                ("Compared on", f"<code>{e(verdict.get('compare_metric'))}</code>" if verdict.get("compare_metric") else ""),
-                ("Champion then", f"v{e(verdict['champion_version'])}" if verdict.get("champion_version") is not None else "none"),
-                ("Bootstrap policy", e(verdict.get("bootstrap"))),
-            ])
-            + "<h3>Checks</h3>" + checks_table(verdict)
+            f"\u00b7 decision: {e(verdict.get('decision'))}<div>{e(verdict.get('reason'))}</div></div>"
+            + kv(
+                [
+                    (
+                        "Compared on",
+                        f"<code>{e(verdict.get('compare_metric'))}</code>"
+                        if verdict.get("compare_metric")
+                        else "",
+                    ),
+                    (
+                        "Champion then",
+                        f"v{e(verdict['champion_version'])}"
+                        if verdict.get("champion_version") is not None
+                        else "none",
+                    ),
+                    ("Bootstrap policy", e(verdict.get("bootstrap"))),
+                ]
+            )
+            + "<h3>Checks</h3>"
+            + checks_table(verdict)
         )
     else:
         gate = '<p class="muted">This version was registered without a model-gate verdict.</p>'
     # lineage: the run
     dag_id, run_id = lin.get("dag_id"), lin.get("run_id")
     run_link = (
-        f'<a class="airflow-run" href="{e(ctx.run_url(dag_id, run_id))}">{e(run_id)}</a>' if dag_id and run_id else e(run_id)
+        f'<a class="airflow-run" href="{e(ctx.run_url(dag_id, run_id))}">{e(run_id)}</a>'
+        if dag_id and run_id
+        else e(run_id)
     )
-    run_items = kv([
-        ("DAG", f'<a href="{e(ctx.dag_url(dag_id))}">{e(dag_id)}</a>' if dag_id else ""),
-        ("Run", run_link),
-        ("Task", e(lin.get("task_id"))),
-        ("Try", e(lin.get("try_number"))),
-        ("Data interval", f"{e(lin.get('data_interval_start'))} \u2192 {e(lin.get('data_interval_end'))}"
-         if lin.get("data_interval_start") or lin.get("data_interval_end") else ""),
-        ("Seed", e(lin.get("seed"))),
-        ("Bundle version", e(lin.get("bundle_version"))),
-        ("Train rows", e(fmt_num(lin.get("train_rows")))),
-        ("Train seconds", e(fmt_num(lin.get("train_seconds"), 2))),
-    ])
+    run_items = kv(
+        [
+            ("DAG", f'<a href="{e(ctx.dag_url(dag_id))}">{e(dag_id)}</a>' if dag_id else ""),
+            ("Run", run_link),
+            ("Task", e(lin.get("task_id"))),
+            ("Try", e(lin.get("try_number"))),
+            (
+                "Data interval",
+                f"{e(lin.get('data_interval_start'))} \u2192 {e(lin.get('data_interval_end'))}"
+                if lin.get("data_interval_start") or lin.get("data_interval_end")
+                else "",
+            ),
+            ("Seed", e(lin.get("seed"))),
+            ("Bundle version", e(lin.get("bundle_version"))),
+            ("Train rows", e(fmt_num(lin.get("train_rows")))),
+            ("Train seconds", e(fmt_num(lin.get("train_seconds"), 2))),
+        ]
+    )
     code = lin.get("code") or {}
-    code_items = kv([
-        ("File", f"<code>{e(code.get('file'))}</code>" if code.get("file") else ""),
-        ("File sha256", f"<code>{e(code.get('file_sha256'))}</code>" if code.get("file_sha256") else ""),
-        ("Git commit", f"<code>{e(code.get('git_commit'))}</code>" if code.get("git_commit") else ""),
-        ("Uncommitted changes", "yes" if code.get("git_dirty") else ("no" if "git_dirty" in code else "")),
-    ]) or '<p class="muted">not recorded</p>'
+    code_items = (
+        kv(
+            [
+                ("File", f"<code>{e(code.get('file'))}</code>" if code.get("file") else ""),
+                (
+                    "File sha256",
+                    f"<code>{e(code.get('file_sha256'))}</code>" if code.get("file_sha256") else "",
+                ),
+                ("Git commit", f"<code>{e(code.get('git_commit'))}</code>" if code.get("git_commit") else ""),
+                (
+                    "Uncommitted changes",
+                    "yes" if code.get("git_dirty") else ("no" if "git_dirty" in code else ""),
+                ),
+            ]
+        )
+        or '<p class="muted">not recorded</p>'
+    )
     packages = lin.get("packages") or {}
     pkg_rows = [f"<tr><td>{e(k)}</td><td><code>{e(v)}</code></td></tr>" for k, v in sorted(packages.items())]
     known = {
-        "train_dataset", "eval_dataset", "dag_id", "run_id", "task_id", "try_number", "data_interval_start",
-        "data_interval_end", "seed", "packages", "code", "bundle_version", "train_rows", "train_seconds",
+        "train_dataset",
+        "eval_dataset",
+        "dag_id",
+        "run_id",
+        "task_id",
+        "try_number",
+        "data_interval_start",
+        "data_interval_end",
+        "seed",
+        "packages",
+        "code",
+        "bundle_version",
+        "train_rows",
+        "train_seconds",
         "model_sha256",
     }
     rest = {k: v for k, v in lin.items() if k not in known}
@@ -541,7 +667,8 @@ def version_page(ctx: Ctx, mv: dict[str, Any], aliases_here: list[str], champion
         + f'<div class="card"><h3>Airflow run</h3>{run_items or "<p class=muted>not recorded</p>"}</div>'
         + f'<div class="card"><h3>Code</h3>{code_items}</div>'
         + f'<div class="card"><h3>Packages</h3>{table(["Package", "Version"], pkg_rows, "not recorded", cls="packages")}</div>'
-        + "</div>" + more
+        + "</div>"
+        + more
     )
     params = mv.get("params") or {}
     spec = mv.get("spec") or {}
@@ -549,21 +676,34 @@ def version_page(ctx: Ctx, mv: dict[str, Any], aliases_here: list[str], champion
     if params or spec or mv.get("tags"):
         extra = (
             '<h2>Parameters and features</h2><div class="grid">'
-            + (f'<div class="card"><h3>Parameters</h3><pre>{e(pretty_json(params))}</pre></div>' if params else "")
-            + (f'<div class="card"><h3>Feature spec</h3><pre>{e(pretty_json(spec))}</pre></div>' if spec else "")
-            + (f'<div class="card"><h3>Tags</h3><pre>{e(pretty_json(mv.get("tags")))}</pre></div>' if mv.get("tags") else "")
+            + (
+                f'<div class="card"><h3>Parameters</h3><pre>{e(pretty_json(params))}</pre></div>'
+                if params
+                else ""
+            )
+            + (
+                f'<div class="card"><h3>Feature spec</h3><pre>{e(pretty_json(spec))}</pre></div>'
+                if spec
+                else ""
+            )
+            + (
+                f'<div class="card"><h3>Tags</h3><pre>{e(pretty_json(mv.get("tags")))}</pre></div>'
+                if mv.get("tags")
+                else ""
+            )
             + "</div>"
         )
     promote = ""
     if number != champion:
         promote = f'<div class="card"><h3>Promote</h3>{promote_form(ctx, name, versions, champion, fixed_version=number)}</div>'
     body = (
-        f'<h1>{e(name)} v{e(number)} {alias_badges(aliases_here)}{gate_badge(verdict)}</h1>'
+        f"<h1>{e(name)} v{e(number)} {alias_badges(aliases_here)}{gate_badge(verdict)}</h1>"
         f'<div class="card">{summary}</div>{promote}'
         f"<h2>Model gate</h2>{gate}"
         f"<h2>Metrics</h2>{metrics_table(verdict, mv.get('metrics') or {})}"
         + reports_section(ctx, verdict, run_files, run_folder)
-        + lineage + extra
+        + lineage
+        + extra
     )
     crumbs = [("Models", f"{ctx.prefix}/"), (name, ctx.model_url(name)), (f"v{number}", None)]
     return page(ctx, f"{name} v{number}", body, crumbs, flash)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -124,7 +123,9 @@ def _authorize_alias_move(user: Any, dag_id: str | None) -> None:
     )
     if not allowed:
         what = f"runs of DAG {dag_id!r}" if dag_id else "DAG runs"
-        raise HTTPException(403, f"User {user.get_name()!r} may not edit {what}, so may not move model aliases.")
+        raise HTTPException(
+            403, f"User {user.get_name()!r} may not edit {what}, so may not move model aliases."
+        )
 
 
 def _require_same_origin(request: Request) -> None:
@@ -133,7 +134,8 @@ def _require_same_origin(request: Request) -> None:
     source = origin if origin and origin != "null" else request.headers.get("referer")
     if not source:
         raise HTTPException(
-            403, "Refused: a form post to the model registry needs an Origin or Referer header from this site."
+            403,
+            "Refused: a form post to the model registry needs an Origin or Referer header from this site.",
         )
     parts = urlsplit(source)
     allowed = {request.headers.get("host", "").lower()}
@@ -159,51 +161,23 @@ def _login_url(request: Request) -> str | None:
 
 
 # --------------------------------------------------------------------------- store and registry
-_SETTINGS_TTL = 30.0
-_settings_cache: dict[str, tuple[float, str | None]] = {}
-
-
-def _server_setting(env_name: str, variable: str) -> str | None:
-    """An environment variable, else an Airflow Variable read through the api-server's own secrets
-    backends and metadata DB (the Task SDK's ``Variable.get``, which the operators use, sees no
-    metastore Variable outside a task). Cached for 30 s."""
-    value = os.environ.get(env_name)
-    if value:
-        return value
-    now = time.monotonic()
-    hit = _settings_cache.get(variable)
-    if hit and now - hit[0] < _SETTINGS_TTL:
-        return hit[1]
-    try:
-        from airflow.models.variable import Variable
-
-        value = Variable.get(variable, default_var=None)
-    except Exception:  # no metadata DB (tests, tools): fall back to the defaults
-        value = None
-    _settings_cache[variable] = (now, value)
-    return value
-
-
 def _store():
-    """The artifact store the operators write to: ``MLOPS_ARTIFACT_ROOT`` / Variable
-    ``mlops_artifact_root`` / ``$AIRFLOW_HOME/mlops`` (same order as the operators)."""
+    """The artifact store the operators write to, resolved as they resolve it
+    (:mod:`mlops_provider.settings`)."""
     from mlops_provider.core.errors import InvalidInputError
-    from mlops_provider.hooks.artifacts import CONN_ENV, ROOT_ENV, ArtifactStoreHook
+    from mlops_provider.hooks.artifacts import ArtifactStoreHook
 
-    root = _server_setting(ROOT_ENV, "mlops_artifact_root")
-    conn_id = _server_setting(CONN_ENV, "mlops_artifact_conn_id")
     try:
-        return ArtifactStoreHook(artifact_root=root, artifact_conn_id=conn_id).get_store()
+        return ArtifactStoreHook().get_store()
     except InvalidInputError as err:  # e.g. a root steered at the filesystem root: serve nothing
         raise HTTPException(500, f"The model registry is not available: {err}") from err
 
 
 def _registry(store):
-    """The registry backend the operators use (``MLOPS_REGISTRY`` / Variable ``mlops_registry``)."""
-    from mlops_provider.hooks.registry import REGISTRY_CONN_ENV, REGISTRY_ENV, get_registry
+    """The registry backend the operators use (:mod:`mlops_provider.settings`)."""
+    from mlops_provider.hooks.registry import get_registry
 
-    kind = _server_setting(REGISTRY_ENV, "mlops_registry")
-    return get_registry(kind, _server_setting(REGISTRY_CONN_ENV, "mlops_registry_conn_id"), store)
+    return get_registry(None, None, store)
 
 
 def _registry_call(fn: Callable[[], Any]) -> Any:
@@ -289,7 +263,9 @@ class Access:
         wanted = {d for d in dag_ids if isinstance(d, str) and d}
         unknown = wanted - set(self._dags)
         if unknown:
-            allowed = set(self.auth.filter_authorized_dag_ids(dag_ids=set(unknown), user=self.user, method="GET"))
+            allowed = set(
+                self.auth.filter_authorized_dag_ids(dag_ids=set(unknown), user=self.user, method="GET")
+            )
             self._dags.update({d: d in allowed for d in unknown})
         return {d for d in wanted if self._dags[d]}
 
@@ -306,7 +282,9 @@ class Access:
         return [v for v in versions if self.version(v)]
 
 
-def visible_model(reg, name: str, access: Access) -> tuple[list[dict[str, Any]], dict[str, dict], list[dict]] | None:
+def visible_model(
+    reg, name: str, access: Access
+) -> tuple[list[dict[str, Any]], dict[str, dict], list[dict]] | None:
     """(readable versions, their aliases, alias moves between readable versions) or None if the
     user may read no version of ``name``."""
     versions = access.versions([v.to_dict() for v in reg.list_versions(name)])
@@ -315,8 +293,12 @@ def visible_model(reg, name: str, access: Access) -> tuple[list[dict[str, Any]],
     numbers = {v["version"] for v in versions}
     aliases = {a: rec for a, rec in reg.aliases(name).items() if rec.get("version") in numbers}
     history = [ev.to_dict() for ev in reg.history(name)]
-    history = [ev for ev in history if ev.get("version") in numbers
-               and (ev.get("previous_version") is None or ev.get("previous_version") in numbers)]
+    history = [
+        ev
+        for ev in history
+        if ev.get("version") in numbers
+        and (ev.get("previous_version") is None or ev.get("previous_version") in numbers)
+    ]
     return versions, aliases, history
 
 
@@ -387,7 +369,11 @@ def _walk(store, folder: str, depth: int = 3) -> list[dict[str, Any]]:
             if len(out) >= MAX_LISTED_FILES:
                 return
             name = posixpath.basename(str(ent.get("name", "")).rstrip("/"))
-            if not name or name.startswith(".") or str(ent.get("name", "")).rstrip("/") == store.path(key).rstrip("/"):
+            if (
+                not name
+                or name.startswith(".")
+                or str(ent.get("name", "")).rstrip("/") == store.path(key).rstrip("/")
+            ):
                 continue
             child, child_rel = f"{key}/{name}", f"{rel}/{name}" if rel else name
             if ent.get("type") == "directory":
@@ -396,10 +382,15 @@ def _walk(store, folder: str, depth: int = 3) -> list[dict[str, Any]]:
             elif posixpath.splitext(name)[1].lower() in REPORT_EXTENSIONS:
                 task, _, inner = child_rel.partition("/")
                 size = ent.get("size")
-                out.append({
-                    "key": child, "task": task if inner else "", "name": inner or task,
-                    "size": size, "size_h": pages.human_size(size if isinstance(size, int) else None),
-                })
+                out.append(
+                    {
+                        "key": child,
+                        "task": task if inner else "",
+                        "name": inner or task,
+                        "size": size,
+                        "size_h": pages.human_size(size if isinstance(size, int) else None),
+                    }
+                )
 
     visit(folder, "", depth)
     return out
@@ -425,14 +416,21 @@ def _ctx(request: Request, store=None) -> pages.Ctx:
         return f"{prefix}/artifacts/{quote(key)}"
 
     return pages.Ctx(
-        prefix=prefix, ui_root=ui_root, user=getattr(request.state, "mlops_user", "") or "",
-        artifact_url=artifact_url, root=getattr(store, "root", "") if store is not None else "",
+        prefix=prefix,
+        ui_root=ui_root,
+        user=getattr(request.state, "mlops_user", "") or "",
+        artifact_url=artifact_url,
+        root=getattr(store, "root", "") if store is not None else "",
     )
 
 
 def _html(body: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
-    h = {**SECURITY_HEADERS, "Content-Security-Policy": PAGE_CSP, "X-Frame-Options": "SAMEORIGIN",
-         "Cache-Control": "no-store"}
+    h = {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": PAGE_CSP,
+        "X-Frame-Options": "SAMEORIGIN",
+        "Cache-Control": "no-store",
+    }
     h.update(headers or {})
     return HTMLResponse(body, status_code=status, headers=h)
 
@@ -497,7 +495,9 @@ def _flash(request: Request) -> str:
 app = FastAPI(
     title="MLOps model registry",
     description="Model versions, quality gates, lineage and reports of the MLOps provider.",
-    docs_url=None, redoc_url=None, openapi_url=None,
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
 )
 
 
@@ -509,9 +509,19 @@ async def _html_error(request: Request, exc: HTTPException) -> Response:
         login = _login_url(request)
         if login:
             extra = f'<p><a href="{pages.e(login)}">Log in to Airflow</a> and come back.</p>'
-    titles = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
-              409: "Conflict", 413: "Too large", 415: "Unsupported form", 500: "Registry error"}
-    body = pages.error_page(ctx, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), extra)
+    titles = {
+        400: "Bad request",
+        401: "Not authenticated",
+        403: "Forbidden",
+        404: "Not found",
+        409: "Conflict",
+        413: "Too large",
+        415: "Unsupported form",
+        500: "Registry error",
+    }
+    body = pages.error_page(
+        ctx, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), extra
+    )
     return _html(body, exc.status_code, dict(exc.headers or {}))
 
 
@@ -577,7 +587,9 @@ def version_detail(name: str, version: str, request: Request, user: Any = Depend
     here = [a for a, rec in aliases.items() if rec.get("version") == number]
     champion = (aliases.get(pages.CHAMPION) or {}).get("version")
     files, folder = run_folder_files(store, mv.get("lineage") or {})
-    html_page = pages.version_page(_ctx(request, store), mv, here, champion, files, folder, versions, _flash(request))
+    html_page = pages.version_page(
+        _ctx(request, store), mv, here, champion, files, folder, versions, _flash(request)
+    )
     return _html(html_page)
 
 
@@ -605,7 +617,9 @@ def artifact(key: str, request: Request, user: Any = Depends(current_user)) -> R
         headers["Content-Security-Policy"] = ARTIFACT_CSP
     ascii_name = re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "artifact"
     disposition = "inline" if inline else "attachment"
-    headers["Content-Disposition"] = f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    headers["Content-Disposition"] = (
+        f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    )
     try:
         headers["Content-Length"] = str(store.size(key))
     except (OSError, ValueError, TypeError):
@@ -637,7 +651,9 @@ async def promote(name: str, request: Request, user: Any = Depends(current_user)
         return reg.promote(name, version, actor=user.get_name(), reason=reason)
 
     event = await run_in_threadpool(_registry_call, work)
-    return RedirectResponse(f"{_prefix(request)}/models/{quote(name, safe='')}?done=promote&v={event.version}", 303)
+    return RedirectResponse(
+        f"{_prefix(request)}/models/{quote(name, safe='')}?done=promote&v={event.version}", 303
+    )
 
 
 @app.post("/models/{name}/rollback")
@@ -663,7 +679,9 @@ async def rollback(name: str, request: Request, user: Any = Depends(current_user
             raise HTTPException(409, str(err)) from err
 
     event = await run_in_threadpool(_registry_call, work)
-    return RedirectResponse(f"{_prefix(request)}/models/{quote(name, safe='')}?done=rollback&v={event.version}", 303)
+    return RedirectResponse(
+        f"{_prefix(request)}/models/{quote(name, safe='')}?done=rollback&v={event.version}", 303
+    )
 
 
 # --------------------------------------------------------------------------- the plugin

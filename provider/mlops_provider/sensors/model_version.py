@@ -65,7 +65,9 @@ class ModelVersionSensor(BaseSensorOperator):
         try:
             return int(value)
         except (TypeError, ValueError) as err:
-            raise AirflowException(f"The {name!r} parameter of ModelVersionSensor must be an integer, got {value!r}") from err
+            raise AirflowException(
+                f"The {name!r} parameter of ModelVersionSensor must be an integer, got {value!r}"
+            ) from err
 
     def _wait_args(self) -> dict[str, Any]:
         """Everything the wait needs, resolved now (the trigger never reads task context)."""
@@ -93,7 +95,9 @@ class ModelVersionSensor(BaseSensorOperator):
         except (FileNotFoundError, PermissionError, LookupError, ValueError) as err:
             raise AirflowException(f"{type(err).__name__}: {err}") from err
         if found is None:
-            self.log.info("Waiting for %s of model %r at %s", self._what(), self.model_name, args["artifact_root"])
+            self.log.info(
+                "Waiting for %s of model %r at %s", self._what(), self.model_name, args["artifact_root"]
+            )
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self._result(found))
 

@@ -28,7 +28,9 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 STATE_KEY = "mlops.champion.last_version"
 
 
-def read_alias(artifact_root: str | None, model_name: str, alias: str, conn_id: str | None) -> dict[str, Any] | None:
+def read_alias(
+    artifact_root: str | None, model_name: str, alias: str, conn_id: str | None
+) -> dict[str, Any] | None:
     """The alias record (version, actor, reason, updated_at, previous_version) or None (blocking)."""
     from mlops_provider.core.registry import ModelRegistry
     from mlops_provider.hooks.artifacts import resolve_conn_id, resolve_root
@@ -39,8 +41,15 @@ def read_alias(artifact_root: str | None, model_name: str, alias: str, conn_id: 
 
 
 class ChampionChangedTrigger(BaseEventTrigger):
-    def __init__(self, *, model_name: str, alias: str = "champion", artifact_root: str | None = None,
-                 conn_id: str | None = None, poke_interval: float = 30.0):
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        alias: str = "champion",
+        artifact_root: str | None = None,
+        conn_id: str | None = None,
+        poke_interval: float = 30.0,
+    ):
         super().__init__()
         self.model_name = model_name
         self.alias = alias
@@ -52,8 +61,13 @@ class ChampionChangedTrigger(BaseEventTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             "mlops_provider.triggers.champion.ChampionChangedTrigger",
-            {"model_name": self.model_name, "alias": self.alias, "artifact_root": self.artifact_root,
-             "conn_id": self.conn_id, "poke_interval": self.poke_interval},
+            {
+                "model_name": self.model_name,
+                "alias": self.alias,
+                "artifact_root": self.artifact_root,
+                "conn_id": self.conn_id,
+                "poke_interval": self.poke_interval,
+            },
         )
 
     async def _load(self) -> int | None:
@@ -80,8 +94,9 @@ class ChampionChangedTrigger(BaseEventTrigger):
         first = last is None
         while True:
             try:
-                record = await asyncio.to_thread(read_alias, self.artifact_root, self.model_name, self.alias,
-                                                 self.conn_id)
+                record = await asyncio.to_thread(
+                    read_alias, self.artifact_root, self.model_name, self.alias, self.conn_id
+                )
             except Exception as err:  # a storage blip: try again at the next poll
                 self.log.warning("Could not read %s/%s: %s", self.model_name, self.alias, err)
                 record = None
@@ -92,11 +107,18 @@ class ChampionChangedTrigger(BaseEventTrigger):
                     first = False
                 elif version != last:
                     await self._save(version)
-                    yield TriggerEvent({
-                        "type": "champion_changed", "model": self.model_name, "alias": self.alias,
-                        "version": version, "previous_version": last, "actor": record.get("actor"),
-                        "reason": record.get("reason"), "changed_at": record.get("updated_at"),
-                    })
+                    yield TriggerEvent(
+                        {
+                            "type": "champion_changed",
+                            "model": self.model_name,
+                            "alias": self.alias,
+                            "version": version,
+                            "previous_version": last,
+                            "actor": record.get("actor"),
+                            "reason": record.get("reason"),
+                            "changed_at": record.get("updated_at"),
+                        }
+                    )
                 last = version
             elif first:
                 first = False  # no champion yet: the first promotion will fire

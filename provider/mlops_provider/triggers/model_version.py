@@ -95,7 +95,14 @@ class ModelVersionTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        args = (self.artifact_root, self.model_name, self.alias, self.version, self.last_seen_version, self.conn_id)
+        args = (
+            self.artifact_root,
+            self.model_name,
+            self.alias,
+            self.version,
+            self.last_seen_version,
+            self.conn_id,
+        )
         while True:
             try:
                 found = await asyncio.to_thread(check_model_version, *args)
@@ -108,7 +115,9 @@ class ModelVersionTrigger(BaseTrigger):
                 )
                 return
             if deadline is not None and time.monotonic() >= deadline:
-                what = f"version {self.version}" if self.version is not None else f"alias {self.alias!r} to move"
+                what = (
+                    f"version {self.version}" if self.version is not None else f"alias {self.alias!r} to move"
+                )
                 yield TriggerEvent(
                     {
                         "status": "error",

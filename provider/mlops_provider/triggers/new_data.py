@@ -209,7 +209,9 @@ class NewDataTrigger(BaseEventTrigger):
             if self.recursive:
                 entries = store.fs.find(root, detail=True)
             else:
-                entries = {e["name"]: e for e in store.fs.ls(root, detail=True) if e.get("type") != "directory"}
+                entries = {
+                    e["name"]: e for e in store.fs.ls(root, detail=True) if e.get("type") != "directory"
+                }
         except FileNotFoundError:
             return store, {}
         found: dict[str, tuple[int, float]] = {}
@@ -255,12 +257,15 @@ class NewDataTrigger(BaseEventTrigger):
                 fresh = [
                     (mtime, rel, size)
                     for rel, (size, mtime) in listing.items()
-                    if (rel in seen and list(seen[rel]) != [size, mtime]) or (rel not in seen and mtime > floor)
+                    if (rel in seen and list(seen[rel]) != [size, mtime])
+                    or (rel not in seen and mtime > floor)
                 ]
                 for mtime, rel, size in sorted(fresh):
                     uri = store.uri(rel)
                     self.log.info("New object %s (%d bytes, modified %s)", uri, size, iso_utc(mtime))
-                    yield TriggerEvent({"uri": uri, "size": size, "mtime": iso_utc(mtime), "trigger": "new_data"})
+                    yield TriggerEvent(
+                        {"uri": uri, "size": size, "mtime": iso_utc(mtime), "trigger": "new_data"}
+                    )
                 new_state = self._new_state(listing, floor)
                 if new_state != state:
                     await self.save_state(new_state)

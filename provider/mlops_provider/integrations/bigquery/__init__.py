@@ -1,0 +1,1 @@
+"""bigquery: see :mod:`mlops_provider.integrations`."""

@@ -1,0 +1,1 @@
+"""mlflow: see :mod:`mlops_provider.integrations`."""

@@ -1,0 +1,1 @@
+"""sagemaker: see :mod:`mlops_provider.integrations`."""

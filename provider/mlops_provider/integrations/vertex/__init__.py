@@ -1,0 +1,1 @@
+"""vertex: see :mod:`mlops_provider.integrations`."""
