@@ -11,24 +11,29 @@ Each setting is looked up, first found wins:
 5. the default.
 
 :func:`resolve` returns the value and :func:`resolve_with_source` says where it came from (the CLI
-prints it when a registry is empty). Variables are read through the Task SDK inside a task and
-through the metadata DB elsewhere (the api-server, the CLI); both lookups are cached for
-``VARIABLE_TTL`` seconds per process, since the api-server resolves settings on every request.
+prints it when a registry is empty). Variables are read through the Task SDK (tasks, triggers), or
+from the metadata DB inside :func:`metadata_db` (the registry page on the api-server, where the
+Task SDK sees none); lookups are cached for ``VARIABLE_TTL`` seconds per process, since the
+api-server resolves settings on every request. A tool without a task or a metadata DB (the CLI)
+sees no Variables.
 Nothing heavy is imported here; Airflow is imported when a lookup needs it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 SECTION = "mlops"
 VARIABLE_TTL = 30.0
-_variable_cache: dict[str, tuple[float, str | None]] = {}
+_variable_cache: dict[tuple[str, bool], tuple[float, str | None]] = {}
+_metadata_db: contextvars.ContextVar[bool] = contextvars.ContextVar("mlops_settings_metadata_db", default=False)
 
 
 def airflow_home() -> str:
@@ -89,28 +94,40 @@ def config_section() -> dict[str, Any]:
 
 def _from_variable(key: str) -> str | None:
     now = time.monotonic()
-    hit = _variable_cache.get(key)
+    db = _metadata_db.get()
+    hit = _variable_cache.get((key, db))
     if hit is not None and now - hit[0] < VARIABLE_TTL:
         return hit[1]
     try:
-        if _in_task():  # the Task SDK: the supervisor's API and the secrets backends
-            from airflow.sdk import Variable
-
-            value = Variable.get(key, default=None)
-        else:  # the api-server, the CLI: the metadata DB and the secrets backends
+        if db and not _in_task():  # the api-server: the metadata DB and the secrets backends
             from airflow.models.variable import Variable as DbVariable
 
             quiet = logging.getLogger("airflow.models.variable")
             level = quiet.level
-            quiet.setLevel(logging.CRITICAL)  # a CLI without a metadata DB: no traceback, no Variable
+            quiet.setLevel(logging.CRITICAL)
             try:
                 value = DbVariable.get(key, default_var=None)
             finally:
                 quiet.setLevel(level)
+        else:  # tasks and triggers: the Task SDK (the supervisor's API and the secrets backends)
+            from airflow.sdk import Variable
+
+            value = Variable.get(key, default=None)
     except Exception:  # no Airflow configuration or DB (tools, tests): no Variable
         value = None
-    _variable_cache[key] = (now, value)
+    _variable_cache[(key, db)] = (now, value)
     return value
+
+
+@contextlib.contextmanager
+def metadata_db() -> Iterator[None]:
+    """Within the block, Variables are read from the metadata DB (for the api-server, where the
+    Task SDK sees none); elsewhere through the Task SDK, which needs no DB."""
+    token = _metadata_db.set(True)
+    try:
+        yield
+    finally:
+        _metadata_db.reset(token)
 
 
 def _in_task() -> bool:

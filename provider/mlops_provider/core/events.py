@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from mlops_provider.core.errors import InvalidInputError
-from mlops_provider.core.names import check_name
+from mlops_provider.core.names import CHAMPION as CHAMPION_ALIAS
+from mlops_provider.core.names import check_name, is_name
 
 SCHEMA_VERSION = 1
 REASONS = ("drift", "performance", "manual")
 ASSET_KINDS = ("retrain-requested", "champion")
 RETRAIN_REQUESTED = "retrain-requested"
-CHAMPION = "champion"
+CHAMPION = "champion"  # the asset kind x-mlops://<model>/champion (the alias is names.CHAMPION)
 
 
 def now_iso() -> str:
@@ -248,7 +249,12 @@ class RetrainRequest:
 
 @dataclass
 class ChampionChanged:
-    """A champion alias move; the ``extra`` of ``x-mlops://<model>/champion``."""
+    """A move of a model's alias (the champion); the ``extra`` of ``x-mlops://<model>/champion``.
+
+    The one definition of this event: :class:`~mlops_provider.triggers.champion.ChampionChangedTrigger`
+    emits :meth:`to_extra` (built by :meth:`from_alias_record`), consumers read it with :meth:`parse`.
+    Its ``type`` names the schema.
+    """
 
     TYPE: ClassVar[str] = "champion_changed"
 
@@ -258,16 +264,32 @@ class ChampionChanged:
     actor: str
     reason: str
     changed_at: str = field(default_factory=now_iso)
+    alias: str = CHAMPION_ALIAS
 
     @property
     def asset_uri(self) -> str:
         return asset_uri(self.model, CHAMPION)
 
+    @classmethod
+    def from_alias_record(
+        cls, model: str, alias: str, record: Mapping[str, Any], previous_version: int | None
+    ) -> ChampionChanged:
+        """The event for an alias-log record (:class:`~mlops_provider.core.registry.AliasEvent` as a dict)."""
+        return cls(
+            model=model,
+            version=int(record["version"]),
+            previous_version=previous_version,
+            actor=record.get("actor"),
+            reason=record.get("reason"),
+            changed_at=record.get("updated_at"),
+            alias=alias,
+        )
+
     def to_extra(self) -> dict[str, Any]:
         return {
             "type": self.TYPE,
-            "schema_version": SCHEMA_VERSION,
             "model": self.model,
+            "alias": self.alias,
             "version": self.version,
             "previous_version": self.previous_version,
             "actor": self.actor,
@@ -287,6 +309,9 @@ class ChampionChanged:
             raise InvalidInputError(
                 f"The 'model' key of the {what} event payload is not a valid model name: {err}"
             ) from err
+        alias = extra.get("alias", CHAMPION_ALIAS)
+        if not is_name(alias):
+            raise _bad("alias", what, "an alias name such as 'champion'", alias)
         version = _int(extra, "version", what, minimum=1)
         previous = _int(extra, "previous_version", what, optional=True, minimum=1)
         actor = _str(extra, "actor", what)
@@ -296,6 +321,7 @@ class ChampionChanged:
             "type",
             "schema_version",
             "model",
+            "alias",
             "version",
             "previous_version",
             "actor",
@@ -314,6 +340,7 @@ class ChampionChanged:
             actor=actor,
             reason=reason,
             changed_at=changed_at,
+            alias=alias,
         )
 
 

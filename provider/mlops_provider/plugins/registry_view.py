@@ -164,20 +164,24 @@ def _login_url(request: Request) -> str | None:
 def _store():
     """The artifact store the operators write to, resolved as they resolve it
     (:mod:`mlops_provider.settings`)."""
+    from mlops_provider import settings
     from mlops_provider.core.errors import InvalidInputError
     from mlops_provider.hooks.artifacts import ArtifactStoreHook
 
     try:
-        return ArtifactStoreHook().get_store()
+        with settings.metadata_db():
+            return ArtifactStoreHook().get_store()
     except InvalidInputError as err:  # e.g. a root steered at the filesystem root: serve nothing
         raise HTTPException(500, f"The model registry is not available: {err}") from err
 
 
 def _registry(store):
     """The registry backend the operators use (:mod:`mlops_provider.settings`)."""
+    from mlops_provider import settings
     from mlops_provider.hooks.registry import get_registry
 
-    return get_registry(None, None, store)
+    with settings.metadata_db():
+        return get_registry(None, None, store)
 
 
 def _registry_call(fn: Callable[[], Any]) -> Any:

@@ -107,18 +107,10 @@ class ChampionChangedTrigger(BaseEventTrigger):
                     first = False
                 elif version != last:
                     await self._save(version)
-                    yield TriggerEvent(
-                        {
-                            "type": "champion_changed",
-                            "model": self.model_name,
-                            "alias": self.alias,
-                            "version": version,
-                            "previous_version": last,
-                            "actor": record.get("actor"),
-                            "reason": record.get("reason"),
-                            "changed_at": record.get("updated_at"),
-                        }
-                    )
+                    from mlops_provider.core.events import ChampionChanged
+
+                    event = ChampionChanged.from_alias_record(self.model_name, self.alias, record, last)
+                    yield TriggerEvent(event.to_extra())
                 last = version
             elif first:
                 first = False  # no champion yet: the first promotion will fire
