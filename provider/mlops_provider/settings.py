@@ -33,7 +33,9 @@ from typing import Any
 SECTION = "mlops"
 VARIABLE_TTL = 30.0
 _variable_cache: dict[tuple[str, bool], tuple[float, str | None]] = {}
-_metadata_db: contextvars.ContextVar[bool] = contextvars.ContextVar("mlops_settings_metadata_db", default=False)
+_metadata_db: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "mlops_settings_metadata_db", default=False
+)
 
 
 def airflow_home() -> str:
