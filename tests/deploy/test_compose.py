@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from mlops_provider.settings import SETTINGS
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -513,7 +515,8 @@ def test_minio_init_creates_the_buckets(config, tmp_path):
 
 def _env_reads(path: Path) -> dict[str, bool]:
     """{variable: has a default} for each os.environ.get / os.getenv / os.environ[...] in a module
-    (names given as module-level string constants are resolved)."""
+    and each provider setting it resolves (settings.resolve*, by their MLOPS_<NAME> variable);
+    names given as module-level string constants are resolved."""
     tree = ast.parse(path.read_text(), filename=str(path))
     constants = {
         t.id: node.value.value
@@ -534,6 +537,12 @@ def _env_reads(path: Path) -> dict[str, bool]:
             func = ast.unparse(node.func)
             if func in ("os.environ.get", "os.getenv") and (name := name_of(node.args[0])):
                 reads[name] = reads.get(name, True) and len(node.args) > 1
+            elif func in ("settings.resolve", "settings.resolve_with_source") and (
+                name := name_of(node.args[0])
+            ):
+                # a provider setting: its environment variable is what a deployment sets (the
+                # default, a local folder or nothing, does not serve distributed workers)
+                reads[SETTINGS[name].env] = False
         elif isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
             if isinstance(node.ctx, ast.Load) and (name := name_of(node.slice)):
                 reads[name] = False
