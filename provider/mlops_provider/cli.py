@@ -31,8 +31,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from mlops_provider.core.html import aligned
+from mlops_provider.core.names import CHAMPION as DEFAULT_ALIAS
+
 PROG = "mlops"
-DEFAULT_ALIAS = "champion"  # same as mlops_provider.core.registry.CHAMPION, without importing it
 EXIT_OK = 0
 EXIT_ERROR = 2
 
@@ -72,7 +74,7 @@ def _clean(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
+        return aligned(value)
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     return "".join(c if c.isprintable() else " " for c in text) or "-"
 

@@ -18,13 +18,11 @@ module imports no Airflow.
 
 from __future__ import annotations
 
-import html
 import io
-import json
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from mlops_provider.core import html as h
 from mlops_provider.core import metrics as _metrics
 from mlops_provider.core.errors import InvalidInputError
 
@@ -37,118 +35,6 @@ MAX_SET_ITEMS = 20
 MAX_TEXT = 400
 _CHALLENGER_COLOR = "#1f77b4"
 _CHAMPION_COLOR = "#ff7f0e"
-
-_CSS = """
-body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;padding:1.5rem 2rem;color:#1d2330;background:#f7f8fa;line-height:1.4}
-h1{font-size:1.5rem;margin:0 0 1rem}h2{font-size:1.15rem;margin:1.8rem 0 .6rem}
-.banner{padding:1rem 1.25rem;border-radius:6px;margin-bottom:1.2rem;color:#fff}
-.banner.pass{background:#1e8e3e}.banner.fail{background:#c5221f}
-.banner .verdict{font-size:1.6rem;font-weight:700;letter-spacing:.03em}
-.banner p{margin:.35rem 0 0}
-dl.stats{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1.2rem;margin:0;background:#fff;padding:1rem 1.25rem;border-radius:6px;border:1px solid #dde1e7}
-dl.stats dt{font-weight:600;color:#4a5568}dl.stats dd{margin:0;word-break:break-all}
-table{border-collapse:collapse;width:100%;background:#fff;font-size:.88rem;border:1px solid #dde1e7}
-th,td{padding:.4rem .6rem;border-bottom:1px solid #e5e8ec;text-align:left;vertical-align:top}
-th{background:#eef1f5;font-weight:600;white-space:nowrap}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.fail td{background:#fdecea}tr.fail td.status{color:#c5221f;font-weight:700}
-tr.pass td.status{color:#1e8e3e;font-weight:700}
-.better{color:#1e8e3e}.worse{color:#c5221f}
-code{font-family:SFMono-Regular,Consolas,Menlo,monospace;font-size:.85em;background:#f1f3f6;padding:0 .2em;border-radius:3px;word-break:break-all}
-.muted{color:#6b7280}.err{color:#c5221f}
-.plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1rem}
-figure{margin:0;background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:.5rem}
-figure img{width:100%;height:auto;display:block}figcaption{font-size:.85rem;color:#4a5568;padding:.3rem}
-"""
-
-
-# --------------------------------------------------------------------------- small formatting helpers
-def _e(value: Any) -> str:
-    """HTML-escape anything (None -> empty)."""
-    return "" if value is None else html.escape(str(value), quote=True)
-
-
-def _plain(v: Any) -> Any:
-    """numpy scalars -> Python scalars."""
-    return v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
-
-
-def _is_nan(v: Any) -> bool:
-    return isinstance(v, float) and math.isnan(v)
-
-
-def _fmt_num(v: Any, digits: int = 4, signed: bool = False) -> str:
-    """A number for a table cell: ints as is, floats with ``digits`` decimals; '' for None/NaN."""
-    v = _plain(v)
-    if v is None or _is_nan(v):
-        return ""
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, int):
-        return f"{v:+d}" if signed else str(v)
-    if isinstance(v, float):
-        if math.isinf(v):
-            return str(v)
-        return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
-    return str(v)
-
-
-def _num_cell(v: Any, digits: int = 4, signed: bool = False, cls: str = "") -> str:
-    """A right-aligned number cell; the exact value is in the tooltip."""
-    text = _fmt_num(v, digits, signed)
-    pv = _plain(v)
-    title = f' title="{_e(repr(pv))}"' if isinstance(pv, float) and text else ""
-    klass = f"num {cls}".strip()
-    return f'<td class="{klass}"{title}>{_e(text)}</td>'
-
-
-def _short(text: str, limit: int = MAX_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-def _fmt_value(v: Any) -> str:
-    """Any observed/expected value as short readable text (not yet escaped)."""
-    v = _plain(v)
-    if v is None:
-        return "null"
-    if isinstance(v, float):
-        return "NaN" if math.isnan(v) else f"{v:.6g}"
-    if isinstance(v, (int, bool)):
-        return str(v)
-    if isinstance(v, str):
-        return v
-    try:
-        return _short(json.dumps(v, default=str, sort_keys=True))
-    except (TypeError, ValueError):
-        return _short(repr(v))
-
-
-def _fmt_set(values: Iterable[Any]) -> str:
-    items = list(values)
-    shown = ", ".join(_fmt_value(x) for x in items[:MAX_SET_ITEMS])
-    more = f", \u2026 (+{len(items) - MAX_SET_ITEMS} more)" if len(items) > MAX_SET_ITEMS else ""
-    return "{" + shown + more + "}"
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
-    )
-
-
-def _stats(items: Iterable[tuple[str, Any]]) -> str:
-    rows = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in items)
-    return f'<dl class="stats">{rows}</dl>'
-
-
-def _table(headers: list[str], rows: list[str], caption: str | None = None) -> str:
-    cap = f'<caption class="muted">{_e(caption)}</caption>' if caption else ""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(rows) or f'<tr><td colspan="{len(headers)}" class="muted">(none)</td></tr>'
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _norm_prefix(key_prefix: str) -> str:
@@ -181,38 +67,38 @@ def describe_expected(expectation: str, kwargs: Mapping[str, Any] | None) -> str
     strict_lo, strict_hi = bool(kw.pop("strict_min", False)), bool(kw.pop("strict_max", False))
     if lo is not None and hi is not None:
         parts.append(
-            f"{'>' if strict_lo else '>='} {_fmt_value(lo)} and {'<' if strict_hi else '<='} {_fmt_value(hi)}"
+            f"{'>' if strict_lo else '>='} {h.readable(lo)} and {'<' if strict_hi else '<='} {h.readable(hi)}"
         )
     elif lo is not None:
-        parts.append(f"{'>' if strict_lo else '>='} {_fmt_value(lo)}")
+        parts.append(f"{'>' if strict_lo else '>='} {h.readable(lo)}")
     elif hi is not None:
-        parts.append(f"{'<' if strict_hi else '<='} {_fmt_value(hi)}")
+        parts.append(f"{'<' if strict_hi else '<='} {h.readable(hi)}")
     if "value_set" in kw:
         vs = kw.pop("value_set")
         word = "not in" if "_not_" in expectation else "in"
         parts.append(
-            f"{word} {_fmt_set(vs) if isinstance(vs, (list, tuple, set, frozenset)) else _fmt_value(vs)}"
+            f"{word} {h.readable_set(vs, MAX_SET_ITEMS) if isinstance(vs, (list, tuple, set, frozenset)) else h.readable(vs)}"
         )
     if "regex" in kw:
-        parts.append(f"matches /{_fmt_value(kw.pop('regex'))}/")
+        parts.append(f"matches /{h.readable(kw.pop('regex'))}/")
     if "regex_list" in kw:
-        parts.append(f"matches any of {_fmt_set(kw.pop('regex_list'))}")
+        parts.append(f"matches any of {h.readable_set(kw.pop('regex_list'), MAX_SET_ITEMS)}")
     if "type_" in kw:
-        parts.append(f"type {_fmt_value(kw.pop('type_'))}")
+        parts.append(f"type {h.readable(kw.pop('type_'))}")
     if "type_list" in kw:
-        parts.append(f"type in {_fmt_set(kw.pop('type_list'))}")
+        parts.append(f"type in {h.readable_set(kw.pop('type_list'), MAX_SET_ITEMS)}")
     if "value" in kw:
-        parts.append(f"= {_fmt_value(kw.pop('value'))}")
+        parts.append(f"= {h.readable(kw.pop('value'))}")
     if "column_list" in kw:
-        parts.append(f"columns {_fmt_set(kw.pop('column_list'))}")
+        parts.append(f"columns {h.readable_set(kw.pop('column_list'), MAX_SET_ITEMS)}")
     mostly = kw.pop("mostly", None)
     for k in sorted(kw):
-        parts.append(f"{k}={_fmt_value(kw[k])}")
+        parts.append(f"{k}={h.readable(kw[k])}")
     if mostly is not None and mostly != 1:
         try:
             parts.append(f"(mostly >= {float(mostly) * 100:g}%)")
         except (TypeError, ValueError):
-            parts.append(f"(mostly {_fmt_value(mostly)})")
+            parts.append(f"(mostly {h.readable(mostly)})")
     if not parts:
         return "\u2014"
     return "; ".join(parts)
@@ -222,7 +108,7 @@ def _examples_html(examples: Any) -> str:
     if not examples:
         return ""
     items = list(examples) if isinstance(examples, (list, tuple)) else [examples]
-    return " ".join(f"<code>{_e(_short(_fmt_value(x), 80))}</code>" for x in items)
+    return " ".join(f"<code>{h.escape(h.short(h.readable(x), 80))}</code>" for x in items)
 
 
 def _expectation_row(r: Mapping[str, Any]) -> str:
@@ -230,15 +116,15 @@ def _expectation_row(r: Mapping[str, Any]) -> str:
     status = "PASS" if ok else "FAIL"
     observed = ""
     if r.get("exception"):
-        observed = f'<span class="err">error: {_e(_short(str(r["exception"])))}</span>'
+        observed = f'<span class="err">error: {h.escape(h.short(str(r["exception"]), MAX_TEXT))}</span>'
     elif r.get("observed_value") is not None:
-        observed = _e(_fmt_value(r.get("observed_value")))
+        observed = h.escape(h.readable(r.get("observed_value")))
     pct = r.get("unexpected_percent")
     count = r.get("unexpected_count")
     elements = r.get("element_count")
-    count_cell = _fmt_num(count)
+    count_cell = h.number(count)
     if count is not None and elements is not None:
-        count_cell = f"{_fmt_num(count)} / {_fmt_num(elements)}"
+        count_cell = f"{h.number(count)} / {h.number(elements)}"
     col = r.get("column")
     table_level = '<span class="muted">(table)</span>'
     if col is None:
@@ -248,13 +134,13 @@ def _expectation_row(r: Mapping[str, Any]) -> str:
     return (
         f'<tr class="{"pass" if ok else "fail"}">'
         f'<td class="status">{status}</td>'
-        f"<td><code>{_e(r.get('expectation'))}</code></td>"
-        f"<td>{_e(col) if col is not None else table_level}</td>"
-        f"<td>{_e(describe_expected(str(r.get('expectation') or ''), r.get('kwargs')))}</td>"
+        f"<td><code>{h.escape(r.get('expectation'))}</code></td>"
+        f"<td>{h.escape(col) if col is not None else table_level}</td>"
+        f"<td>{h.escape(describe_expected(str(r.get('expectation') or ''), r.get('kwargs')))}</td>"
         f"<td>{observed}</td>"
-        f'<td class="num">{_e(count_cell)}</td>'
-        f'<td class="num">{_e(_fmt_num(pct, 2) + "%" if pct is not None and not _is_nan(_plain(pct)) else "")}</td>'
-        f'<td class="num">{_e(_fmt_num(r.get("missing_count")))}</td>'
+        f'<td class="num">{h.escape(count_cell)}</td>'
+        f'<td class="num">{h.escape(h.number(pct, 2) + "%" if pct is not None and not h.is_nan(h.plain(pct)) else "")}</td>'
+        f'<td class="num">{h.escape(h.number(r.get("missing_count")))}</td>'
         f"<td>{_examples_html(r.get('unexpected_examples'))}</td>"
         "</tr>"
     )
@@ -270,30 +156,32 @@ def render_validation_html(report: Mapping[str, Any]) -> str:
     banner = (
         f'<div class="banner {"pass" if ok else "fail"}" id="verdict">'
         f'<div class="verdict">{"PASS" if ok else "FAIL"}</div>'
-        f"<p>Data quality gate {'passed' if ok else 'failed'} for suite <strong>{_e(suite)}</strong>: "
-        f"{_e(report.get('successful'))} of {_e(report.get('evaluated'))} expectations met.</p></div>"
+        f"<p>Data quality gate {'passed' if ok else 'failed'} for suite <strong>{h.escape(suite)}</strong>: "
+        f"{h.escape(report.get('successful'))} of {h.escape(report.get('evaluated'))} expectations met.</p></div>"
     )
-    stats = _stats(
+    stats = h.stats(
         [
-            ("Suite", _e(suite)),
+            ("Suite", h.escape(suite)),
             (
                 "Dataset",
-                f"<code>{_e(report.get('dataset_uri'))}</code>" if report.get("dataset_uri") else "\u2014",
+                f"<code>{h.escape(report.get('dataset_uri'))}</code>"
+                if report.get("dataset_uri")
+                else "\u2014",
             ),
             (
                 "Dataset sha256",
-                f"<code>{_e(report.get('dataset_sha256'))}</code>"
+                f"<code>{h.escape(report.get('dataset_sha256'))}</code>"
                 if report.get("dataset_sha256")
                 else "\u2014",
             ),
-            ("Evaluated", _e(report.get("evaluated"))),
-            ("Successful", _e(report.get("successful"))),
-            ("Unsuccessful", _e(report.get("unsuccessful"))),
-            ("Success", _e(f"{float(pct):.1f}%") if isinstance(pct, (int, float)) else "\u2014"),
+            ("Evaluated", h.escape(report.get("evaluated"))),
+            ("Successful", h.escape(report.get("successful"))),
+            ("Unsuccessful", h.escape(report.get("unsuccessful"))),
+            ("Success", h.escape(f"{float(pct):.1f}%") if isinstance(pct, (int, float)) else "\u2014"),
         ]
-        + ([("Great Expectations", _e(report["gx_version"]))] if report.get("gx_version") else [])
+        + ([("Great Expectations", h.escape(report["gx_version"]))] if report.get("gx_version") else [])
     )
-    table = _table(
+    table = h.table(
         [
             "Status",
             "Expectation",
@@ -307,12 +195,12 @@ def render_validation_html(report: Mapping[str, Any]) -> str:
         ],
         [_expectation_row(r) for r in ordered],
     )
-    summary = f"<h2>Summary</h2><p>{_e(report.get('summary'))}</p>" if report.get("summary") else ""
+    summary = f"<h2>Summary</h2><p>{h.escape(report.get('summary'))}</p>" if report.get("summary") else ""
     body = (
-        f"<h1>Data quality report: {_e(suite)}</h1>\n{banner}\n{stats}\n{summary}\n"
+        f"<h1>Data quality report: {h.escape(suite)}</h1>\n{banner}\n{stats}\n{summary}\n"
         f"<h2>Expectations ({len(results)})</h2>\n{table}"
     )
-    return _page(f"Data quality: {suite} \u2014 {'PASS' if ok else 'FAIL'}", body)
+    return h.document(f"Data quality: {suite} \u2014 {'PASS' if ok else 'FAIL'}", body, body_class="report")
 
 
 def write_validation_report(store, key_prefix: str, report: Mapping[str, Any]) -> str:
@@ -481,7 +369,7 @@ def _confusion_png(y_pos, models, positive_label: Any) -> bytes:
 
     fig = _new_figure(5.0 * len(models), 4.6)
     axes = fig.subplots(1, len(models), squeeze=False)[0]
-    labels = ["negative", f"positive ({_fmt_value(positive_label)})"]
+    labels = ["negative", f"positive ({h.readable(positive_label)})"]
     n = max(len(y_pos), 1)
     for ax, (name, score, _color) in zip(axes, models, strict=True):
         pred = score >= 0.5
@@ -538,7 +426,7 @@ def _calibration_png(y_pos, models, two_classes: bool) -> bytes:
 
 # --------------------------------------------------------------------------- multiclass plots
 def _class_label(c: Any, limit: int = 24) -> str:
-    text = _fmt_value(c)
+    text = h.readable(c)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
@@ -639,7 +527,7 @@ def _per_class(y, models_mc, classes) -> list[dict[str, Any]]:
     """Precision, recall, F1 and support per class, for each model."""
     from sklearn.metrics import precision_recall_fscore_support
 
-    rows = [{"class": _plain(c)} for c in classes]
+    rows = [{"class": h.plain(c)} for c in classes]
     for name, pred, _proba in models_mc:
         p, r, f, n = precision_recall_fscore_support(y, pred, labels=list(classes), zero_division=0)
         for i, row in enumerate(rows):
@@ -659,10 +547,10 @@ def _per_class_html(rows: list[dict[str, Any]], has_champion: bool) -> str:
     headers = ["class", "support"] + [f"{m} {k}" for m in models for k in ("precision", "recall", "F1")]
     body = []
     for r in rows:
-        cells = [f"<td><code>{_e(r['class'])}</code></td>", _num_cell(r["support"])]
-        cells += [_num_cell(r.get(f"{m}_{k}")) for m in models for k in ("precision", "recall", "f1")]
+        cells = [f"<td><code>{h.escape(r['class'])}</code></td>", h.number_cell(r["support"])]
+        cells += [h.number_cell(r.get(f"{m}_{k}")) for m in models for k in ("precision", "recall", "f1")]
         body.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<h2>Per class</h2>\n<div id="per-class">{_table(headers, body)}</div>\n'
+    return f'<h2>Per class</h2>\n<div id="per-class">{h.table(headers, body)}</div>\n'
 
 
 def _multiclass_slice_rows(y, models_mc, classes, slices, metric: str) -> tuple[list[dict[str, Any]], int]:
@@ -698,16 +586,16 @@ def _multiclass_slice_table(rows, total: int, column: str | None, metric: str, h
     body = []
     for r in rows:
         label = (
-            f"<code>{_e(r['value'])}</code>"
+            f"<code>{h.escape(r['value'])}</code>"
             if r["value"] is not None
             else '<span class="muted">(missing)</span>'
         )
-        cells = [f"<td>{label}</td>", _num_cell(r["rows"]), _num_cell(r["classes"])]
-        cells += [_num_cell(r.get(f"{m}_{k}")) for m in models for k in names]
+        cells = [f"<td>{label}</td>", h.number_cell(r["rows"]), h.number_cell(r["classes"])]
+        cells += [h.number_cell(r.get(f"{m}_{k}")) for m in models for k in names]
         body.append(f"<tr>{''.join(cells)}</tr>")
     shown = f"{len(rows)} largest of {total} slices" if total > len(rows) else f"{total} slices"
     note = f" {metric} is blank where a slice lacks classes it needs."
-    return f'<p class="muted">{_e(shown)}, by rows.{_e(note)}</p>' + _table(headers, body)
+    return f'<p class="muted">{h.escape(shown)}, by rows.{h.escape(note)}</p>' + h.table(headers, body)
 
 
 # --------------------------------------------------------------------------- regression plots
@@ -763,7 +651,7 @@ def _largest_slices(slices) -> tuple[list[tuple[Any, dict[str, Any]]], int]:
     order = sorted(range(len(uniques)), key=lambda i: (-counts[i], str(uniques[i])))[:MAX_SLICES]
     out = []
     for i in order:
-        value = _plain(uniques[i])
+        value = h.plain(uniques[i])
         out.append((codes == i, {"value": None if pd.isna(value) else value, "rows": int(counts[i])}))
     return out, len(uniques)
 
@@ -810,22 +698,22 @@ def _slice_table(
     body = []
     for r in rows:
         label = (
-            f"<code>{_e(r['value'])}</code>"
+            f"<code>{h.escape(r['value'])}</code>"
             if r["value"] is not None
             else '<span class="muted">(missing)</span>'
         )
-        cells = [f"<td>{label}</td>", _num_cell(r["rows"]), _num_cell(r.get(first))]
-        cells += [_num_cell(r.get(f"{m}_{k}")) for m in models for k in metrics]
+        cells = [f"<td>{label}</td>", h.number_cell(r["rows"]), h.number_cell(r.get(first))]
+        cells += [h.number_cell(r.get(f"{m}_{k}")) for m in models for k in metrics]
         body.append(f"<tr>{''.join(cells)}</tr>")
     shown = f"{len(rows)} largest of {total} slices" if total > len(rows) else f"{total} slices"
     note = " ROC AUC is blank for a slice with a single class." if task == "classification" else ""
-    return f'<p class="muted">{_e(shown)}, by rows.{_e(note)}</p>' + _table(headers, body)
+    return f'<p class="muted">{h.escape(shown)}, by rows.{h.escape(note)}</p>' + h.table(headers, body)
 
 
 # --------------------------------------------------------------------------- evaluation report: HTML
 def _delta_class(metric: str, delta: Any, verdict: Mapping[str, Any] | None = None) -> str:
-    d = _plain(delta)
-    if metric == "rows" or not isinstance(d, (int, float)) or _is_nan(d) or d == 0:
+    d = h.plain(delta)
+    if metric == "rows" or not isinstance(d, (int, float)) or h.is_nan(d) or d == 0:
         return ""
     higher = _higher_is_better(metric, verdict)
     if higher is None:
@@ -841,17 +729,17 @@ def _checks_table(checks: list[Mapping[str, Any]], verdict: Mapping[str, Any] | 
         ci = ""
         if c.get("ci_low") is not None and c.get("ci_high") is not None:
             ci = (
-                f' title="improvement {_fmt_num(c.get("delta"), signed=True)}, interval '
-                f'[{_fmt_num(c["ci_low"], signed=True)}, {_fmt_num(c["ci_high"], signed=True)}]"'
+                f' title="improvement {h.number(c.get("delta"), signed=True)}, interval '
+                f'[{h.number(c["ci_low"], signed=True)}, {h.number(c["ci_high"], signed=True)}]"'
             )
         rows.append(
             f'<tr class="{"pass" if ok else "fail"}">'
-            f"<td>{_e(c.get('kind'))}</td><td><code>{_e(metric)}</code></td><td>{_e(c.get('op'))}</td>"
-            f"{_num_cell(c.get('threshold'))}{_num_cell(c.get('challenger'))}{_num_cell(c.get('champion'))}"
-            f"{_num_cell(c.get('delta'), signed=True, cls=_delta_class(metric, c.get('delta'), verdict))}"
+            f"<td>{h.escape(c.get('kind'))}</td><td><code>{h.escape(metric)}</code></td><td>{h.escape(c.get('op'))}</td>"
+            f"{h.number_cell(c.get('threshold'))}{h.number_cell(c.get('challenger'))}{h.number_cell(c.get('champion'))}"
+            f"{h.number_cell(c.get('delta'), signed=True, cls=_delta_class(metric, c.get('delta'), verdict))}"
             f'<td class="status"{ci}>{"passed" if ok else "FAILED"}</td></tr>'
         )
-    return _table(["kind", "metric", "op", "threshold", "challenger", "champion", "delta", "passed"], rows)
+    return h.table(["kind", "metric", "op", "threshold", "challenger", "champion", "delta", "passed"], rows)
 
 
 def _metrics_table(metrics: Mapping[str, Mapping[str, Any]], verdict: Mapping[str, Any] | None = None) -> str:
@@ -861,19 +749,19 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, Any]], verdict: Mapping[st
     names = list(ch) + [k for k in (cm or {}) if k not in ch]
     rows = []
     for name in names:
-        a = _plain(ch.get(name))
-        b = _plain(cm.get(name)) if cm else None
+        a = h.plain(ch.get(name))
+        b = h.plain(cm.get(name)) if cm else None
         delta = None
         if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
             delta = a - b if isinstance(a, int) and isinstance(b, int) else round(float(a) - float(b), 6)
         higher = None if name == "rows" else _higher_is_better(name, verdict)
         hint = "" if higher is None else f' title="{"higher" if higher else "lower"} is better"'
         rows.append(
-            f"<tr><td{hint}><code>{_e(name)}</code></td>"
-            f"{_num_cell(b) if cm is not None else '<td></td>'}"
-            f"{_num_cell(a)}{_num_cell(delta, signed=True, cls=_delta_class(name, delta, verdict))}</tr>"
+            f"<tr><td{hint}><code>{h.escape(name)}</code></td>"
+            f"{h.number_cell(b) if cm is not None else '<td></td>'}"
+            f"{h.number_cell(a)}{h.number_cell(delta, signed=True, cls=_delta_class(name, delta, verdict))}</tr>"
         )
-    return _table(["metric", "champion", "challenger", "delta (challenger - champion)"], rows)
+    return h.table(["metric", "champion", "challenger", "delta (challenger - champion)"], rows)
 
 
 def _comparison_html(verdict: Mapping[str, Any]) -> str:
@@ -886,23 +774,25 @@ def _comparison_html(verdict: Mapping[str, Any]) -> str:
         "paired_bootstrap": f"paired bootstrap, {c.get('resamples')} resamples, seed {c.get('seed')}",
     }.get(c.get("method"), str(c.get("method")))
     rule = verdict.get("promote_if") or "better"
-    need = _fmt_num(float(verdict.get("min_improvement") or 0.0))
+    need = h.number(float(verdict.get("min_improvement") or 0.0))
     rule_text = (
         f"the improvement must exceed {need}"
         if rule == "better"
         else f"the lower end of the interval must exceed {need}"
     )
     info = [
-        ("Metric", f"<code>{_e(c.get('metric'))}</code>"),
-        ("Improvement (challenger over champion)", _e(_fmt_num(c.get("improvement"), signed=True))),
+        ("Metric", f"<code>{h.escape(c.get('metric'))}</code>"),
+        ("Improvement (challenger over champion)", h.escape(h.number(c.get("improvement"), signed=True))),
         (
             f"{float(c.get('confidence') or 0.95):.0%} interval",
-            _e(f"[{_fmt_num(c.get('ci_low'), signed=True)}, {_fmt_num(c.get('ci_high'), signed=True)}]"),
+            h.escape(
+                f"[{h.number(c.get('ci_low'), signed=True)}, {h.number(c.get('ci_high'), signed=True)}]"
+            ),
         ),
-        ("Method", _e(method)),
-        ("Promotion rule", f"<code>{_e(rule)}</code>: {_e(rule_text)}"),
+        ("Method", h.escape(method)),
+        ("Promotion rule", f"<code>{h.escape(rule)}</code>: {h.escape(rule_text)}"),
     ]
-    return f'<h2>Challenger vs champion</h2>\n<div id="comparison">{_stats(info)}</div>\n'
+    return f'<h2>Challenger vs champion</h2>\n<div id="comparison">{h.stats(info)}</div>\n'
 
 
 _CAPTIONS = {
@@ -933,26 +823,29 @@ def _render_evaluation_html(
     decision = verdict.get("decision") or ("promote" if ok else "reject")
     banner = (
         f'<div class="banner {"pass" if ok else "fail"}" id="verdict">'
-        f'<div class="verdict">{"PASSED" if ok else "FAILED"} \u2014 {_e(str(decision).upper())}</div>'
-        f"<p>{_e(verdict.get('reason'))}</p></div>"
+        f'<div class="verdict">{"PASSED" if ok else "FAILED"} \u2014 {h.escape(str(decision).upper())}</div>'
+        f"<p>{h.escape(verdict.get('reason'))}</p></div>"
     )
     ds = verdict.get("eval_dataset") or {}
     champion_version = verdict.get("champion_version")
     info = [
-        ("Model", f"<code>{_e(verdict.get('model'))}</code>"),
-        ("Task", _e(task if task != "classification" else "binary classification")),
-        ("Champion", _e(f"v{champion_version}") if champion_version is not None else "none (first version)"),
-        ("Compare metric", f"<code>{_e(verdict.get('compare_metric'))}</code>"),
-        ("Promotion rule", f"<code>{_e(verdict.get('promote_if') or 'better')}</code>"),
-        ("Bootstrap policy", _e(verdict.get("bootstrap"))),
-        ("Evaluation rows", _e(f"{rows:,}")),
+        ("Model", f"<code>{h.escape(verdict.get('model'))}</code>"),
+        ("Task", h.escape(task if task != "classification" else "binary classification")),
+        (
+            "Champion",
+            h.escape(f"v{champion_version}") if champion_version is not None else "none (first version)",
+        ),
+        ("Compare metric", f"<code>{h.escape(verdict.get('compare_metric'))}</code>"),
+        ("Promotion rule", f"<code>{h.escape(verdict.get('promote_if') or 'better')}</code>"),
+        ("Bootstrap policy", h.escape(verdict.get("bootstrap"))),
+        ("Evaluation rows", h.escape(f"{rows:,}")),
     ]
     for k in ("uri", "sha256", "rows"):
         if ds.get(k) is not None:
-            info.append((f"Evaluation dataset {k}", f"<code>{_e(ds[k])}</code>"))
+            info.append((f"Evaluation dataset {k}", f"<code>{h.escape(ds[k])}</code>"))
     figures = "".join(
-        f'<figure><img src="{_e(name)}" alt="{_e(_CAPTIONS.get(name, name))}" loading="lazy">'
-        f"<figcaption>{_e(_CAPTIONS.get(name, name))}</figcaption></figure>"
+        f'<figure><img src="{h.escape(name)}" alt="{h.escape(_CAPTIONS.get(name, name))}" loading="lazy">'
+        f"<figcaption>{h.escape(_CAPTIONS.get(name, name))}</figcaption></figure>"
         for name in images
     )
     checks = list(verdict.get("checks") or [])
@@ -960,7 +853,7 @@ def _render_evaluation_html(
         _checks_table(checks, verdict) if checks else '<p class="muted">No checks were configured.</p>'
     )
     body = (
-        f"<h1>{_e(title)}</h1>\n{banner}\n{_stats(info)}\n"
+        f"<h1>{h.escape(title)}</h1>\n{banner}\n{h.stats(info)}\n"
         f"<h2>Checks</h2>\n{checks_html}\n"
         f"{_comparison_html(verdict)}"
         f"<h2>Metrics</h2>\n{_metrics_table(verdict.get('metrics') or {}, verdict)}\n"
@@ -968,10 +861,10 @@ def _render_evaluation_html(
         f'<h2>Plots</h2>\n<div class="plots">{figures}</div>\n'
     )
     if slice_html:
-        body += f"<h2>By {_e(slice_column or 'slice')}</h2>\n{slice_html}\n"
+        body += f"<h2>By {h.escape(slice_column or 'slice')}</h2>\n{slice_html}\n"
     if verdict.get("summary"):
-        body += f'<h2>Summary</h2>\n<p class="muted">{_e(verdict["summary"])}</p>\n'
-    return _page(title, body)
+        body += f'<h2>Summary</h2>\n<p class="muted">{h.escape(verdict["summary"])}</p>\n'
+    return h.document(title, body, body_class="report")
 
 
 def _plain_text():

@@ -4,7 +4,6 @@ Slack blocks. Every number says by how much; every gate links to its report and 
 
 from __future__ import annotations
 
-import html as _html
 import json
 import logging
 import math
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_provider.core.errors import InvalidParameterError
+from mlops_provider.core.html import compact, escape, percent
 from mlops_provider.urls import absolute_base_url, dag_run_url, task_url
 from mlops_provider.urls import model_version_url as _model_version_url
 
@@ -303,34 +303,6 @@ def _missing_entry(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _num(x: Any, signed: bool = False) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return str(x)
-    if isinstance(x, int):
-        return f"{x:+d}" if signed else str(x)
-    if math.isnan(x) or math.isinf(x):
-        return str(x)
-    if x != 0 and abs(x) < 1e-4:
-        return f"{x:+.2g}" if signed else f"{x:.2g}"
-    s = f"{x:+.4f}" if signed else f"{x:.4f}"
-    s = s.rstrip("0")
-    return s + "0" if s.endswith(".") else s
-
-
-def _pct(p: Any) -> str:
-    if not isinstance(p, (int, float)) or isinstance(p, bool) or math.isnan(p):
-        return "n/a"
-    if p == 0:
-        return "0%"
-    if p >= 1:
-        return f"{p:.2f}%"
-    if p >= 0.001:
-        return f"{p:.3g}%"
-    return "<0.001%"
-
-
 def _value(v: Any) -> str:
     if isinstance(v, (list, tuple, set)):
         items = list(v)
@@ -338,7 +310,7 @@ def _value(v: Any) -> str:
         more = f", ... ({len(items)} values)" if len(items) > MAX_LISTED_VALUES else ""
         return f"[{shown}{more}]"
     if isinstance(v, float):
-        return _num(v)
+        return compact(v)
     return json.dumps(v, default=str)
 
 
@@ -351,17 +323,17 @@ _FAILED_OP = {">=": "<", "<=": ">", ">": "<=", "<": ">="}
 
 def _check_phrase(c: dict[str, Any], champion_version: Any = None) -> str:
     op = c.get("op") if c.get("passed") else _FAILED_OP.get(c.get("op"), "vs")
-    metric, ch, delta = c.get("metric"), _num(c.get("challenger")), _num(c.get("delta"), signed=True)
+    metric, ch, delta = c.get("metric"), compact(c.get("challenger")), compact(c.get("delta"), signed=True)
     if c.get("kind") == "champion":
         who = f"champion v{champion_version}" if champion_version is not None else "champion"
         ci = ""
         if c.get("ci_low") is not None and c.get("ci_high") is not None:
-            ci = f", improvement 95% interval [{_num(c['ci_low'], signed=True)}, {_num(c['ci_high'], signed=True)}]"
+            ci = f", improvement 95% interval [{compact(c['ci_low'], signed=True)}, {compact(c['ci_high'], signed=True)}]"
         return (
-            f"{metric} {ch} vs {who} {_num(c.get('champion'))} "
-            f"(delta {delta}, needs {c.get('op')} {_num(c.get('threshold'))}{ci})"
+            f"{metric} {ch} vs {who} {compact(c.get('champion'))} "
+            f"(delta {delta}, needs {c.get('op')} {compact(c.get('threshold'))}{ci})"
         )
-    return f"{metric} {ch} {op} {_num(c.get('threshold'))} (delta {delta})"
+    return f"{metric} {ch} {op} {compact(c.get('threshold'))} (delta {delta})"
 
 
 def _gate_headline(g: dict[str, Any]) -> str:
@@ -432,8 +404,8 @@ def _text(p: dict[str, Any]) -> str:
                     lines.append(f"     observed: {_value(f['observed_value'])}")
                 if f["unexpected_count"] is not None:
                     lines.append(
-                        f"     unexpected: {f['unexpected_count']} of {_num(f['element_count'])} rows "
-                        f"({_pct(f['unexpected_percent'])})"
+                        f"     unexpected: {f['unexpected_count']} of {compact(f['element_count'])} rows "
+                        f"({percent(f['unexpected_percent'])})"
                     )
                 if f["examples"]:
                     lines.append(f"     examples: {', '.join(_value(v) for v in f['examples'])}")
@@ -449,16 +421,16 @@ def _text(p: dict[str, Any]) -> str:
                     f"Challenger model: {g['challenger_model']['uri']} (sha256 {g['challenger_model']['sha256']})"
                 )
             ev, tr = g["eval_dataset"], g["train_dataset"]
-            lines.append(f"Evaluation snapshot: {ev['uri'] or 'n/a'} ({_num(ev['rows'])} rows)")
+            lines.append(f"Evaluation snapshot: {ev['uri'] or 'n/a'} ({compact(ev['rows'])} rows)")
             lines.append(f"Evaluation sha256: {ev['sha256'] or 'n/a'}")
             if tr["uri"]:
                 lines.append(f"Training snapshot: {tr['uri']} (sha256 {tr['sha256']})")
             lines.append("Checks:")
             for c in g["checks"]:
                 lines.append(
-                    f"  - {c.get('metric')} [{c.get('kind')}]: needs {c.get('op')} {_num(c.get('threshold'))}; "
-                    f"challenger {_num(c.get('challenger'))}, champion {_num(c.get('champion'))}, "
-                    f"delta {_num(c.get('delta'), signed=True)} -> {'passed' if c.get('passed') else 'FAILED'}"
+                    f"  - {c.get('metric')} [{c.get('kind')}]: needs {c.get('op')} {compact(c.get('threshold'))}; "
+                    f"challenger {compact(c.get('challenger'))}, champion {compact(c.get('champion'))}, "
+                    f"delta {compact(c.get('delta'), signed=True)} -> {'passed' if c.get('passed') else 'FAILED'}"
                 )
             if not g["checks"]:
                 lines.append("  (no checks)")
@@ -495,14 +467,14 @@ _STATUS_COLOR = {
 
 
 def _html_body(p: dict[str, Any]) -> str:
-    e = _html.escape
+    e = escape
     td = 'style="border:1px solid #d0d5dd;padding:4px 8px;vertical-align:top"'
     th = 'style="border:1px solid #d0d5dd;padding:4px 8px;background:#f2f4f7;text-align:left"'
     table = 'style="border-collapse:collapse;font-size:13px;margin:6px 0"'
 
     def link(url: str, label: str) -> str:
         if url.startswith(("http://", "https://")):
-            return f'<a href="{e(url, quote=True)}">{e(label)}</a>'
+            return f'<a href="{e(url)}">{e(label)}</a>'
         return f"{e(label)}: <code>{e(url)}</code>"
 
     def row(*cells: str, header: bool = False) -> str:
@@ -557,7 +529,7 @@ def _html_body(p: dict[str, Any]) -> str:
                             f"could not be evaluated: {f['exception']}"
                         )
                     unexpected = (
-                        e(f"{f['unexpected_count']} of {_num(f['element_count'])}")
+                        e(f"{f['unexpected_count']} of {compact(f['element_count'])}")
                         if f["unexpected_count"] is not None
                         else ""
                     )
@@ -568,7 +540,7 @@ def _html_body(p: dict[str, Any]) -> str:
                             e(_expected(f["expected"])),
                             observed,
                             unexpected,
-                            e(_pct(f["unexpected_percent"])) if f["unexpected_count"] is not None else "",
+                            e(percent(f["unexpected_percent"])) if f["unexpected_count"] is not None else "",
                             e(", ".join(_value(v) for v in f["examples"])),
                         )
                     )
@@ -595,7 +567,7 @@ def _html_body(p: dict[str, Any]) -> str:
             out.append(
                 row(
                     "Evaluation snapshot",
-                    f"<code>{e(str(ev['uri'] or 'n/a'))}</code> ({e(_num(ev['rows']))} rows)"
+                    f"<code>{e(str(ev['uri'] or 'n/a'))}</code> ({e(compact(ev['rows']))} rows)"
                     f"<br>sha256 <code>{e(str(ev['sha256'] or 'n/a'))}</code>",
                 )
             )
@@ -618,10 +590,10 @@ def _html_body(p: dict[str, Any]) -> str:
                     row(
                         e(str(c.get("metric"))),
                         e(str(c.get("kind"))),
-                        e(f"{c.get('op')} {_num(c.get('threshold'))}"),
-                        e(_num(c.get("champion"))),
-                        e(_num(c.get("challenger"))),
-                        e(_num(c.get("delta"), signed=True)),
+                        e(f"{c.get('op')} {compact(c.get('threshold'))}"),
+                        e(compact(c.get("champion"))),
+                        e(compact(c.get("challenger"))),
+                        e(compact(c.get("delta"), signed=True)),
                         res,
                     )
                 )
@@ -697,7 +669,7 @@ def slack_message(alert: GateAlert) -> dict[str, Any]:
             for f in g["failures"]:
                 col = f" `{esc(f['column'])}`" if f["column"] else ""
                 detail = (
-                    f"{f['unexpected_count']} of {_num(f['element_count'])} rows ({_pct(f['unexpected_percent'])})"
+                    f"{f['unexpected_count']} of {compact(f['element_count'])} rows ({percent(f['unexpected_percent'])})"
                     if f["unexpected_count"] is not None
                     else f"observed {esc(_value(f['observed_value']))}"
                 )
@@ -714,8 +686,8 @@ def slack_message(alert: GateAlert) -> dict[str, Any]:
             for c in g["checks"]:
                 lines.append(
                     f"• {'✅' if c.get('passed') else '❌'} {esc(c.get('metric'))} [{esc(c.get('kind'))}]: "
-                    f"needs {esc(c.get('op'))} {_num(c.get('threshold'))}; challenger {_num(c.get('challenger'))}, "
-                    f"champion {_num(c.get('champion'))}, delta {_num(c.get('delta'), signed=True)}"
+                    f"needs {esc(c.get('op'))} {compact(c.get('threshold'))}; challenger {compact(c.get('challenger'))}, "
+                    f"champion {compact(c.get('champion'))}, delta {compact(c.get('delta'), signed=True)}"
                 )
         else:
             lines.append(esc(g["summary"]))

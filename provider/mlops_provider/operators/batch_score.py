@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.names import CHAMPION
 from mlops_provider.links.report import ModelVersionLink
 from mlops_provider.operators._base import MlopsBaseOperator
 
@@ -32,7 +33,7 @@ class ResolveModelVersionOperator(MlopsBaseOperator):
     operator_extra_links = (ModelVersionLink(),)
 
     def __init__(
-        self, *, model_name: str, model_ref: Any = "champion", artifact_root: str | None = None, **kwargs: Any
+        self, *, model_name: str, model_ref: Any = CHAMPION, artifact_root: str | None = None, **kwargs: Any
     ):
         super().__init__(artifact_root=artifact_root, **kwargs)
         self.model_name = model_name
@@ -96,7 +97,7 @@ class BatchScoreOperator(MlopsBaseOperator):
         *,
         model_name: str,
         dataset: Any,
-        model_ref: Any = "champion",
+        model_ref: Any = CHAMPION,
         passthrough: list[str] | None = None,
         output_key: str | None = None,
         batch_size: int = 131_072,

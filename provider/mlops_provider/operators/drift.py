@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias
 
+from mlops_provider.core.names import CHAMPION
 from mlops_provider.operators._base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         model_name: str,
         dataset: Any,
         features: list[str] | None = None,
-        alias: str = "champion",
+        alias: str = CHAMPION,
         psi_threshold: Any = 0.2,
         missing_threshold: Any = 0.1,
         unseen_threshold: Any = 0.05,
@@ -347,7 +348,7 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
         dataset: Any,
         metric: str | None = None,
         tolerance: Any = 0.02,
-        alias: str = "champion",
+        alias: str = CHAMPION,
         trusted_types: list[str] | None = None,
         retrain_alias: str | None = None,
         artifact_root: str | None = None,

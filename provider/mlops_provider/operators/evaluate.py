@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.names import CHAMPION
 from mlops_provider.exceptions import ModelGateFailed
 from mlops_provider.links.report import EvaluationReportLink
 from mlops_provider.operators._base import MlopsBaseOperator
@@ -70,7 +71,7 @@ class EvaluateModelOperator(MlopsBaseOperator):
         promote_if: str = "better",
         bootstrap: str = "promote",
         on_fail: str = "fail",
-        alias: str = "champion",
+        alias: str = CHAMPION,
         slice_column: str | None = None,
         cluster_column: str | None = None,
         trusted_types: list[str] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.names import CHAMPION
 from mlops_provider.links.report import ModelVersionLink
 from mlops_provider.operators._base import MlopsBaseOperator
 
@@ -39,7 +40,7 @@ class RegisterModelOperator(MlopsBaseOperator):
         evaluation: Any = None,
         model: Any = None,
         promote: bool = True,
-        alias: str = "champion",
+        alias: str = CHAMPION,
         tags: dict[str, Any] | None = None,
         artifact_root: str | None = None,
         **kwargs: Any,

@@ -8,16 +8,23 @@ where they land in an attribute.
 
 from __future__ import annotations
 
-import datetime as dt
-import html
-import json
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
-CHAMPION = "champion"
+from mlops_provider.core.html import (
+    definitions,
+    document,
+    pretty_json,
+    short,
+    table,
+    timestamp,
+)
+from mlops_provider.core.html import escape as e
+from mlops_provider.core.html import number as fmt_num
+from mlops_provider.core.html import url_segment as q
+from mlops_provider.core.names import CHAMPION
+
 PREFERRED_METRICS = (
     "roc_auc",
     "average_precision",
@@ -32,112 +39,6 @@ PREFERRED_METRICS = (
     "mae",
     "r2",
 )
-
-CSS = """
-:root{--fg:#1d2330;--muted:#5f6b7a;--line:#e3e7ed;--bg:#f5f7fa;--card:#fff;--brand:#017cee;
---ok:#1e8e3e;--ok-bg:#e6f4ea;--bad:#c5221f;--bad-bg:#fdecea;--info-bg:#e8f1fd;--warn-bg:#fff4e0}
-*{box-sizing:border-box}
-body{margin:0;font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
-color:var(--fg);background:var(--bg);font-size:14px;line-height:1.45}
-a{color:var(--brand);text-decoration:none}a:hover{text-decoration:underline}
-header.top{display:flex;align-items:center;gap:1rem;padding:.7rem 1.5rem;background:#0b1f33;color:#fff}
-header.top a{color:#fff}header.top .brand{font-weight:700;font-size:1.05rem;letter-spacing:.01em}
-header.top .crumbs{flex:1;color:#b7c4d3}header.top .crumbs a{color:#dbe6f2}
-header.top .user{color:#b7c4d3;font-size:.85rem}
-main{padding:1.2rem 1.5rem 2rem;max-width:1400px}
-h1{font-size:1.45rem;margin:.2rem 0 .9rem}h2{font-size:1.08rem;margin:1.6rem 0 .6rem}
-h3{font-size:.95rem;margin:1rem 0 .4rem;color:var(--muted)}
-.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem 1.2rem;margin:.8rem 0}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(330px,1fr));gap:1rem}
-table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line);border-radius:6px}
-th,td{padding:.45rem .65rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{background:#eef2f7;font-weight:600;font-size:.82rem;color:#3c4757;white-space:nowrap}
-tr:last-child td{border-bottom:none}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1.2rem;margin:0}
-dl.kv dt{font-weight:600;color:var(--muted)}dl.kv dd{margin:0;word-break:break-word}
-code,pre{font-family:SFMono-Regular,Consolas,Menlo,monospace;font-size:.82rem}
-code{background:#f0f3f7;padding:0 .25em;border-radius:3px;word-break:break-all}
-pre{background:#f0f3f7;padding:.6rem .8rem;border-radius:6px;overflow:auto;max-height:22rem;margin:.3rem 0;white-space:pre-wrap}
-.badge{display:inline-block;padding:.05rem .5rem;border-radius:999px;font-size:.78rem;font-weight:600;
-background:#e8ecf1;color:#3c4757;margin-right:.25rem;white-space:nowrap}
-.badge.ok{background:var(--ok-bg);color:var(--ok)}.badge.bad{background:var(--bad-bg);color:var(--bad)}
-.badge.champion{background:#fff1c2;color:#7a5300}.badge.alias{background:var(--info-bg);color:#0b4f9c}
-.muted{color:var(--muted)}.small{font-size:.82rem}
-.reason{color:var(--muted);font-size:.82rem;font-weight:400;max-width:34rem}
-td.when,td.move{white-space:nowrap}
-.flash{padding:.7rem 1rem;border-radius:6px;margin:.2rem 0 1rem;border:1px solid}
-.flash.ok{background:var(--ok-bg);border-color:#b7dfc3}.flash.bad{background:var(--bad-bg);border-color:#f3c2bf}
-.banner{padding:.8rem 1rem;border-radius:6px;color:#fff;margin:.4rem 0 .8rem}
-.banner.ok{background:var(--ok)}.banner.bad{background:var(--bad)}.banner .big{font-size:1.2rem;font-weight:700}
-form.inline{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end;margin:0}
-form.inline label{display:flex;flex-direction:column;font-size:.78rem;color:var(--muted);gap:.15rem}
-input[type=text],select{font:inherit;padding:.38rem .5rem;border:1px solid #c6ceda;border-radius:5px;background:#fff;min-width:8rem}
-input[type=text]{min-width:22rem}
-button{font:inherit;font-weight:600;padding:.42rem .95rem;border-radius:5px;border:1px solid var(--brand);
-background:var(--brand);color:#fff;cursor:pointer}
-button.secondary{background:#fff;color:var(--brand)}
-tr.passed td.status{color:var(--ok);font-weight:700}tr.failed td{background:#fff7f6}tr.failed td.status{color:var(--bad);font-weight:700}
-tr.current td{background:#fffbea}
-.empty{padding:2rem;text-align:center;color:var(--muted)}
-footer{padding:0 1.5rem 1.5rem;color:var(--muted);font-size:.78rem}
-"""
-
-
-# --------------------------------------------------------------------------- small helpers
-def e(value: Any) -> str:
-    """HTML-escape anything (None -> empty string)."""
-    return "" if value is None else html.escape(str(value), quote=True)
-
-
-def q(value: Any) -> str:
-    """One URL path segment."""
-    return quote(str(value), safe="")
-
-
-def fmt_num(value: Any, digits: int = 4) -> str:
-    if value is None or isinstance(value, bool):
-        return "" if value is None else str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def fmt_signed(value: Any, digits: int = 4) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return f"{value:+.{digits}f}"
-    return fmt_num(value, digits)
-
-
-def fmt_time(value: Any) -> str:
-    """An ISO timestamp as ``YYYY-MM-DD HH:MM:SS UTC`` in a <time> element (the exact value on hover)."""
-    if not value:
-        return ""
-    text = str(value)
-    try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if t.tzinfo is not None:
-            t = t.astimezone(dt.timezone.utc)
-        shown = t.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if t.tzinfo is not None else "")
-    except ValueError:
-        shown = text
-    return f'<time datetime="{e(text)}" title="{e(text)}">{e(shown)}</time>'
-
-
-def short(text: Any, limit: int = 160) -> str:
-    s = "" if text is None else str(text)
-    return s if len(s) <= limit else s[: limit - 1] + "\u2026"
-
-
-def pretty_json(value: Any) -> str:
-    try:
-        return json.dumps(value, indent=2, sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def key_metrics(
@@ -169,19 +70,6 @@ def alias_badges(aliases: Iterable[str]) -> str:
         f'<span class="badge {"champion" if a == CHAMPION else "alias"}">{e(a)}</span>'
         for a in sorted(aliases)
     )
-
-
-def table(headers: list[str], rows: list[str], empty: str = "(none)", cls: str = "") -> str:
-    head = "".join(f"<th>{e(h)}</th>" for h in headers)
-    body = "".join(rows) or f'<tr><td colspan="{len(headers)}" class="muted">{e(empty)}</td></tr>'
-    klass = f' class="{e(cls)}"' if cls else ""
-    return f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def kv(items: Iterable[tuple[str, str]]) -> str:
-    """A definition list; values are HTML already (escape them before)."""
-    rows = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in items if v not in (None, ""))
-    return f'<dl class="kv">{rows}</dl>'
 
 
 # --------------------------------------------------------------------------- page frame
@@ -216,14 +104,14 @@ def page(
     )
     user = f'<span class="user">signed in as {e(ctx.user)}</span>' if ctx.user else ""
     footer = f"<footer>Artifact root: <code>{e(ctx.root)}</code></footer>" if ctx.root else ""
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<meta name="referrer" content="same-origin">\n'
-        f"<title>{e(title)} \u00b7 Model registry</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+    header = (
         f'<header class="top"><a class="brand" href="{e(ctx.prefix)}/">Model registry</a>'
-        f'<span class="crumbs">{trail}</span>{user}<a href="{e(ctx.ui_root)}/">Airflow \u2197</a></header>\n'
-        f"<main>\n{flash}{body}\n</main>\n{footer}\n</body>\n</html>\n"
+        f'<span class="crumbs">{trail}</span>{user}<a href="{e(ctx.ui_root)}/">Airflow \u2197</a></header>'
+    )
+    return document(
+        f"{title} \u00b7 Model registry",
+        f"{header}\n<main>\n{flash}{body}\n</main>\n{footer}",
+        head_html='<meta name="referrer" content="same-origin">\n',
     )
 
 
@@ -261,7 +149,7 @@ def index_page(ctx: Ctx, models: list[dict[str, Any]]) -> str:
         )
         latest_cell = (
             f'<a href="{e(ctx.version_url(name, latest["version"]))}">v{e(latest["version"])}</a> '
-            f'{gate_badge(latest.get("verdict"))}<div class="small muted">{fmt_time(latest.get("created_at"))}</div>'
+            f'{gate_badge(latest.get("verdict"))}<div class="small muted">{timestamp(latest.get("created_at"))}</div>'
             if latest
             else ""
         )
@@ -277,7 +165,7 @@ def index_page(ctx: Ctx, models: list[dict[str, Any]]) -> str:
         last = champ_events[-1] if champ_events else None
         last_cell = (
             f"{e(last.get('action'))} v{e(last.get('version'))} by <b>{e(last.get('actor'))}</b>"
-            f'<div class="small muted">{fmt_time(last.get("updated_at"))}</div>'
+            f'<div class="small muted">{timestamp(last.get("updated_at"))}</div>'
             f'<div class="reason">{e(short(last.get("reason"), 120))}</div>'
             if last
             else '<span class="muted">never</span>'
@@ -353,7 +241,7 @@ def history_table(events: list[dict[str, Any]]) -> str:
             else f"\u2192 v{e(ev.get('version'))}"
         )
         rows.append(
-            f'<tr><td class="when">{fmt_time(ev.get("updated_at"))}</td><td>{alias_badges([ev.get("alias") or ""])}</td>'
+            f'<tr><td class="when">{timestamp(ev.get("updated_at"))}</td><td>{alias_badges([ev.get("alias") or ""])}</td>'
             f'<td>{e(ev.get("action"))}</td><td class="move">{move}</td><td class="actor"><b>{e(ev.get("actor"))}</b></td>'
             f'<td class="why">{e(ev.get("reason"))}</td></tr>'
         )
@@ -390,7 +278,7 @@ def model_page(
         rows.append(
             f'<tr class="{cls}" data-version="{e(v["version"])}">'
             f'<td><a href="{e(ctx.version_url(name, v["version"]))}"><b>v{e(v["version"])}</b></a></td>'
-            f"<td>{fmt_time(v.get('created_at'))}</td><td><code>{e(v.get('estimator'))}</code></td>{cells}"
+            f"<td>{timestamp(v.get('created_at'))}</td><td><code>{e(v.get('estimator'))}</code></td>{cells}"
             f'<td class="status">{gate_badge(verdict)}{reason}</td>'
             f"<td>{alias_badges(by_version.get(v['version'], []))}</td></tr>"
         )
@@ -442,7 +330,7 @@ def dataset_card(ctx: Ctx, role: str, ds: Mapping[str, Any] | None) -> str:
         ("Source", e(ds.get("source"))),
     ]
     query = f'<h3>Query</h3><pre class="query">{e(ds["query"])}</pre>' if ds.get("query") else ""
-    return f'<div class="card dataset"><h3>{e(role)}</h3>{kv(items)}{query}</div>'
+    return f'<div class="card dataset"><h3>{e(role)}</h3>{definitions(items)}{query}</div>'
 
 
 def checks_table(verdict: Mapping[str, Any]) -> str:
@@ -451,12 +339,12 @@ def checks_table(verdict: Mapping[str, Any]) -> str:
         ok = bool(c.get("passed"))
         ci = ""
         if c.get("ci_low") is not None and c.get("ci_high") is not None:
-            ci = f"[{fmt_signed(c['ci_low'])}, {fmt_signed(c['ci_high'])}]"
+            ci = f"[{fmt_num(c['ci_low'], signed=True)}, {fmt_num(c['ci_high'], signed=True)}]"
         rows.append(
             f'<tr class="{"passed" if ok else "failed"}"><td>{e(c.get("kind"))}</td><td><code>{e(c.get("metric"))}</code></td>'
             f'<td class="num">{e(c.get("op"))} {e(fmt_num(c.get("threshold")))}</td>'
             f'<td class="num">{e(fmt_num(c.get("champion")))}</td><td class="num">{e(fmt_num(c.get("challenger")))}</td>'
-            f'<td class="num">{e(fmt_signed(c.get("delta")))}</td><td class="num">{e(ci)}</td>'
+            f'<td class="num">{e(fmt_num(c.get("delta"), signed=True))}</td><td class="num">{e(ci)}</td>'
             f'<td class="status">{"passed" if ok else "FAILED"}</td></tr>'
         )
     rule = verdict.get("promote_if")
@@ -494,7 +382,7 @@ def metrics_table(verdict: Mapping[str, Any] | None, metrics: Mapping[str, Any])
         )
         rows.append(
             f'<tr><td><code>{e(k)}</code></td><td class="num">{e(fmt_num(ch))}</td>'
-            f'<td class="num">{e(fmt_num(cm))}</td><td class="num">{e(fmt_signed(delta) if delta is not None else "")}</td></tr>'
+            f'<td class="num">{e(fmt_num(cm))}</td><td class="num">{e(fmt_num(delta, signed=True) if delta is not None else "")}</td></tr>'
         )
     return table(
         ["Metric", "This version", "Champion at evaluation", "Delta"],
@@ -556,9 +444,9 @@ def version_page(
     name, number = mv["model"], mv["version"]
     verdict = mv.get("verdict") or None
     lin = mv.get("lineage") or {}
-    summary = kv(
+    summary = definitions(
         [
-            ("Created", fmt_time(mv.get("created_at"))),
+            ("Created", timestamp(mv.get("created_at"))),
             ("Estimator", f"<code>{e(mv.get('estimator'))}</code>" if mv.get("estimator") else ""),
             ("Aliases", alias_badges(aliases_here) or '<span class="muted">none</span>'),
             ("Model file", _link_uri(ctx, mv.get("model_uri"), mv.get("model_uri"))),
@@ -571,7 +459,7 @@ def version_page(
         gate = (
             f'<div class="banner {"ok" if ok else "bad"}"><span class="big">Gate {"passed" if ok else "FAILED"}</span> '
             f"\u00b7 decision: {e(verdict.get('decision'))}<div>{e(verdict.get('reason'))}</div></div>"
-            + kv(
+            + definitions(
                 [
                     (
                         "Compared on",
@@ -600,7 +488,7 @@ def version_page(
         if dag_id and run_id
         else e(run_id)
     )
-    run_items = kv(
+    run_items = definitions(
         [
             ("DAG", f'<a href="{e(ctx.dag_url(dag_id))}">{e(dag_id)}</a>' if dag_id else ""),
             ("Run", run_link),
@@ -620,7 +508,7 @@ def version_page(
     )
     code = lin.get("code") or {}
     code_items = (
-        kv(
+        definitions(
             [
                 ("File", f"<code>{e(code.get('file'))}</code>" if code.get("file") else ""),
                 (
@@ -707,14 +595,3 @@ def version_page(
     )
     crumbs = [("Models", f"{ctx.prefix}/"), (name, ctx.model_url(name)), (f"v{number}", None)]
     return page(ctx, f"{name} v{number}", body, crumbs, flash)
-
-
-def human_size(n: Any) -> str:
-    if not isinstance(n, int):
-        return ""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(n)

@@ -44,6 +44,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from mlops_provider.core import html as h
+from mlops_provider.core.names import CHAMPION
 from mlops_provider.plugins import pages
 
 try:  # the Task SDK's class; core accepts it too (it checks the class name)
@@ -203,7 +205,7 @@ def _check_model_name(name: str) -> str:
     from mlops_provider.core.names import is_name
 
     if not is_name(name):
-        raise HTTPException(404, f"No model named {pages.short(name, 120)!r} (not a valid model name).")
+        raise HTTPException(404, f"No model named {h.short(name, 120)!r} (not a valid model name).")
     return name
 
 
@@ -392,7 +394,7 @@ def _walk(store, folder: str, depth: int = 3) -> list[dict[str, Any]]:
                         "task": task if inner else "",
                         "name": inner or task,
                         "size": size,
-                        "size_h": pages.human_size(size if isinstance(size, int) else None),
+                        "size_h": h.human_size(size if isinstance(size, int) else None),
                     }
                 )
 
@@ -512,7 +514,7 @@ async def _html_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code in (401, 403) and not ctx.user:
         login = _login_url(request)
         if login:
-            extra = f'<p><a href="{pages.e(login)}">Log in to Airflow</a> and come back.</p>'
+            extra = f'<p><a href="{h.escape(login)}">Log in to Airflow</a> and come back.</p>'
     titles = {
         400: "Bad request",
         401: "Not authenticated",
@@ -574,7 +576,7 @@ def version_detail(name: str, version: str, request: Request, user: Any = Depend
     try:
         number = check_version(version, "version")
     except InvalidInputError:
-        raise HTTPException(404, f"{pages.short(version, 40)!r} is not a version number.") from None
+        raise HTTPException(404, f"{h.short(version, 40)!r} is not a version number.") from None
     store = _store()
     reg = _registry(store)
     access = Access(user)
@@ -589,7 +591,7 @@ def version_detail(name: str, version: str, request: Request, user: Any = Depend
 
     mv, aliases, versions = _registry_call(load)
     here = [a for a, rec in aliases.items() if rec.get("version") == number]
-    champion = (aliases.get(pages.CHAMPION) or {}).get("version")
+    champion = (aliases.get(CHAMPION) or {}).get("version")
     files, folder = run_folder_files(store, mv.get("lineage") or {})
     html_page = pages.version_page(
         _ctx(request, store), mv, here, champion, files, folder, versions, _flash(request)
