@@ -84,6 +84,32 @@ class MlopsBaseOperator(BaseOperator):
             self.registry, self.registry_conn_id, store if store is not None else self.store()
         )
 
+    def run_info(self, context: Context):
+        """This task instance as the core steps see it (:class:`~mlops_provider.core.steps.RunInfo`)."""
+        from mlops_provider.core.steps.run import RunInfo
+
+        ti = context["ti"]
+        return RunInfo(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=getattr(ti, "map_index", -1),
+            try_number=getattr(ti, "try_number", None),
+            data_interval_start=str(context.get("data_interval_start")),
+            data_interval_end=str(context.get("data_interval_end")),
+            code_file=getattr(context.get("dag"), "fileloc", None),
+            bundle_version=getattr(context.get("dag_run"), "bundle_version", None),
+        )
+
+    @property
+    def caller(self) -> str:
+        """How errors name this operator: ``RegisterModelOperator (task 'register')``."""
+        return f"{self.owner_name()} (task {self.task_id!r})"
+
+    def params_for(self, params_cls, **values: Any):
+        """The step's parameters from this operator's (templated) fields, coerced and validated."""
+        return params_cls.build(self.caller, **values)
+
     @staticmethod
     def run_key(context: Context) -> str:
         ti = context["ti"]

@@ -54,121 +54,26 @@ class RegisterModelOperator(MlopsBaseOperator):
         self.tags = tags
 
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.lineage import code_version, package_versions
-        from mlops_provider.core.registry import StaleAliasError
-
-        self.name_param(self.model_name)
-        self.name_param(self.alias, "alias")
-        evaluation = self.as_dict(self.evaluation, "evaluation")
-        if evaluation is not None:
-            model = evaluation.get("challenger")
-            verdict = {k: v for k, v in evaluation.items() if k != "challenger"}
-        else:
-            model, verdict = self.as_dict(self.model, "model", allow_none=False), None
-        if not isinstance(model, dict) or "model_uri" not in model:
-            raise self.param_error(
-                "evaluation / model", "an EvaluateModelOperator or TrainModelOperator result", model
-            )
-        store = self.store()
-        data = store.read_bytes(store.key_of(model["model_uri"]))
-        from mlops_provider.core.errors import IntegrityError
-        from mlops_provider.core.serialization import sha256_bytes
-
-        if sha256_bytes(data) != model["model_sha256"]:
-            raise IntegrityError(
-                f"{model['model_uri']} has sha256 {sha256_bytes(data)}, but training recorded {model['model_sha256']}; "
-                "refusing to register a model file that changed after training."
-            )
-        ti = context["ti"]
-        dag = context.get("dag")
-        lineage = {
-            "train_dataset": model.get("dataset"),
-            "eval_dataset": (verdict or {}).get("eval_dataset"),
-            "dag_id": ti.dag_id,
-            "run_id": ti.run_id,
-            "task_id": ti.task_id,
-            "try_number": getattr(ti, "try_number", None),
-            "data_interval_start": str(context.get("data_interval_start")),
-            "data_interval_end": str(context.get("data_interval_end")),
-            "seed": model.get("seed"),
-            "packages": package_versions(),
-            "code": code_version(getattr(dag, "fileloc", None)),
-            "bundle_version": getattr(context.get("dag_run"), "bundle_version", None),
-            "model_sha256": model["model_sha256"],
-            "train_seconds": model.get("train_seconds"),
-            "train_rows": model.get("rows"),
-        }
-        metrics = (verdict or {}).get("metrics", {}).get("challenger", {})
-        registry = self.model_registry(store)
-        mv, created = registry.register(
-            self.model_name,
-            data,
-            run_key=self.run_key(context),
-            estimator=model.get("estimator"),
-            metrics=metrics,
-            verdict=verdict,
-            lineage=lineage,
-            spec=model.get("spec"),
-            params=model.get("params"),
-            tags=self.tags,
-        )
-        self.log.info(
-            "%s %s v%d (%s)", "Registered" if created else "Reusing", self.model_name, mv.version, mv.uri
-        )
-        promoted = False
-        current = registry.get_alias(self.model_name, self.alias)
-        if not self.promote or verdict is None:
-            self.log.info("Not promoting: %s", "promote=False" if not self.promote else "no verdict given")
-        elif not verdict.get("passed"):
-            self.log.warning(
-                "Not promoting v%d: the gate did not pass (%s)", mv.version, verdict.get("reason")
-            )
-        elif current == mv.version:
-            promoted = True
-            self.log.info("v%d is already %r", mv.version, self.alias)
-        elif current != verdict.get("champion_version"):
-            self.log.warning(
-                "Not promoting v%d: %r moved from v%s to v%s since the evaluation; re-run the evaluation",
-                mv.version,
-                self.alias,
-                verdict.get("champion_version"),
-                current,
-            )
-        else:
-            try:
-                registry.promote(
-                    self.model_name,
-                    mv.version,
-                    alias=self.alias,
-                    actor=f"airflow:{ti.dag_id}/{ti.run_id}",
-                    reason=verdict.get("reason", "verdict passed"),
-                    expected_current=current,
-                )
-                promoted = True
-                self.log.info(
-                    "Promoted %s v%d to %r (was v%s)", self.model_name, mv.version, self.alias, current
-                )
-            except StaleAliasError as err:  # another run promoted in between: its verdict stands
-                self.log.warning("Not promoting v%d: %s; re-run the evaluation", mv.version, err)
+        from mlops_provider.core.steps.register import RegisterParams, register_and_promote, split_evaluation
         from mlops_provider.links.report import model_version_url
 
-        self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)
-        self.lineage_record = {
-            "inputs": [model["model_uri"]],
-            "outputs": [mv.model_uri],
-            "step": "register",
-            "details": {
-                "model": self.model_name,
-                "version": mv.version,
-                "promoted": promoted,
-                "model_sha256": mv.model_sha256,
-            },
-        }
-        out = mv.to_dict()
-        out.update(
-            created=created,
-            promoted=promoted,
-            alias=self.alias,
-            champion_version=registry.get_alias(self.model_name, self.alias),
+        params = self.params_for(
+            RegisterParams, model_name=self.model_name, promote=self.promote, alias=self.alias, tags=self.tags
         )
-        return out
+        trained, verdict = split_evaluation(
+            self.as_dict(self.evaluation, "evaluation"),
+            self.as_dict(self.model, "model") if self.evaluation in (None, "") else None,
+            self.caller,
+        )
+        store = self.store()
+        result = register_and_promote(
+            params,
+            trained=trained,
+            verdict=verdict,
+            store=store,
+            registry=self.model_registry(store),
+            run=self.run_info(context),
+        )
+        self.mlops_links[ModelVersionLink.name] = model_version_url(params.model_name, result.version.version)
+        self.lineage_record = result.lineage()
+        return result.to_dict()
