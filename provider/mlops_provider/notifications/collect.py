@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mlops_provider.core.errors import InvalidParameterError
-from mlops_provider.notifications.render import GateAlert, airflow_base_url, render_gate_alert
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from mlops_provider.notifications.render import GateAlert
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ def alert_for(
     dag_run = context.get("dag_run")
     dag_id = getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", None)
     run_id = getattr(ti, "run_id", None) or context.get("run_id") or getattr(dag_run, "run_id", None)
+    from mlops_provider.notifications.render import airflow_base_url, render_gate_alert
+
     base = (base_url or airflow_base_url()).rstrip("/")
     results = collect_gate_results(context, task_ids)
     return render_gate_alert(

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlops_provider.notifications.channels import check_notify_on, normalize_channels, send_gate_alert
-from mlops_provider.notifications.collect import alert_for, task_id_list
 from mlops_provider.operators._base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -57,6 +55,9 @@ class GateAlertOperator(MlopsBaseOperator):
     ) -> None:
         """Validate static settings when the DAG is parsed (templated ones are checked at run time:
         an operator's ``__init__`` sees templates unrendered, so it checks nothing itself)."""
+        from mlops_provider.notifications.channels import check_notify_on, normalize_channels
+        from mlops_provider.notifications.collect import task_id_list
+
         if not (isinstance(gate_task_ids, str) and "{{" in gate_task_ids):
             task_id_list(gate_task_ids, owner)
         if not (isinstance(channels, str) and "{{" in channels):
@@ -65,6 +66,9 @@ class GateAlertOperator(MlopsBaseOperator):
             check_notify_on(notify_on, owner)
 
     def execute_step(self, context: Context) -> dict[str, Any]:
+        from mlops_provider.notifications.channels import check_notify_on, normalize_channels, send_gate_alert
+        from mlops_provider.notifications.collect import alert_for, task_id_list
+
         owner = f"{type(self).__name__} (task {self.task_id!r})"
         task_ids = task_id_list(self.gate_task_ids, owner)
         notify_on = check_notify_on(self.notify_on, owner)

@@ -61,11 +61,13 @@ import hashlib
 import json
 import posixpath
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from mlops_provider.core.storage import ArtifactStore
+if TYPE_CHECKING:
+    from mlops_provider.core.storage import ArtifactStore
+
 
 STATE_VERSION = 1
 
@@ -73,6 +75,8 @@ STATE_VERSION = 1
 def open_store(uri: str, conn_id: str | None = None) -> ArtifactStore:
     """An :class:`ArtifactStore` over ``uri``: through the Airflow connection ``conn_id`` when given
     (``ObjectStoragePath(uri, conn_id=...).fs``), else a plain fsspec filesystem. Blocking."""
+    from mlops_provider.core.storage import ArtifactStore
+
     if conn_id and "://" in uri and not uri.startswith(("file://", "local://")):
         from airflow.sdk import ObjectStoragePath
 
