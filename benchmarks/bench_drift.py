@@ -418,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         "--evidently-python",
         default=None,
         metavar="PYTHON",
-        help="interpreter for the Evidently child (default: this one), e.g. a venv with evidently and pandas<3",
+        help="interpreter for the Evidently child (default: this one), "
+        "e.g. a venv with evidently and pandas<3",
     )
     p.add_argument(
         "--evidently-method",
@@ -506,6 +507,34 @@ def _parent(a, methods: list[str]) -> int:
         flush=True,
     )
 
+    runs, unavailable = _run_methods(a, methods, setup)
+    rows = _summaries(runs)
+    print()
+    _print_table(a, rows)
+    print()
+    if unavailable:
+        print(
+            f"NOTE: Evidently was not importable under {unavailable['python']} "
+            f"({unavailable['unavailable']}); only ours is reported. Evidently is not a dependency of the "
+            "provider; install it (`uv pip install evidently`) or, as 0.7.x does not import with pandas 3, "
+            "point --evidently-python at a venv with evidently and pandas<3."
+        )
+        print()
+
+    # ---- which features each method flagged
+    ours_run = runs["ours"][-1] if runs.get("ours") else None
+    ev_run = runs["evidently"][-1] if runs.get("evidently") else None
+    _print_flags(ours_run, ev_run)
+    print()
+    _print_load_warning(rows)
+    _print_targets(a, methods, rows, ours_run)
+    print(f"total {time.perf_counter() - _T0:.1f}s")
+    return 0
+
+
+def _run_methods(a, methods: list[str], setup: dict) -> tuple[dict[str, list[dict]], dict | None]:
+    """Every method ``a.repeat`` times: (the results of each method, Evidently's refusal if it did not
+    import)."""
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     unavailable = None
     for _ in range(a.repeat):  # interleaved, so a burst of outside load spreads over the methods
@@ -529,44 +558,52 @@ def _parent(a, methods: list[str]) -> int:
                 f"{load}{extra}",
                 flush=True,
             )
+    return runs, unavailable
 
+
+def _summary(rs: list[dict], secs_key: str, cpu_key: str, memory: bool = True) -> dict:
+    """The medians (and worst outside load) of the runs ``rs`` of one method or step."""
+    loads = [r["other_load"] for r in rs if r["other_load"] is not None]
+    timed = [r["timed_peak_mib"] for r in rs if r.get("timed_peak_mib") is not None]
+    return {
+        "seconds": statistics.median(r[secs_key] for r in rs),
+        "best": min(r[secs_key] for r in rs),
+        "cpu": statistics.median(r[cpu_key] for r in rs),
+        "peak": statistics.median(r["peak_mib"] for r in rs) if memory else None,
+        "timed": statistics.median(timed) if memory and timed else None,
+        "base": statistics.median(r["base_mib"] for r in rs) if memory else None,
+        "load": max(loads) if loads else None,
+        "busy": sum(1 for x in loads if x > LOAD_WARN),
+        "runs": len(rs),
+    }
+
+
+def _summaries(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """One summary row per method, and per step of ours (``ours:profile``, ``ours:compare``)."""
     rows: dict[str, dict] = {}
-
-    def summarise(name: str, rs: list[dict], secs_key: str, cpu_key: str, memory: bool = True) -> None:
-        loads = [r["other_load"] for r in rs if r["other_load"] is not None]
-        timed = [r["timed_peak_mib"] for r in rs if r.get("timed_peak_mib") is not None]
-        rows[name] = {
-            "seconds": statistics.median(r[secs_key] for r in rs),
-            "best": min(r[secs_key] for r in rs),
-            "cpu": statistics.median(r[cpu_key] for r in rs),
-            "peak": statistics.median(r["peak_mib"] for r in rs) if memory else None,
-            "timed": statistics.median(timed) if memory and timed else None,
-            "base": statistics.median(r["base_mib"] for r in rs) if memory else None,
-            "load": max(loads) if loads else None,
-            "busy": sum(1 for x in loads if x > LOAD_WARN),
-            "runs": len(rs),
-        }
-
     if runs.get("ours"):
-        summarise("ours", runs["ours"], "seconds", "cpu_seconds")
-        summarise("ours:profile", runs["ours"], "profile_seconds", "profile_cpu", memory=False)
-        summarise("ours:compare", runs["ours"], "compare_seconds", "compare_cpu", memory=False)
+        rows["ours"] = _summary(runs["ours"], "seconds", "cpu_seconds")
+        rows["ours:profile"] = _summary(runs["ours"], "profile_seconds", "profile_cpu", memory=False)
+        rows["ours:compare"] = _summary(runs["ours"], "compare_seconds", "compare_cpu", memory=False)
     if runs.get("evidently"):
-        summarise("evidently", runs["evidently"], "seconds", "cpu_seconds")
+        rows["evidently"] = _summary(runs["evidently"], "seconds", "cpu_seconds")
+    return rows
 
-    print()
+
+def _mib(x):
+    return "-" if x is None else f"{x:.0f}"
+
+
+def _print_table(a, rows: dict[str, dict]) -> None:
     print(
-        f"medians of {a.repeat} run(s). cpu s = CPU seconds of the timed section (all threads); peak = the child's "
-        "RSS high-water mark (interpreter, imports, both frames loaded, and the run); base = RSS when the clock "
-        "starts; timed peak = high-water mark of the timed section alone (reset at the clock start), +MiB = "
-        "timed peak - base, the method's own memory; other load = most CPUs used by other processes during a "
-        f"run, busy = runs with more than {LOAD_WARN} CPUs of it. ours:profile and ours:compare are the two steps "
-        "of the ours runs (same child, so no memory figures of their own)."
+        f"medians of {a.repeat} run(s). cpu s = CPU seconds of the timed section (all threads); "
+        "peak = the child's RSS high-water mark (interpreter, imports, both frames loaded, and the run); "
+        "base = RSS when the clock starts; timed peak = high-water mark of the timed section alone "
+        "(reset at the clock start), +MiB = timed peak - base, the method's own memory; other load = "
+        f"most CPUs used by other processes during a run, busy = runs with more than {LOAD_WARN} CPUs "
+        "of it. ours:profile and ours:compare are the two steps of the ours runs (same child, so no "
+        "memory figures of their own)."
     )
-
-    def mib(x):
-        return "-" if x is None else f"{x:.0f}"
-
     hdr = (
         f"{'method':<14} {'seconds':>8} {'best':>7} {'cpu s':>7} {'peak MiB':>9} {'base MiB':>9} "
         f"{'timed peak':>11} {'+MiB':>6} {'other load':>10} {'busy':>6}"
@@ -577,92 +614,87 @@ def _parent(a, methods: list[str]) -> int:
         load = "n/a" if r["load"] is None else f"{r['load']:.2f}"
         extra = None if r["timed"] is None or r["base"] is None else r["timed"] - r["base"]
         print(
-            f"{name:<14} {r['seconds']:8.3f} {r['best']:7.3f} {r['cpu']:7.2f} {mib(r['peak']):>9} {mib(r['base']):>9} "
-            f"{mib(r['timed']):>11} {mib(extra):>6} {load:>10} {r['busy']:>3}/{r['runs']:<2}"
+            f"{name:<14} {r['seconds']:8.3f} {r['best']:7.3f} {r['cpu']:7.2f} "
+            f"{_mib(r['peak']):>9} {_mib(r['base']):>9} "
+            f"{_mib(r['timed']):>11} {_mib(extra):>6} {load:>10} {r['busy']:>3}/{r['runs']:<2}"
         )
-    print()
-    if unavailable:
-        print(
-            f"NOTE: Evidently was not importable under {unavailable['python']} ({unavailable['unavailable']}); "
-            "only ours is reported. Evidently is not a dependency of the provider; install it (`uv pip install "
-            "evidently`) or, as 0.7.x does not import with pandas 3, point --evidently-python at a venv with "
-            "evidently and pandas<3."
-        )
-        print()
 
-    # ---- which features each method flagged
-    ours_run = runs["ours"][-1] if runs.get("ours") else None
-    ev_run = runs["evidently"][-1] if runs.get("evidently") else None
+
+def _print_flags(ours_run: dict | None, ev_run: dict | None) -> None:
+    """The features each method flagged, next to the injected ones, with the scores."""
     print("injected drift: " + "; ".join(f"{k} ({v})" for k, v in INJECTED.items()))
-    if ours_run or ev_run:
-        ev_method = ""
-        if ev_run:
-            methods_used = sorted({str(s["method"]) for s in ev_run["scores"].values()})
-            ev_method = " / ".join(methods_used)
-        hdr = f"{'feature':<8} {'injected':<9} {'ours PSI':>9} {'ours KS/chi2':>13} {'ours':>6}"
-        if ev_run:
-            hdr += f" {'evidently score':>16} {'evidently':>10}"
-        print(hdr + (f"   (evidently: {ev_method})" if ev_run else ""))
-        print("-" * len(hdr))
-        for col in FEATURES:
-            line = f"{col:<8} {'yes' if col in INJECTED else '':<9}"
-            if ours_run:
-                s = ours_run["scores"][col]
-                line += f" {s['psi']:9.4f} {s['statistic']:13.4g} {'DRIFT' if s['drifted'] else '-':>6}"
-            else:
-                line += f" {'':>9} {'':>13} {'':>6}"
-            if ev_run:
-                e = ev_run["scores"][col]
-                score = "n/a" if e["score"] is None else f"{e['score']:.4f}"
-                line += f" {score:>16} {'DRIFT' if e['drifted'] else '-':>10}"
-            print(line)
+    if not (ours_run or ev_run):
+        return
+    ev_method = ""
+    if ev_run:
+        methods_used = sorted({str(s["method"]) for s in ev_run["scores"].values()})
+        ev_method = " / ".join(methods_used)
+    hdr = f"{'feature':<8} {'injected':<9} {'ours PSI':>9} {'ours KS/chi2':>13} {'ours':>6}"
+    if ev_run:
+        hdr += f" {'evidently score':>16} {'evidently':>10}"
+    print(hdr + (f"   (evidently: {ev_method})" if ev_run else ""))
+    print("-" * len(hdr))
+    for col in FEATURES:
+        line = f"{col:<8} {'yes' if col in INJECTED else '':<9}"
         if ours_run:
-            print(f"ours flagged:      {ours_run['flagged']}")
+            s = ours_run["scores"][col]
+            line += f" {s['psi']:9.4f} {s['statistic']:13.4g} {'DRIFT' if s['drifted'] else '-':>6}"
+        else:
+            line += f" {'':>9} {'':>13} {'':>6}"
         if ev_run:
-            print(f"evidently flagged: {ev_run['flagged']}")
-        if ours_run and ev_run:
-            both = set(ours_run["flagged"]) & set(ev_run["flagged"])
-            only_o = sorted(set(ours_run["flagged"]) - both)
-            only_e = sorted(set(ev_run["flagged"]) - both)
-            print(f"agreement: both {sorted(both)}; only ours {only_o}; only evidently {only_e}")
-        if ours_run:
-            print(f"ours reference profile: {ours_run['profile_json_kib']:.0f} KiB as JSON")
-    print()
+            e = ev_run["scores"][col]
+            score = "n/a" if e["score"] is None else f"{e['score']:.4f}"
+            line += f" {score:>16} {'DRIFT' if e['drifted'] else '-':>10}"
+        print(line)
+    if ours_run:
+        print(f"ours flagged:      {ours_run['flagged']}")
+    if ev_run:
+        print(f"evidently flagged: {ev_run['flagged']}")
+    if ours_run and ev_run:
+        both = set(ours_run["flagged"]) & set(ev_run["flagged"])
+        only_o = sorted(set(ours_run["flagged"]) - both)
+        only_e = sorted(set(ev_run["flagged"]) - both)
+        print(f"agreement: both {sorted(both)}; only ours {only_o}; only evidently {only_e}")
+    if ours_run:
+        print(f"ours reference profile: {ours_run['profile_json_kib']:.0f} KiB as JSON")
 
+
+def _print_load_warning(rows: dict[str, dict]) -> None:
     loads = [r["load"] for r in rows.values() if r["load"] is not None]
     if loads and max(loads) > LOAD_WARN:
         busy = {k: f"{r['busy']}/{r['runs']}" for k, r in rows.items() if r["busy"] and ":" not in k}
         print(
-            f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs (busy runs: {busy}); "
-            "the timings are perturbed (rerun on an idle machine, with --repeat 3, or with --wait-idle 300)."
+            f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs "
+            f"(busy runs: {busy}); the timings are perturbed (rerun on an idle machine, with --repeat 3, "
+            "or with --wait-idle 300)."
         )
         print()
 
-    def verdict(ok: bool) -> str:
-        return "PASS" if ok else "MISS"
 
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _print_targets(a, methods: list[str], rows: dict[str, dict], ours_run: dict | None) -> None:
     print("targets:")
     if "ours" in rows:
         secs = rows["ours"]["seconds"]
+        compare_secs = rows["ours:compare"]["seconds"]
         print(
             f"  ours end to end (profile + compare)  {secs:7.2f} s  (<= {TARGET_SECONDS:g} s)  "
-            f"{verdict(secs <= TARGET_SECONDS)}"
+            f"{_verdict(secs <= TARGET_SECONDS)}"
         )
-        print(
-            f"    of which compare alone             {rows['ours:compare']['seconds']:7.2f} s  (for information)"
-        )
+        print(f"    of which compare alone             {compare_secs:7.2f} s  (for information)")
         ok = sorted(ours_run["flagged"]) == sorted(INJECTED)
-        print(f"  ours flags exactly the injected features      {verdict(ok)}")
+        print(f"  ours flags exactly the injected features      {_verdict(ok)}")
         if "evidently" in rows:
             ratio = rows["evidently"]["seconds"] / secs
             print(
                 f"  evidently / ours end to end          {ratio:7.1f} x  (>= {TARGET_RATIO:g})    "
-                f"{verdict(ratio >= TARGET_RATIO)}"
+                f"{_verdict(ratio >= TARGET_RATIO)}"
             )
-            print(
-                f"    evidently / ours compare alone     {rows['evidently']['seconds'] / rows['ours:compare']['seconds']:7.1f} x"
-                "  (for information)"
-            )
+            compare_ratio = rows["evidently"]["seconds"] / compare_secs
+            print(f"    evidently / ours compare alone     {compare_ratio:7.1f} x  (for information)")
         elif "evidently" in methods:
             print("  evidently / ours end to end          n/a (Evidently did not run)")
     if min(a.rows, a.ref_rows) < 1_000_000:
@@ -670,8 +702,6 @@ def _parent(a, methods: list[str]) -> int:
             f"  (note: the targets are meant for 1M rows x 20 vs a 1M-row reference; this run has "
             f"{_fmt_rows(a.rows)} vs {_fmt_rows(a.ref_rows)}, so treat it as a smoke test)"
         )
-    print(f"total {time.perf_counter() - _T0:.1f}s")
-    return 0
 
 
 _T0 = time.perf_counter()

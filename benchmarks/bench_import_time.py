@@ -240,13 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     ref = med[minimal]
     print()
     print(
-        "ms, medians; warm = parse the file with airflow.sdk already imported; cold = import airflow.sdk + "
-        "parse; processor = parse with the file's airflow.* imports preloaded too (as the DAG processor does); "
+        "ms, medians; warm = parse the file with airflow.sdk already imported; "
+        "cold = import airflow.sdk + parse; processor = parse with the file's airflow.* imports "
+        "preloaded too (as the DAG processor does); "
         "process = wall time of the whole fresh interpreter (warm runs)"
     )
     hdr = (
-        f"{'file':<34} {'warm ms':>8} {'ratio':>6} {'cold ms':>8} {'ratio':>6} {'processor ms':>12} {'ratio':>6} "
-        f"{'process ms':>10} {'new modules':>11}  dags (tasks)"
+        f"{'file':<34} {'warm ms':>8} {'ratio':>6} {'cold ms':>8} {'ratio':>6} "
+        f"{'processor ms':>12} {'ratio':>6} {'process ms':>10} {'new modules':>11}  dags (tasks)"
     )
     print(hdr)
     print("-" * len(hdr))
@@ -269,13 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     loads = [med[f]["load"] for f in files if med[f]["load"] is not None]
     if loads and max(loads) > 0.25:
         print(
-            f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs; the timings are "
-            "perturbed (rerun on an idle machine, or with more --runs)."
+            f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs; "
+            "the timings are perturbed (rerun on an idle machine, or with more --runs)."
         )
     print()
     preloaded = med[minimal]["last"]["heavy_preloaded"]
     print(
-        f"already imported by `import airflow.sdk` (not charged to any file): {preloaded or 'none of the watched modules'}"
+        "already imported by `import airflow.sdk` (not charged to any file): "
+        f"{preloaded or 'none of the watched modules'}"
     )
     for f in files:
         last = med[f]["last"]

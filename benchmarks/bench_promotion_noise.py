@@ -76,10 +76,13 @@ def main() -> None:
         **kw,
     )
     weak = outputs(weak_model, weak_res.spec)
+    elapsed = time.perf_counter() - t0
+    aucs = [round(M.score(M.resolve("roc_auc"), "binary", y, *o, classes), 4) for o, _ in runs]
+    iterations = [n for _, n in runs]
+    weak_auc = M.score(M.resolve("roc_auc"), "binary", y, *weak, classes)
     print(
-        f"trained {args.seeds} seeds + 1 weaker model in {time.perf_counter() - t0:.0f} s; "
-        f"ROC AUC on June: {[round(M.score(M.resolve('roc_auc'), 'binary', y, *o, classes), 4) for o, _ in runs]}, "
-        f"iterations {[n for _, n in runs]}; weaker model {M.score(M.resolve('roc_auc'), 'binary', y, *weak, classes):.4f}"
+        f"trained {args.seeds} seeds + 1 weaker model in {elapsed:.0f} s; "
+        f"ROC AUC on June: {aucs}, iterations {iterations}; weaker model {weak_auc:.4f}"
     )
 
     counts = {
@@ -109,11 +112,13 @@ def main() -> None:
     print("\nthe same model with vs without the weather features (a real gain):")
     for name, c in (("rows, DeLong", real_rows), ("days, cluster bootstrap", real_days)):
         print(
-            f"  {name:<26} improvement {c.improvement:+.4f}, 95% interval [{c.ci_low:+.4f}, {c.ci_high:+.4f}] "
+            f"  {name:<26} improvement {c.improvement:+.4f}, "
+            f"95% interval [{c.ci_low:+.4f}, {c.ci_high:+.4f}] "
             f"-> {'promoted' if c.ci_low > 0 else 'not promoted'}"
         )
     print(
-        f"\ninterval time per comparison ({len(y):,} rows): DeLong {1000 * np.median(times['delong']):.1f} ms, "
+        f"\ninterval time per comparison ({len(y):,} rows): "
+        f"DeLong {1000 * np.median(times['delong']):.1f} ms, "
         f"cluster bootstrap (1000 resamples, 30 days) {1000 * np.median(times['cluster']):.1f} ms"
     )
 

@@ -402,20 +402,7 @@ def _parent(a, methods: list[str]) -> int:
         flush=True,
     )
     t0 = time.perf_counter()
-    cache = os.path.join(a.workdir, "setup.json")
-    key = {"rows": a.rows, "train_rows": a.train_rows, "seed": a.seed}
-    setup = None
-    if os.path.exists(cache):  # a kept --workdir: reuse the model and inputs of the same parameters
-        with open(cache) as f:
-            cached = json.load(f)
-        model_file = os.path.join(a.workdir, "store", cached.get("setup", {}).get("model_key", "-"))
-        if cached.get("key") == key and os.path.exists(model_file):
-            setup = cached["setup"]
-            print("setup: reusing the model and inputs in the work dir", flush=True)
-    if setup is None:
-        setup = _run_child("setup", a)
-        with open(cache, "w") as f:
-            json.dump({"key": key, "setup": setup}, f)
+    setup = _setup(a)
     sizes = ", ".join(
         f"{_fmt_rows(int(k))}: {v['bytes'] / 2**20:.0f} MiB" for k, v in setup["inputs"].items()
     )
@@ -429,37 +416,83 @@ def _parent(a, methods: list[str]) -> int:
     results: dict[tuple[int, str], dict] = {}
     verified: dict[int, dict] = {}
     for n in a.rows:
-        runs: dict[str, list[dict]] = {m: [] for m in methods}
-        for _ in range(a.repeat):  # interleaved, so a burst of outside load spreads over the methods
-            for m in methods:
-                r = _run_child("method", a, setup, method=m, n=n)
-                runs[m].append(r)
-                load = "" if r["other_load"] is None else f"  other load {r['other_load']:.2f} CPUs"
-                print(
-                    f"  {_fmt_rows(n):>5} {m:<13} {r['seconds']:7.2f}s {n / r['seconds']:>10,.0f} rows/s  "
-                    f"cpu {r['cpu_seconds']:6.1f}s  peak {r['peak_mib']:6.0f} MiB{load}",
-                    flush=True,
-                )
+        runs = _run_methods(a, methods, setup, n)
         for m in methods:
-            rs = runs[m]
-            secs = statistics.median(r["seconds"] for r in rs)
-            loads = [r["other_load"] for r in rs if r["other_load"] is not None]
-            results[(n, m)] = {
-                "seconds": secs,
-                "best": min(r["seconds"] for r in rs),
-                "rps": n / secs,
-                "cpu": statistics.median(r["cpu_seconds"] for r in rs),
-                "peak": statistics.median(r["peak_mib"] for r in rs),
-                "base": statistics.median(r["base_mib"] for r in rs),
-                "load": max(loads) if loads else None,
-            }
+            results[(n, m)] = _summary(runs[m], n)
         if "ours" in methods and "pandas" in methods:
             verified[n] = _run_child("verify", a, setup, n=n)
 
     print()
+    _print_table(a, methods, results)
+    print()
+    loads = [r["load"] for r in results.values() if r["load"] is not None]
+    if loads and max(loads) > 0.25:
+        print(
+            f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs; "
+            "the timings are perturbed (rerun on an idle machine, or with --repeat 3)."
+        )
+        print()
+    if verified:
+        for n, v in verified.items():
+            status = "identical" if v["ok"] else f"DIFFERENT {v['checks']}"
+            print(f"predictions ours vs pandas at {_fmt_rows(n)}: {status} (columns {v['columns']})")
+        print()
+    _print_targets(a, methods, results, verified)
+    print(f"total {time.perf_counter() - _T0:.1f}s")
+    return 0
+
+
+def _setup(a) -> dict:
+    cache = os.path.join(a.workdir, "setup.json")
+    key = {"rows": a.rows, "train_rows": a.train_rows, "seed": a.seed}
+    if os.path.exists(cache):  # a kept --workdir: reuse the model and inputs of the same parameters
+        with open(cache) as f:
+            cached = json.load(f)
+        model_file = os.path.join(a.workdir, "store", cached.get("setup", {}).get("model_key", "-"))
+        if cached.get("key") == key and os.path.exists(model_file):
+            print("setup: reusing the model and inputs in the work dir", flush=True)
+            return cached["setup"]
+    setup = _run_child("setup", a)
+    with open(cache, "w") as f:
+        json.dump({"key": key, "setup": setup}, f)
+    return setup
+
+
+def _run_methods(a, methods: list[str], setup: dict, n: int) -> dict[str, list[dict]]:
+    """Every method ``a.repeat`` times on ``n`` rows: the results of each method."""
+    runs: dict[str, list[dict]] = {m: [] for m in methods}
+    for _ in range(a.repeat):  # interleaved, so a burst of outside load spreads over the methods
+        for m in methods:
+            r = _run_child("method", a, setup, method=m, n=n)
+            runs[m].append(r)
+            load = "" if r["other_load"] is None else f"  other load {r['other_load']:.2f} CPUs"
+            print(
+                f"  {_fmt_rows(n):>5} {m:<13} {r['seconds']:7.2f}s {n / r['seconds']:>10,.0f} rows/s  "
+                f"cpu {r['cpu_seconds']:6.1f}s  peak {r['peak_mib']:6.0f} MiB{load}",
+                flush=True,
+            )
+    return runs
+
+
+def _summary(rs: list[dict], n: int) -> dict:
+    """The medians (and worst outside load) of the runs ``rs`` of one method on ``n`` rows."""
+    secs = statistics.median(r["seconds"] for r in rs)
+    loads = [r["other_load"] for r in rs if r["other_load"] is not None]
+    return {
+        "seconds": secs,
+        "best": min(r["seconds"] for r in rs),
+        "rps": n / secs,
+        "cpu": statistics.median(r["cpu_seconds"] for r in rs),
+        "peak": statistics.median(r["peak_mib"] for r in rs),
+        "base": statistics.median(r["base_mib"] for r in rs),
+        "load": max(loads) if loads else None,
+    }
+
+
+def _print_table(a, methods: list[str], results: dict[tuple[int, str], dict]) -> None:
     print(
-        f"medians of {a.repeat} run(s); cpu = CPU seconds of the timed section (all threads); base = RSS before "
-        "the clock starts; other load = most CPUs used by other processes during a run"
+        f"medians of {a.repeat} run(s); cpu = CPU seconds of the timed section (all threads); "
+        "base = RSS before the clock starts; other load = most CPUs used by other processes during a run"
     )
     hdr = (
         f"{'rows':>10} {'method':<13} {'seconds':>8} {'rows/s':>11} {'peak RSS MiB':>13} {'base MiB':>9} "
@@ -476,58 +509,52 @@ def _parent(a, methods: list[str]) -> int:
                 f"{n:>10,} {m:<13} {r['seconds']:8.2f} {r['rps']:11,.0f} {r['peak']:13.0f} {r['base']:9.0f} "
                 f"{r['cpu']:7.1f} {load:>10}{note}"
             )
-    print()
-    loads = [r["load"] for r in results.values() if r["load"] is not None]
-    if loads and max(loads) > 0.25:
-        print(
-            f"WARNING: other processes kept up to {max(loads):.2f} CPUs busy during the runs; the timings are "
-            "perturbed (rerun on an idle machine, or with --repeat 3)."
-        )
-        print()
-    if verified:
-        for n, v in verified.items():
-            status = "identical" if v["ok"] else f"DIFFERENT {v['checks']}"
-            print(f"predictions ours vs pandas at {_fmt_rows(n)}: {status} (columns {v['columns']})")
-        print()
 
-    def verdict(ok: bool) -> str:
-        return "PASS" if ok else "MISS"
 
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _print_targets(
+    a, methods: list[str], results: dict[tuple[int, str], dict], verified: dict[int, dict]
+) -> None:
     print("targets:")
     if "ours" in methods:
-        for n in a.rows:
-            ours = results[(n, "ours")]
-            if "pandas" in methods:
-                ratio = ours["rps"] / results[(n, "pandas")]["rps"]
-                print(
-                    f"  {_fmt_rows(n):>5} ours/pandas throughput        {ratio:6.2f}  (>= 1.00)  {verdict(ratio >= 1.0)}"
-                )
-            if "predict-only" in methods:
-                ratio = ours["rps"] / results[(n, "predict-only")]["rps"]
-                print(
-                    f"  {_fmt_rows(n):>5} ours/predict-only throughput  {ratio:6.2f}  (>= 0.75)  {verdict(ratio >= 0.75)}"
-                )
-        lo, hi = a.rows[0], a.rows[-1]
-        if hi != lo:
-            ratio = results[(hi, "ours")]["peak"] / results[(lo, "ours")]["peak"]
-            print(
-                f"  ours peak RSS {_fmt_rows(hi)}/{_fmt_rows(lo)}           {ratio:6.2f}  (<= 1.20)  {verdict(ratio <= 1.2)}"
-            )
-        peak = results[(hi, "ours")]["peak"]
-        print(
-            f"  ours peak RSS at {_fmt_rows(hi):<5}          {peak:6.0f} MiB (< 1024)  {verdict(peak < 1024)}"
-        )
+        _print_ours_targets(a, methods, results)
     if verified:
-        print(
-            f"  predictions identical to the pandas baseline     {verdict(all(v['ok'] for v in verified.values()))}"
-        )
+        identical = _verdict(all(v["ok"] for v in verified.values()))
+        print(f"  predictions identical to the pandas baseline     {identical}")
     if a.rows[0] < 1_000_000:
         print(
-            f"  (note: the targets are meant for 1M+ rows; at {_fmt_rows(a.rows[0])} rows ours has only a few "
-            "batches to pipeline, so treat this run as a smoke test)"
+            f"  (note: the targets are meant for 1M+ rows; at {_fmt_rows(a.rows[0])} rows ours has "
+            "only a few batches to pipeline, so treat this run as a smoke test)"
         )
-    print(f"total {time.perf_counter() - _T0:.1f}s")
-    return 0
+
+
+def _print_ours_targets(a, methods: list[str], results: dict[tuple[int, str], dict]) -> None:
+    for n in a.rows:
+        ours = results[(n, "ours")]
+        if "pandas" in methods:
+            ratio = ours["rps"] / results[(n, "pandas")]["rps"]
+            print(
+                f"  {_fmt_rows(n):>5} ours/pandas throughput        {ratio:6.2f}  (>= 1.00)  "
+                f"{_verdict(ratio >= 1.0)}"
+            )
+        if "predict-only" in methods:
+            ratio = ours["rps"] / results[(n, "predict-only")]["rps"]
+            print(
+                f"  {_fmt_rows(n):>5} ours/predict-only throughput  {ratio:6.2f}  (>= 0.75)  "
+                f"{_verdict(ratio >= 0.75)}"
+            )
+    lo, hi = a.rows[0], a.rows[-1]
+    if hi != lo:
+        ratio = results[(hi, "ours")]["peak"] / results[(lo, "ours")]["peak"]
+        print(
+            f"  ours peak RSS {_fmt_rows(hi)}/{_fmt_rows(lo)}           {ratio:6.2f}  (<= 1.20)  "
+            f"{_verdict(ratio <= 1.2)}"
+        )
+    peak = results[(hi, "ours")]["peak"]
+    print(f"  ours peak RSS at {_fmt_rows(hi):<5}          {peak:6.0f} MiB (< 1024)  {_verdict(peak < 1024)}")
 
 
 _T0 = time.perf_counter()

@@ -63,7 +63,8 @@ def main() -> int:
         dr = bag.get_dag("mlops_retrain_scheduled").test(logical_date=utc(day))
         states[f"retrain {day}"] = dr.state
         print(
-            f"   {dr.state}: data interval {dr.data_interval_start:%Y-%m-%d} .. {dr.data_interval_end:%Y-%m-%d}"
+            f"   {dr.state}: data interval "
+            f"{dr.data_interval_start:%Y-%m-%d} .. {dr.data_interval_end:%Y-%m-%d}"
         )
     print(f"\n== mlops_batch_score, logical date {SCORE} ...", flush=True)
     dr = bag.get_dag("mlops_batch_score").test(logical_date=utc(SCORE))
@@ -91,13 +92,16 @@ def summary(root: str, score_run) -> None:
         v = mv.verdict or {}
         promoted = any(e.version == mv.version for e in reg.history(name))
         print(
-            f"{mv.version:>3}  {mv.metrics.get('roc_auc', float('nan')):>7.4f}  {mv.metrics.get('log_loss', float('nan')):>8.4f}  "
-            f"{'pass' if v.get('passed') else 'FAIL':<6}  {'yes' if promoted else 'no':<8}  {v.get('reason', '')}"
+            f"{mv.version:>3}  {mv.metrics.get('roc_auc', float('nan')):>7.4f}  "
+            f"{mv.metrics.get('log_loss', float('nan')):>8.4f}  "
+            f"{'pass' if v.get('passed') else 'FAIL':<6}  {'yes' if promoted else 'no':<8}  "
+            f"{v.get('reason', '')}"
         )
         for c in v.get("checks", []):
             champ = f", champion {c['champion']:.4f}" if c.get("champion") is not None else ""
             print(
-                f"     {c['kind']:<9} {c['metric']}: challenger {c['challenger']:.4f}{champ}, needs {c['op']} "
+                f"     {c['kind']:<9} {c['metric']}: challenger {c['challenger']:.4f}{champ}, "
+                f"needs {c['op']} "
                 f"{c['threshold']:.4f} (delta {c['delta']:+.4f}) {'ok' if c['passed'] else 'FAILED'}"
             )
     print(f"champion: v{champion}")
@@ -106,7 +110,8 @@ def summary(root: str, score_run) -> None:
         key = f"predictions/{name}/mlops_batch_score/{preds[-1]}"
         m = store.read_json(f"{key}/manifest.json")
         print(
-            f"\n== predictions: {m['output_uri']}\n   {m['rows']:,} rows scored by {name} v{m['model_version']} "
+            f"\n== predictions: {m['output_uri']}\n"
+            f"   {m['rows']:,} rows scored by {name} v{m['model_version']} "
             f"at {m['rows_per_second']:,.0f} rows/s; columns {m['columns']}"
         )
 

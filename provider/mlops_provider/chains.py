@@ -232,31 +232,27 @@ def scoring_window(
     model_name: str, dag_run: Any, start: Any, end: Any, artifact_root: str | None = None
 ) -> list[str]:
     """``[start, end)`` dates to score: the run's data interval; for a run started by a champion
-    change (asset-triggered), the most recently scored window, so it is re-scored with the new champion."""
+    change (asset-triggered), the most recently scored window, so it is re-scored with the new champion
+    (:func:`mlops_provider.core.steps.score.scoring_window`). Skips the run if none was scored yet."""
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from mlops_provider.core.steps.score import scoring_window as choose_window
     from mlops_provider.hooks.artifacts import ArtifactStoreHook
 
-    run_type = str(getattr(dag_run, "run_type", "") or "")
-    if "asset" not in run_type.lower() and start is not None and end is not None:
-        return [start.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d")]
-    store = ArtifactStoreHook(artifact_root).get_store()
-    folder = f"predictions/{model_name}"
-    latest = None
-    for dag_folder in store.list_dir(folder):
-        for run in store.list_dir(f"{folder}/{dag_folder}"):
-            key = f"{folder}/{dag_folder}/{run}/manifest.json"
-            if store.exists(key):
-                m = store.read_json(key)
-                if m.get("window") and (latest is None or key_time(store, key) > latest[0]):
-                    latest = (key_time(store, key), m["window"])
-    if latest is None:
+    window = choose_window(
+        model_name,
+        store=lambda: ArtifactStoreHook(artifact_root).get_store(),
+        run_type=getattr(dag_run, "run_type", ""),
+        start=start,
+        end=end,
+    )
+    if window is None:
         raise AirflowSkipException(f"No window of {model_name} has been scored yet; nothing to re-score.")
-    return list(latest[1])
+    return window
 
 
 def key_time(store: Any, key: str) -> float:
     """When ``key`` was written (local mtime, S3 LastModified, GCS generation) as a sortable number."""
-    from mlops_provider.core.storage import creation_order
+    from mlops_provider.core.partitions import key_time as _key_time
 
-    return creation_order(store.fs.info(store.path(key)))
+    return _key_time(store, key)

@@ -5,7 +5,8 @@
     mlops [--root URI] models list [--json]
     mlops [--root URI] models show NAME [--version N] [--metric M ...] [--json]
     mlops [--root URI] models promote NAME VERSION --reason TEXT [--alias champion] [--actor WHO] [--json]
-    mlops [--root URI] models rollback NAME [--to VERSION] --reason TEXT [--alias champion] [--actor WHO] [--json]
+    mlops [--root URI] models rollback NAME [--to VERSION] --reason TEXT [--alias champion]
+                                            [--actor WHO] [--json]
     mlops [--root URI] maintenance sweep [--older-than SECONDS] [--dry-run] [--json]
     mlops templates list [--json]
     mlops templates copy NAME --to DIR [--model MODEL_NAME] [--force] [--json]
@@ -164,7 +165,8 @@ def _open_registry(args):
         store = ArtifactStoreHook(root, getattr(args, "conn_id", None)).get_store()
     except (ImportError, ValueError) as err:
         raise CliError(
-            f"cannot open artifact root {root!r}: {err} (for s3:// or gs:// install the 'amazon' or 'google' extra)"
+            f"cannot open artifact root {root!r}: {err} "
+            "(for s3:// or gs:// install the 'amazon' or 'google' extra)"
         ) from err
     try:
         # the backend the DAGs use: --registry / $MLOPS_REGISTRY (artifacts, mlflow, sagemaker, vertex)

@@ -70,7 +70,9 @@ OVERRIDES = {
 # Variables the second scenario keeps at their defaults, and why.
 NOT_OVERRIDDEN = {
     "MLOPS_S3_ENDPOINT_URL": "another endpoint is real S3, not the MinIO service the checks compare with",
-    "MLOPS_ARTIFACT_CONN_ID": "another id names a connection the deployment does not define (AIRFLOW_CONN_MLOPS_S3)",
+    "MLOPS_ARTIFACT_CONN_ID": (
+        "another id names a connection the deployment does not define (AIRFLOW_CONN_MLOPS_S3)"
+    ),
 }
 
 
@@ -372,7 +374,8 @@ def test_metadata_db_is_the_postgres_service(config):
             pg_env.get("POSTGRES_PASSWORD"),
             pg_env.get("POSTGRES_DB"),
         ), (
-            f"{key} ({parts.username}:***@{parts.hostname}{parts.path}) does not match the {name} service's POSTGRES_*"
+            f"{key} ({parts.username}:***@{parts.hostname}{parts.path}) "
+            f"does not match the {name} service's POSTGRES_*"
         )
         healthcheck = _healthcheck_text(pg)
         assert "pg_isready" in healthcheck and pg_env["POSTGRES_USER"] in healthcheck.split(), (

@@ -147,8 +147,8 @@ MID_RUN_PROMOTION = """
 
         store = ArtifactStoreHook().get_store()
         reg, mv = ModelRegistry(store), ModelRegistry(store).get_version(MODEL_NAME, pin["version"])
-        new, _ = reg.register(MODEL_NAME, store.read_bytes(store.key_of(mv.model_uri)), run_key=f"mid/{pin['version']}",
-                              spec=mv.spec)
+        new, _ = reg.register(MODEL_NAME, store.read_bytes(store.key_of(mv.model_uri)),
+                              run_key=f"mid/{pin['version']}", spec=mv.spec)
         reg.promote(MODEL_NAME, new.version, actor="test", reason="champion moves mid-run")
 
     champion_moves(model.output) >> score

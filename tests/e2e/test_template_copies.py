@@ -54,12 +54,14 @@ ALERT_CHANNELS = [{{"type": "log"}}]
 REQUIRE_APPROVAL = False
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
 START_DATE = dt.datetime(2013, 4, 1, tzinfo=dt.timezone.utc)
-SELECT = f"SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date, {{', '.join(FEATURES)}}, {DELAY_CLASS} AS {{LABEL}} FROM flights"
+SELECT = (f"SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date, {{', '.join(FEATURES)}}, "
+          f"{DELAY_CLASS} AS {{LABEL}} FROM flights")
 TRAIN_SQL = SELECT + """ WHERE arr_delay IS NOT NULL
   AND sched_dep_at >= '{{{{ months_before(data_interval_start, params.train_months) }}}}'
   AND sched_dep_at < '{{{{ data_interval_start | ds }}}}' ORDER BY id"""
 EVAL_SQL = SELECT + """ WHERE arr_delay IS NOT NULL
-  AND sched_dep_at >= '{{{{ data_interval_start | ds }}}}' AND sched_dep_at < '{{{{ data_interval_end | ds }}}}' ORDER BY id"""
+  AND sched_dep_at >= '{{{{ data_interval_start | ds }}}}' \
+AND sched_dep_at < '{{{{ data_interval_end | ds }}}}' ORDER BY id"""
 EXPECTATIONS = [
     {{"type": "expect_table_row_count_to_be_between", "kwargs": {{"min_value": 1000}}}},
     {{"type": "expect_column_values_to_be_in_set", "kwargs": {{"column": LABEL, "value_set": {CLASSES!r}}}}},
@@ -77,7 +79,8 @@ REGRESSION_CONFIG = (
     .replace("COMPARE_METRIC = None", 'COMPARE_METRIC = "mae"')
     .replace(f"{DELAY_CLASS} AS {{LABEL}}", "arr_delay AS {LABEL}")
     .replace(
-        f'{{"type": "expect_column_values_to_be_in_set", "kwargs": {{"column": LABEL, "value_set": {CLASSES!r}}}}},',
+        f'{{"type": "expect_column_values_to_be_in_set", '
+        f'"kwargs": {{"column": LABEL, "value_set": {CLASSES!r}}}}},',
         '{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": LABEL}},',
     )
 )

@@ -206,8 +206,10 @@ for on_fail in ("skip", "warn"):
              start_date=dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc)):
         evaluate = EvaluateModelOperator(task_id="evaluate", model_name="flights_delay", model={model!r},
                                          dataset={dataset!r}, thresholds={{"roc_auc": 0.99}}, on_fail=on_fail)
-        register = RegisterModelOperator(task_id="register", model_name="flights_delay", evaluation=evaluate.output)
-        evaluate >> GateAlertOperator(task_id="alert", gate_task_ids=["evaluate"], channels=[{{"type": "log"}}])
+        register = RegisterModelOperator(task_id="register", model_name="flights_delay",
+                                         evaluation=evaluate.output)
+        evaluate >> GateAlertOperator(task_id="alert", gate_task_ids=["evaluate"],
+                                      channels=[{{"type": "log"}}])
 """
 
 

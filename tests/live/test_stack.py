@@ -14,7 +14,9 @@ import datetime as dt
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow.providers.standard.triggers.file import FileDeleteTrigger
 
-DROP = Asset("file://{drop}", watchers=[AssetWatcher(name="drop", trigger=FileDeleteTrigger(filepath="{drop}", poke_interval=1))])
+DROP = Asset("file://{drop}", watchers=[
+    AssetWatcher(name="drop", trigger=FileDeleteTrigger(filepath="{drop}", poke_interval=1)),
+])
 
 with DAG(dag_id="live_stack_probe", schedule=[DROP], start_date=dt.datetime(2024, 1, 1), catchup=False):
     @task

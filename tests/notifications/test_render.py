@@ -68,7 +68,8 @@ def test_data_gate_failure_names_each_failed_expectation(data_gate_result, defec
 def test_model_gate_failure_shows_threshold_champion_and_delta(model_gate_result, session_store):
     alert = render({**model_gate_result, "task_id": "evaluate", "task_state": "failed"})
     assert alert.subject == (
-        "[MLOps] model gate FAILED: flights_delay — roc_auc 0.6412 < 0.65 (delta -0.0088), 1 more check failed"
+        "[MLOps] model gate FAILED: flights_delay — roc_auc 0.6412 < 0.65 (delta -0.0088), "
+        "1 more check failed"
     )
     (g,) = alert.payload["gates"]
     assert (g["model"], g["champion_version"], g["challenger_version"], g["decision"]) == (
@@ -132,9 +133,9 @@ def test_passed_warned_skipped_and_missing_gates(data_gate_result, model_gate_re
     ).to_dict()
     ok = render({**passed, "task_id": "evaluate", "task_state": "success"})
     assert ok.status == "passed" and not ok.has_problems
-    assert (
-        ok.subject
-        == "[MLOps] model gate PASSED: flights_delay — roc_auc 0.7012 vs champion v1 0.69 (delta +0.0112, needs > 0.69)"
+    assert ok.subject == (
+        "[MLOps] model gate PASSED: flights_delay — roc_auc 0.7012 vs champion v1 0.69 "
+        "(delta +0.0112, needs > 0.69)"
     )
     warned = render({**data_gate_result, "task_id": "validate_train", "task_state": "success"})
     assert warned.subject.startswith("[MLOps] data gate WARNED: flights_delay_train") and warned.has_problems
@@ -181,7 +182,8 @@ def test_sns_subject_is_short_plain_text():
     [
         (
             [{"type": "pager", "to": "x"}],
-            r"Alert channel #0 .* 'type' 'pager'; it must be one of \['email', 'slack', 'sns', 'webhook', 'log'\]",
+            r"Alert channel #0 .* 'type' 'pager'; "
+            r"it must be one of \['email', 'slack', 'sns', 'webhook', 'log'\]",
         ),
         ([{"type": "email", "to": ["a@x.io"], "tto": ["b@x.io"]}], r"#0 \(email\).*unknown key 'tto'"),
         ([{"type": "email", "conn_id": "smtp_default"}], r"#0 \(email\).*missing the required key 'to'"),

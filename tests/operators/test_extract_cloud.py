@@ -143,7 +143,8 @@ def test_s3_empty_interval_and_wrong_connection_fail_clearly(s3_flights, monkeyp
     with pytest.raises(
         AirflowFailException,
         match=(
-            rf"NotFoundError: No CSV or Parquet file at s3://{bucket}/flights/ with a partition 'month' \(format "
+            rf"NotFoundError: No CSV or Parquet file at s3://{bucket}/flights/ "
+            r"with a partition 'month' \(format "
             r"'%Y-%m'\) in \[2014-01-01T00:00:00\+00:00, 2014-02-01T00:00:00\+00:00\).*2013-03 \.\. 2013-06"
         ),
     ):
@@ -154,7 +155,8 @@ def test_s3_empty_interval_and_wrong_connection_fail_clearly(s3_flights, monkeyp
     with pytest.raises(
         AirflowFailException,
         match=(
-            r"'source_conn_id' parameter of ExtractOperator \(task 'extract'\) must be an aws connection for s3:// "
+            r"'source_conn_id' parameter of ExtractOperator \(task 'extract'\) "
+            r"must be an aws connection for s3:// "
             r"URIs. Got \"'wrong' of type 'google_cloud_platform'\""
         ),
     ):
@@ -173,7 +175,8 @@ def test_s3_empty_interval_and_wrong_connection_fail_clearly(s3_flights, monkeyp
 
 # -------------------------------------------------------------------------------------------- GCS
 DAY_SQL = (
-    "SELECT id AS flight_id, carrier, origin, dest, dep_delay, arr_delay, distance, sched_dep_at FROM flights "
+    "SELECT id AS flight_id, carrier, origin, dest, dep_delay, arr_delay, distance, sched_dep_at "
+    "FROM flights "
     "WHERE sched_dep_at >= ? AND sched_dep_at < ? ORDER BY id"
 )
 

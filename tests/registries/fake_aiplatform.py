@@ -342,38 +342,13 @@ class FakeVertexAI:
             "credentials": type(credentials).__name__,
         }
         self.record("models.upload", request)
-        if not serving_container_image_uri:
-            self.fail(gexc.InvalidArgument, "Model.containerSpec.imageUri is required.")
-        if not (artifact_uri or "").startswith("gs://"):
-            self.fail(
-                gexc.InvalidArgument, f"Model.artifactUri must be a Cloud Storage URI; got {artifact_uri!r}."
-            )
-        labels = dict(labels or {})
-        if len(labels) > 64:
-            self.fail(gexc.InvalidArgument, "A resource can have at most 64 labels.")
-        for k, v in labels.items():
-            if (
-                not isinstance(k, str)
-                or not isinstance(v, str)
-                or not _LABEL_KEY.match(k)
-                or not _LABEL_VALUE.match(v)
-            ):
-                self.fail(gexc.InvalidArgument, f"Invalid label {k!r}: {v!r}.")
-        for alias in version_aliases or []:
-            if not _ALIAS.match(alias):
-                self.fail(gexc.InvalidArgument, f"Invalid version alias {alias!r}.")
+        labels = self._checked_upload(serving_container_image_uri, artifact_uri, labels, version_aliases)
         with self.lock:
             if parent_model:
                 versions = self.versions(parent_model)
                 name = parent_model
             else:
-                if model_id is not None and not _MODEL_ID.match(model_id):
-                    self.fail(gexc.InvalidArgument, f"Invalid model id {model_id!r}.")
-                name = (
-                    f"projects/{project}/locations/{location}/models/{model_id or len(self.resources) + 1000}"
-                )
-                if name in self.resources:
-                    self.fail(gexc.AlreadyExists, f"Model {name} already exists.")
+                name = self._new_model(model_id, project, location)
                 versions = self.resources[name] = {}
                 is_default_version = True  # the first version is always the default one
             vid = str(max((int(k) for k in versions), default=0) + 1)
@@ -401,6 +376,41 @@ class FakeVertexAI:
                 "versionUpdateTime": now,
             }
         return name, vid  # UploadModelResponse: model, modelVersionId
+
+    def _checked_upload(
+        self, image_uri: Any, artifact_uri: Any, labels: Any, version_aliases: Any
+    ) -> dict[str, Any]:
+        """The checks of ``models.upload`` on its request alone; returns the labels as a dict."""
+        if not image_uri:
+            self.fail(gexc.InvalidArgument, "Model.containerSpec.imageUri is required.")
+        if not (artifact_uri or "").startswith("gs://"):
+            self.fail(
+                gexc.InvalidArgument, f"Model.artifactUri must be a Cloud Storage URI; got {artifact_uri!r}."
+            )
+        labels = dict(labels or {})
+        if len(labels) > 64:
+            self.fail(gexc.InvalidArgument, "A resource can have at most 64 labels.")
+        for k, v in labels.items():
+            if (
+                not isinstance(k, str)
+                or not isinstance(v, str)
+                or not _LABEL_KEY.match(k)
+                or not _LABEL_VALUE.match(v)
+            ):
+                self.fail(gexc.InvalidArgument, f"Invalid label {k!r}: {v!r}.")
+        for alias in version_aliases or []:
+            if not _ALIAS.match(alias):
+                self.fail(gexc.InvalidArgument, f"Invalid version alias {alias!r}.")
+        return labels
+
+    def _new_model(self, model_id: Any, project: Any, location: Any) -> str:
+        """The resource name of a model ``models.upload`` creates (call with the lock held)."""
+        if model_id is not None and not _MODEL_ID.match(model_id):
+            self.fail(gexc.InvalidArgument, f"Invalid model id {model_id!r}.")
+        name = f"projects/{project}/locations/{location}/models/{model_id or len(self.resources) + 1000}"
+        if name in self.resources:
+            self.fail(gexc.AlreadyExists, f"Model {name} already exists.")
+        return name
 
     def merge_aliases(self, name: str, version: str, changes: list[str]) -> None:
         """``models.mergeVersionAliases``: ``alias`` adds, ``-alias`` removes."""

@@ -108,9 +108,11 @@ from airflow.sdk import DAG
 from mlops_provider.notifications.quality_gate import GateAlertOperator
 from mlops_provider.operators.validate import ValidateDataOperator
 
-with DAG(dag_id="mlops_secret_alert_test", schedule=None, start_date=dt.datetime(2013, 7, 1, tzinfo=dt.timezone.utc)):
+with DAG(dag_id="mlops_secret_alert_test", schedule=None,
+         start_date=dt.datetime(2013, 7, 1, tzinfo=dt.timezone.utc)):
     gate = ValidateDataOperator(task_id="validate", dataset={snapshot!r}, expectations=[
-        {{"type": "expect_column_values_to_be_between", "kwargs": {{"column": "alcohol", "max_value": 13.0}}}}])
+        {{"type": "expect_column_values_to_be_between",
+          "kwargs": {{"column": "alcohol", "max_value": 13.0}}}}])
     gate >> GateAlertOperator(task_id="gate_alert", gate_task_ids=["validate"], retries=0, channels=[
         {{"type": "webhook", "conn_id": "notify_webhook", "endpoint": "/hooks/T0/B0/{token}"}},
         {{"type": "slack", "conn_id": "notify_slack"}},

@@ -23,10 +23,12 @@ from airflow.sdk import DAG
 from mlops_provider.chains import retrain_chain
 from mlops_provider.examples.nycflights import CATEGORICAL, FEATURES, LABEL
 
-SELECT = f"SELECT id AS flight_id, {', '.join(FEATURES)}, CASE WHEN arr_delay > 15 THEN 1 ELSE 0 END AS {LABEL} FROM flights"
+SELECT = (f"SELECT id AS flight_id, {', '.join(FEATURES)}, "
+          f"CASE WHEN arr_delay > 15 THEN 1 ELSE 0 END AS {LABEL} FROM flights")
 with DAG(dag_id="mlops_outage", schedule=None, start_date=dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc),
          catchup=False, render_template_as_native_obj=True,
-         params={"model_params": {"max_iter": 30}, "seed": 7, "thresholds": {"roc_auc": 0.6}, "min_improvement": 0.0}):
+         params={"model_params": {"max_iter": 30}, "seed": 7, "thresholds": {"roc_auc": 0.6},
+                 "min_improvement": 0.0}):
     retrain_chain(model_name="flights_outage", conn_id="mlops_warehouse", label=LABEL, features=FEATURES,
                   categorical=CATEGORICAL, expectations=[{"type": "expect_column_values_to_not_be_null",
                                                           "kwargs": {"column": "carrier"}}],

@@ -69,7 +69,8 @@ def _evaluation_html(model: str, version: int, verdict: dict[str, Any]) -> str:
 def _validation_html(run_id: str, rows: int) -> str:
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Data quality</title></head><body>"
-        f"<h1 id='title'>Data quality report: PASS</h1><p>{rows} rows of {run_id} validated.</p></body></html>"
+        "<h1 id='title'>Data quality report: PASS</h1>"
+        f"<p>{rows} rows of {run_id} validated.</p></body></html>"
     )
 
 

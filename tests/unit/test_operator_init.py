@@ -71,7 +71,8 @@ def _findings(cls: ast.ClassDef) -> list[str]:
                         )
                     else:
                         out.append(
-                            f"{cls.name}: self.{target.attr} is not assigned from the argument {target.attr!r}"
+                            f"{cls.name}: self.{target.attr} is not assigned "
+                            f"from the argument {target.attr!r}"
                         )
         elif (
             isinstance(node, ast.Call)
@@ -110,7 +111,8 @@ def _findings(cls: ast.ClassDef) -> list[str]:
             and node.id in params
         ):
             out.append(
-                f"{cls.name}: __init__ line {node.lineno} uses the template field {node.id!r} (un-rendered there)"
+                f"{cls.name}: __init__ line {node.lineno} uses the template field {node.id!r} "
+                "(un-rendered there)"
             )
         elif (
             isinstance(node, ast.Attribute)

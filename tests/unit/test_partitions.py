@@ -184,7 +184,10 @@ def test_gather_refuses_and_publishes_nothing(store, trained, june, tmp_path, de
         "missing_file": r"partition 2 .*part-00002.parquet\): its part is missing",
         "missing_result": r"partition 2 .*no scored part \(missing\)",
         "rows": r"partition 1 .*: \d+ predicted rows .* expected \d+",
-        "sha256": r"partition 2 .*sha256 of .*part-00002/predictions.parquet is [0-9a-f]{64}, its scoring task recorded",
+        "sha256": (
+            r"partition 2 .*sha256 of .*part-00002/predictions.parquet is [0-9a-f]{64}, "
+            r"its scoring task recorded"
+        ),
         "mixed_versions": r"different model versions",
         "pin": r"used v1 sha256 a{64}, not the pinned v1 sha256 b{64}",
     }[defect]

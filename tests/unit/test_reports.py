@@ -660,8 +660,9 @@ def test_reports_module_is_light_and_leaves_pyplot_alone(tmp_path):
         assert not heavy, heavy
         from mlops_provider.core.storage import ArtifactStore
         store = ArtifactStore("file://{tmp_path}")
-        verdict = {{"model": "m", "passed": True, "decision": "promote", "reason": "ok", "compare_metric": "roc_auc",
-                    "checks": [], "metrics": {{"challenger": {{"roc_auc": 0.75}}}}}}
+        verdict = {{"model": "m", "passed": True, "decision": "promote", "reason": "ok",
+                    "compare_metric": "roc_auc", "checks": [],
+                    "metrics": {{"challenger": {{"roc_auc": 0.75}}}}}}
         reports.write_evaluation_report(store, "x", verdict=verdict, y_true=[0, 1, 0, 1, 1, 0],
                                         challenger_score=[0.2, 0.7, 0.4, 0.6, 0.9, 0.1])
         assert "matplotlib.pyplot" not in sys.modules

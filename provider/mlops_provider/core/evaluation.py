@@ -110,12 +110,25 @@ def encode(y, preds: Predictions, spec: FeatureSpec, where: str = "The evaluatio
         p = preds.proba[:, col[0]] if col else np.zeros(len(y01))
         proba = np.column_stack([1.0 - p, p])
         return Encoded(task, y01, _same(preds.pred, pos).astype(int), proba, np.array([0, 1]))
-    y = np.asarray(y, dtype=object)
+    # Labels keep their values but get a concrete dtype: scikit-learn's type_of_target calls an
+    # object array of integers "unknown".
+    kind = np.asarray(classes).dtype.kind
     lookup = {str(c): c for c in classes}
-    y = np.asarray([lookup[str(v)] for v in y], dtype=object)
-    return Encoded(
-        task, y, np.asarray(preds.pred, dtype=object), preds.proba, np.asarray(classes, dtype=object)
-    )
+    y = as_labels([lookup[str(v)] for v in np.asarray(y, dtype=object)], kind)
+    return Encoded(task, y, as_labels(preds.pred, kind), preds.proba, as_labels(classes, kind))
+
+
+def as_labels(values: Any, kind: str) -> Any:
+    """Class labels as an array scikit-learn's metrics accept: integers, floats or text, after the
+    dtype kind of the model's ``classes``."""
+    import numpy as np
+
+    arr = np.asarray(values, dtype=object)
+    if kind in "iub":
+        return arr.astype("int64")
+    if kind == "f":
+        return arr.astype("float64")
+    return arr.astype(str)
 
 
 def metric_names(task: str, thresholds: Any = None, compare_metric: str | None = None) -> list[str]:

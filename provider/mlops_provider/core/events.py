@@ -66,7 +66,8 @@ def _payload(extra: Any, what: str) -> dict[str, Any]:
 def _key(extra: dict[str, Any], key: str, what: str, expected: str) -> Any:
     if key not in extra:
         raise InvalidInputError(
-            f"The {what} event payload lacks the {key!r} key (expected {expected}); it has keys {sorted(extra)}."
+            f"The {what} event payload lacks the {key!r} key (expected {expected}); "
+            f"it has keys {sorted(extra)}."
         )
     return extra[key]
 
@@ -126,8 +127,8 @@ def _inside_root(uri: Any, key: str, what: str, artifact_root: str | None) -> st
         raise _bad(key, what, expected + " or null", uri)
     if not artifact_root:
         raise InvalidInputError(
-            f"The {key!r} key of the {what} event payload is {uri!r}, but no artifact root was given to check it "
-            "against; pass artifact_root."
+            f"The {key!r} key of the {what} event payload is {uri!r}, "
+            "but no artifact root was given to check it against; pass artifact_root."
         )
     if "://" not in uri and not uri.startswith("/"):
         raise _bad(key, what, expected + " (a full URI, not a relative path)", uri)
@@ -346,7 +347,8 @@ class ChampionChanged:
 
 @dataclass
 class NewDataEvent:
-    """A new file seen by an ``AssetWatcher``: extra ``{"from_trigger": True, "payload": {uri, size, mtime}}``."""
+    """A new file seen by an ``AssetWatcher``:
+    extra ``{"from_trigger": True, "payload": {uri, size, mtime}}``."""
 
     uri: str
     size: int
@@ -390,7 +392,8 @@ class NewDataEvent:
 
 
 def parse_event(extra: Any, *, artifact_root: str | None = None, allowed_prefix: str | None = None):
-    """One event's ``extra``, parsed by its shape: AssetWatcher payload, champion change or retrain request."""
+    """One event's ``extra``, parsed by its shape: AssetWatcher payload, champion change or
+    retrain request."""
     if isinstance(extra, Mapping) and "from_trigger" in extra:
         return NewDataEvent.parse(extra, artifact_root=artifact_root, allowed_prefix=allowed_prefix)
     if isinstance(extra, Mapping) and extra.get("type") == ChampionChanged.TYPE:
@@ -404,7 +407,8 @@ def _flatten(events: Any) -> list[Any]:
     if isinstance(events, Iterable) and not isinstance(events, (str, bytes)):
         return list(events)
     raise InvalidInputError(
-        f"The triggering events must be a list of events (or a mapping of asset -> events). Got {_got(events)}."
+        "The triggering events must be a list of events (or a mapping of asset -> events). "
+        f"Got {_got(events)}."
     )
 
 

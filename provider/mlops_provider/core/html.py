@@ -217,9 +217,11 @@ header.top .user{color:#b7c4d3;font-size:.85rem}
 main{padding:1.2rem 1.5rem 2rem;max-width:1400px}
 h1{font-size:1.45rem;margin:.2rem 0 .9rem}h2{font-size:1.08rem;margin:1.6rem 0 .6rem}
 h3{font-size:.95rem;margin:1rem 0 .4rem;color:var(--muted)}
-.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem 1.2rem;margin:.8rem 0}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:1rem 1.2rem;\
+margin:.8rem 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(330px,1fr));gap:1rem}
-table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line);border-radius:6px}
+table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line);\
+border-radius:6px}
 th,td{padding:.45rem .65rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{background:#eef2f7;font-weight:600;font-size:.82rem;color:#3c4757;white-space:nowrap}
 tr:last-child td{border-bottom:none}
@@ -229,7 +231,8 @@ dl.stats{background:var(--card);padding:1rem 1.25rem;border-radius:6px;border:1p
 dl.kv dt,dl.stats dt{font-weight:600;color:var(--muted)}dl.kv dd,dl.stats dd{margin:0;word-break:break-word}
 code,pre{font-family:SFMono-Regular,Consolas,Menlo,monospace;font-size:.82rem}
 code{background:#f0f3f7;padding:0 .25em;border-radius:3px;word-break:break-all}
-pre{background:#f0f3f7;padding:.6rem .8rem;border-radius:6px;overflow:auto;max-height:22rem;margin:.3rem 0;white-space:pre-wrap}
+pre{background:#f0f3f7;padding:.6rem .8rem;border-radius:6px;overflow:auto;max-height:22rem;margin:.3rem 0;\
+white-space:pre-wrap}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:999px;font-size:.78rem;font-weight:600;
 background:#e8ecf1;color:#3c4757;margin-right:.25rem;white-space:nowrap}
 .badge.ok{background:var(--ok-bg);color:var(--ok)}.badge.bad{background:var(--bad-bg);color:var(--bad)}
@@ -246,13 +249,15 @@ td.when,td.move{white-space:nowrap}
 .banner .verdict{font-size:1.6rem;font-weight:700;letter-spacing:.03em}.banner p{margin:.35rem 0 0}
 form.inline{display:flex;flex-wrap:wrap;gap:.5rem;align-items:flex-end;margin:0}
 form.inline label{display:flex;flex-direction:column;font-size:.78rem;color:var(--muted);gap:.15rem}
-input[type=text],select{font:inherit;padding:.38rem .5rem;border:1px solid #c6ceda;border-radius:5px;background:#fff;min-width:8rem}
+input[type=text],select{font:inherit;padding:.38rem .5rem;border:1px solid #c6ceda;border-radius:5px;\
+background:#fff;min-width:8rem}
 input[type=text]{min-width:22rem}
 button{font:inherit;font-weight:600;padding:.42rem .95rem;border-radius:5px;border:1px solid var(--brand);
 background:var(--brand);color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:var(--brand)}
 tr.passed td.status,tr.pass td.status{color:var(--ok);font-weight:700}
-tr.failed td,tr.fail td{background:#fff7f6}tr.failed td.status,tr.fail td.status{color:var(--bad);font-weight:700}
+tr.failed td,tr.fail td{background:#fff7f6}\
+tr.failed td.status,tr.fail td.status{color:var(--bad);font-weight:700}
 tr.current td{background:#fffbea}
 .empty{padding:2rem;text-align:center;color:var(--muted)}
 .plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1rem}

@@ -125,8 +125,9 @@ def resolve(name: Any, parameter: str = "metric", owner: str = "EvaluateModelOpe
     )
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise InvalidParameterError(
-        f"The {parameter!r} parameter of {owner} names unknown metric {name!r}: not a scikit-learn scorer name "
-        f"(sklearn.metrics.get_scorer_names()) nor one of the aliases {sorted(ALIASES)}.{hint}"
+        f"The {parameter!r} parameter of {owner} names unknown metric {name!r}: "
+        "not a scikit-learn scorer name (sklearn.metrics.get_scorer_names()) "
+        f"nor one of the aliases {sorted(ALIASES)}.{hint}"
     )
 
 
@@ -291,7 +292,8 @@ def compute_metrics(names, task: str, y, pred, proba=None, classes=None) -> dict
 def normalize_thresholds(
     thresholds: Any, task: str | None = None, owner: str = "EvaluateModelOperator"
 ) -> dict[str, tuple[str, float]]:
-    """``{"f1_macro": 0.8, "log_loss": {"max": 0.5}}`` -> ``{"f1_macro": (">=", 0.8), "log_loss": ("<=", 0.5)}``.
+    """``{"f1_macro": 0.8, "log_loss": {"max": 0.5}}``
+    -> ``{"f1_macro": (">=", 0.8), "log_loss": ("<=", 0.5)}``.
 
     A plain number is a floor for a higher-is-better metric and a ceiling for a lower-is-better
     one; ``{"min": x}`` / ``{"max": x}`` must agree with the metric's direction (a floor on an error
@@ -301,7 +303,8 @@ def normalize_thresholds(
         return {}
     if not isinstance(thresholds, dict):
         raise InvalidParameterError(
-            f"The 'thresholds' parameter of {owner} must be a dict of metric -> value. Got {thresholds!r} instead."
+            f"The 'thresholds' parameter of {owner} must be a dict of metric -> value. "
+            f"Got {thresholds!r} instead."
         )
     out = {}
     for name, spec in thresholds.items():
@@ -311,14 +314,17 @@ def normalize_thresholds(
         if isinstance(spec, dict):
             if set(spec) not in ({"min"}, {"max"}):
                 raise InvalidParameterError(
-                    f"The threshold for {name!r} in {owner} must be a number or {{'min': x}} / {{'max': x}}. Got {spec!r}."
+                    f"The threshold for {name!r} in {owner} must be a number "
+                    f"or {{'min': x}} / {{'max': x}}. Got {spec!r}."
                 )
             op, value = (">=", spec["min"]) if "min" in spec else ("<=", spec["max"])
             if op != metric.op:
                 better = "higher" if metric.higher_is_better else "lower"
+                kind = "floor" if op == ">=" else "ceiling"
+                key = "min" if metric.higher_is_better else "max"
                 raise InvalidParameterError(
-                    f"The threshold for {name!r} in {owner} is a {'floor' if op == '>=' else 'ceiling'} ({spec!r}), but "
-                    f"{better} {name} is better: use {{'{'min' if metric.higher_is_better else 'max'}': x}} or a plain number."
+                    f"The threshold for {name!r} in {owner} is a {kind} ({spec!r}), but "
+                    f"{better} {name} is better: use {{'{key}': x}} or a plain number."
                 )
         else:
             op, value = metric.op, spec
@@ -342,7 +348,8 @@ def check_gate_config(
     ``{"thresholds": {...}, "compare_metric": name, "promote_if": rule}``."""
     if promote_if not in PROMOTE_IF:
         raise InvalidParameterError(
-            f"The 'promote_if' parameter of {owner} must be one of {list(PROMOTE_IF)}. Got {promote_if!r} instead."
+            f"The 'promote_if' parameter of {owner} must be one of {list(PROMOTE_IF)}. "
+            f"Got {promote_if!r} instead."
         )
     limits = normalize_thresholds(thresholds, task, owner)
     if compare_metric in (None, ""):
@@ -512,7 +519,8 @@ def _cluster_bootstrap(
     codes, uniques = pd.factorize(pd.Series(groups, dtype=object), use_na_sentinel=False)
     if len(uniques) < 5:
         raise InvalidParameterError(
-            f"The confidence interval by groups needs at least 5 groups; the evaluation rows have {len(uniques)}. "
+            "The confidence interval by groups needs at least 5 groups; "
+            f"the evaluation rows have {len(uniques)}. "
             "Use a finer grouping column, or none."
         )
     rng = np.random.default_rng(seed)
@@ -565,7 +573,8 @@ def _cluster_bootstrap(
                 diffs.append((a - b) * sign)
     if len(diffs) < resamples // 2:
         raise InvalidParameterError(
-            f"The {metric.name} difference is undefined on most group resamples ({len(diffs)} of {resamples} usable); "
+            f"The {metric.name} difference is undefined on most group resamples "
+            f"({len(diffs)} of {resamples} usable); "
             "use a coarser grouping column or none."
         )
     low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])

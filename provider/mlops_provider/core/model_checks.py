@@ -40,8 +40,8 @@ class _Walk:
 
     def fail(self, path: str, problem: str) -> UnsafeModelError:
         return UnsafeModelError(
-            f"{self.source} is not a well-formed model: {path} {problem}. Refusing to load it (a crafted file could "
-            "make predict read or write outside its arrays)."
+            f"{self.source} is not a well-formed model: {path} {problem}. Refusing to load it "
+            "(a crafted file could make predict read or write outside its arrays)."
         )
 
 
@@ -247,14 +247,8 @@ def _check_libsvm(est: Any, path: str, walk: _Walk) -> None:
             raise walk.fail(path, f"has {name} of size {arr.size}; expected 0 or {pairs}")
 
 
-def check_model_structure(model: Any, source: str = "model file") -> None:
-    """Walk ``model`` and check every object listed in the module docstring; raise
-    :class:`UnsafeModelError` at the first problem.
-
-    An object reached again under another input width (a tree shared by two ensembles) is checked
-    again; the compiled internals (``Tree``, ``TreePredictor``) are checked through the estimator
-    that holds them, and found anywhere else they are refused.
-    """
+def _sklearn_types() -> types.SimpleNamespace:
+    """The classes the walk tells apart (imported when a model is checked, not with this module)."""
     import numpy as np
     from sklearn.base import BaseEstimator
     from sklearn.ensemble import BaseEnsemble
@@ -265,6 +259,75 @@ def check_model_structure(model: Any, source: str = "model file") -> None:
     from sklearn.tree import BaseDecisionTree
     from sklearn.tree._tree import Tree
 
+    return types.SimpleNamespace(
+        ndarray=np.ndarray,
+        BaseEstimator=BaseEstimator,
+        BaseEnsemble=BaseEnsemble,
+        BaseGradientBoosting=BaseGradientBoosting,
+        BaseHistGradientBoosting=BaseHistGradientBoosting,
+        TreePredictor=TreePredictor,
+        BaseLibSVM=BaseLibSVM,
+        BaseDecisionTree=BaseDecisionTree,
+        Tree=Tree,
+    )
+
+
+def _check_estimator(
+    obj: Any, path: str, outer: int | None, walk: _Walk, sk: types.SimpleNamespace
+) -> tuple[tuple[str, ...], int | None]:
+    """Check ``obj`` if it is an estimator with compiled internals.
+
+    :return: the attributes the walk must not enter (checked here already), and the input width
+        ``obj`` promises the estimators it holds (``None``: no promise).
+    """
+    skip: tuple[str, ...] = ()
+    children_outer: int | None = None
+    if isinstance(obj, sk.BaseDecisionTree) and getattr(obj, "tree_", None) is not None:
+        if not isinstance(obj.tree_, sk.Tree):
+            raise walk.fail(f"{path}.tree_", f"is a {type(obj.tree_).__name__}, not a Tree")
+        check_tree(obj.tree_, _limit(_n_features(obj, path, walk), outer), f"{path}.tree_", walk)
+        skip = ("tree_",)
+    elif isinstance(obj, sk.BaseHistGradientBoosting) and hasattr(obj, "_predictors"):
+        _check_hgb(obj, path, walk, outer)
+        skip = ("_predictors",)
+    elif isinstance(obj, sk.BaseLibSVM) and hasattr(obj, "support_vectors_"):
+        _check_libsvm(obj, path, walk)
+    if isinstance(obj, sk.BaseGradientBoosting) and hasattr(obj, "estimators_"):
+        _check_gradient_boosting(obj, path, walk)
+    if (
+        isinstance(obj, sk.BaseEnsemble)
+        and hasattr(obj, "estimators_")
+        and not hasattr(obj, "estimators_features_")
+    ):
+        # forests and gradient boosting call their trees without re-checking the input width
+        children_outer = _limit(_n_features(obj, path, walk), outer)
+    return skip, children_outer
+
+
+def _children(obj: Any, path: str, skip: tuple[str, ...], sk: types.SimpleNamespace) -> list[tuple[str, Any]]:
+    """(attribute path, value) of each object ``obj`` holds, in walk order."""
+    if isinstance(obj, dict):
+        return [(f"{path}[{k!r}]", v) for k, v in obj.items()]
+    if isinstance(obj, (list, tuple)):
+        return [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
+    if isinstance(obj, sk.ndarray):
+        return [(f"{path}[{i}]", v) for i, v in enumerate(obj.ravel())] if obj.dtype == object else []
+    if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)):
+        return []
+    if isinstance(obj, sk.BaseEstimator) or hasattr(obj, "__dict__"):
+        return [(f"{path}.{k}", v) for k, v in vars(obj).items() if k not in skip]
+    return []
+
+
+def check_model_structure(model: Any, source: str = "model file") -> None:
+    """Walk ``model`` and check every object listed in the module docstring; raise
+    :class:`UnsafeModelError` at the first problem.
+
+    An object reached again under another input width (a tree shared by two ensembles) is checked
+    again; the compiled internals (``Tree``, ``TreePredictor``) are checked through the estimator
+    that holds them, and found anywhere else they are refused.
+    """
+    sk = _sklearn_types()
     walk = _Walk(source)
     stack: list[tuple[Any, str, int | None]] = [(model, "model", None)]
     seen: set[tuple[int, int | None]] = set()
@@ -277,42 +340,10 @@ def check_model_structure(model: Any, source: str = "model file") -> None:
         seen.add((id(obj), outer))
         if len(seen) > MAX_OBJECTS:
             raise walk.fail(path, f"holds more than {MAX_OBJECTS:,} objects")
-        if isinstance(obj, (Tree, TreePredictor)):
+        if isinstance(obj, (sk.Tree, sk.TreePredictor)):
             raise walk.fail(path, f"is a {type(obj).__name__} outside the estimator that uses it")
-        skip: tuple[str, ...] = ()
-        children_outer: int | None = None
-        if isinstance(obj, BaseDecisionTree) and getattr(obj, "tree_", None) is not None:
-            if not isinstance(obj.tree_, Tree):
-                raise walk.fail(f"{path}.tree_", f"is a {type(obj.tree_).__name__}, not a Tree")
-            check_tree(obj.tree_, _limit(_n_features(obj, path, walk), outer), f"{path}.tree_", walk)
-            skip = ("tree_",)
-        elif isinstance(obj, BaseHistGradientBoosting) and hasattr(obj, "_predictors"):
-            _check_hgb(obj, path, walk, outer)
-            skip = ("_predictors",)
-        elif isinstance(obj, BaseLibSVM) and hasattr(obj, "support_vectors_"):
-            _check_libsvm(obj, path, walk)
-        if isinstance(obj, BaseGradientBoosting) and hasattr(obj, "estimators_"):
-            _check_gradient_boosting(obj, path, walk)
-        if (
-            isinstance(obj, BaseEnsemble)
-            and hasattr(obj, "estimators_")
-            and not hasattr(obj, "estimators_features_")
-        ):
-            # forests and gradient boosting call their trees without re-checking the input width
-            children_outer = _limit(_n_features(obj, path, walk), outer)
-        if isinstance(obj, (dict, list, tuple, np.ndarray)):
+        skip, children_outer = _check_estimator(obj, path, outer, walk, sk)
+        if isinstance(obj, (dict, list, tuple, sk.ndarray)):
             children_outer = outer  # a container passes on what its holder promised
-        if isinstance(obj, dict):
-            items = [(f"{path}[{k!r}]", v) for k, v in obj.items()]
-        elif isinstance(obj, (list, tuple)):
-            items = [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
-        elif isinstance(obj, np.ndarray):
-            items = [(f"{path}[{i}]", v) for i, v in enumerate(obj.ravel())] if obj.dtype == object else []
-        elif isinstance(obj, (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)):
-            items = []
-        elif isinstance(obj, BaseEstimator) or hasattr(obj, "__dict__"):
-            items = [(f"{path}.{k}", v) for k, v in vars(obj).items() if k not in skip]
-        else:
-            items = []
-        for child_path, child in reversed(items):
+        for child_path, child in reversed(_children(obj, path, skip, sk)):
             stack.append((child, child_path, children_outer))

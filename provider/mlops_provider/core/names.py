@@ -70,7 +70,8 @@ def check_name(value: Any, parameter: str = "name", owner: str | None = None) ->
         if isinstance(value, str) and len(value) > MAX_NAME and _NAME_RE.fullmatch(value[:MAX_NAME]):
             extra = f" It has {len(value)} characters."
         raise InvalidInputError(
-            f"The {parameter!r} parameter{_owner(owner)} must be {NAME_RULE}. Got {_shown(value)} instead.{extra}"
+            f"The {parameter!r} parameter{_owner(owner)} must be {NAME_RULE}. "
+            f"Got {_shown(value)} instead.{extra}"
         )
     return value
 
@@ -121,7 +122,8 @@ def check_key(key: Any, parameter: str = "key", owner: str | None = None, *, all
     """
     if not isinstance(key, str):
         raise InvalidInputError(
-            f"The {parameter!r} parameter{_owner(owner)} must be a key relative to the artifact root (a string). "
+            f"The {parameter!r} parameter{_owner(owner)} must be a key relative to the artifact root "
+            "(a string). "
             f"Got {_shown(key)} instead."
         )
     problem = None

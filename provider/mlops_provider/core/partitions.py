@@ -55,7 +55,8 @@ class IncompletePredictionsError(IntegrityError):
 def _in_store(store: ArtifactStore, uri: Any, parameter: str, owner: str) -> str:
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidInputError(
-            f"The {parameter!r} parameter of {owner} must be a URI or key under the artifact root. Got {uri!r} instead."
+            f"The {parameter!r} parameter of {owner} must be a URI or key under the artifact root. "
+            f"Got {uri!r} instead."
         )
     try:
         return store.key_of(uri.strip()).strip("/")
@@ -121,7 +122,8 @@ def list_partitions(
     prefix = _in_store(store, uri, "uri", owner)
     if not isinstance(pattern, str) or not pattern or pattern.startswith("/"):
         raise InvalidInputError(
-            f"The 'pattern' parameter of {owner} must be a relative glob such as '*.parquet'. Got {pattern!r} instead."
+            f"The 'pattern' parameter of {owner} must be a relative glob such as '*.parquet'. "
+            f"Got {pattern!r} instead."
         )
     if isinstance(max_partitions, bool) or not isinstance(max_partitions, int) or max_partitions < 1:
         raise InvalidInputError(
@@ -129,8 +131,9 @@ def list_partitions(
         )
     if marker and not store.exists(f"{prefix}/{marker}"):
         raise NotFoundError(
-            f"The 'uri' parameter of {owner} must name a complete set of partitions: {store.uri(prefix)} has no "
-            f"{marker!r} marker (the producer writes it last), so its files may still be arriving."
+            f"The 'uri' parameter of {owner} must name a complete set of partitions: "
+            f"{store.uri(prefix)} has no {marker!r} marker (the producer writes it last), so its files may "
+            "still be arriving."
         )
     base = store.path(prefix)
     store._fresh(base)
@@ -147,8 +150,8 @@ def list_partitions(
     if len(found) > max_partitions:
         raise InvalidInputError(
             f"The 'max_partitions' parameter of {owner} allows at most {max_partitions} partitions. Got "
-            f"{len(found)} files under {store.uri(prefix)} (write fewer, larger files, or raise max_partitions "
-            f"and Airflow's [core] max_map_length)."
+            f"{len(found)} files under {store.uri(prefix)} (write fewer, larger files, or raise "
+            f"max_partitions and Airflow's [core] max_map_length)."
         )
     rows = _map(lambda k: parquet_rows(store, k), found, store)
     sizes = _map(store.size, found, store)
@@ -181,7 +184,8 @@ def split_dataset(
         )
     if partitions > MAX_PARTITIONS:
         raise InvalidInputError(
-            f"The 'partitions' parameter of {owner} must be at most {MAX_PARTITIONS}. Got {partitions!r} instead."
+            f"The 'partitions' parameter of {owner} must be at most {MAX_PARTITIONS}. "
+            f"Got {partitions!r} instead."
         )
     try:
         src = _data_key(store, dataset_uri)
@@ -294,8 +298,8 @@ def _published_key(output_key: str, index: int, sha256: str) -> str:
 def _norm_partitions(store: ArtifactStore, partitions: Any, owner: str) -> list[dict[str, Any]]:
     if isinstance(partitions, (str, bytes, dict)) or not isinstance(partitions, Iterable):
         raise InvalidInputError(
-            f"The 'partitions' parameter of {owner} must be the list of input partitions (a ListPartitionsOperator "
-            f"or PartitionDatasetOperator result). Got {partitions!r} instead."
+            f"The 'partitions' parameter of {owner} must be the list of input partitions "
+            f"(a ListPartitionsOperator or PartitionDatasetOperator result). Got {partitions!r} instead."
         )
     out = []
     for i, p in enumerate(list(partitions)):
@@ -336,17 +340,51 @@ def gather_predictions(
     :raises IncompletePredictionsError: listing every problem found; nothing is published and a
         previously published set is left as it was.
     """
+    output_key = _check_output_key(output_key, owner)
+    wanted = _norm_partitions(store, partitions, owner)
+    got = _norm_parts(parts, owner)
+    by_input, problems = _index_parts(store, got)
+    known = {p["uri"] for p in wanted}
+    problems += [f"part for {uri} matches no partition" for uri in sorted(set(by_input) - known)]
+    problems += _version_problems(by_input, _check_pin(model, owner))
+    found = _map(
+        lambda item: _verify_part(store, output_key, by_input, *item), list(enumerate(wanted)), store
+    )
+    for _, errs in found:
+        problems += errs
+    if problems:
+        shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise IncompletePredictionsError(
+            f"The 'parts' parameter of {owner} must hold one verified part per partition ({len(wanted)} "
+            f"expected, {len(got)} given). Got: {shown}. Nothing was published to {store.uri(output_key)}.",
+            problems,
+        )
+    entries = [
+        _entry(store, output_key, i, p, by_input[p["uri"]], key)
+        for (i, p), (key, _) in zip(enumerate(wanted), found, strict=True)
+    ]
+    return _publish(store, output_key, entries, by_input[wanted[0]["uri"]], extra_manifest)
+
+
+def _check_output_key(output_key: Any, owner: str) -> str:
     if not isinstance(output_key, str) or not output_key.strip("/"):
         raise InvalidInputError(
             f"The 'output_key' parameter of {owner} must be a non-empty key. Got {output_key!r} instead."
         )
-    output_key = output_key.strip("/")
-    wanted = _norm_partitions(store, partitions, owner)
+    return output_key.strip("/")
+
+
+def _norm_parts(parts: Any, owner: str) -> list[Any]:
     if isinstance(parts, (str, bytes, dict)) or not isinstance(parts, Iterable):
         raise InvalidInputError(
-            f"The 'parts' parameter of {owner} must be the list of mapped scoring results. Got {parts!r} instead."
+            f"The 'parts' parameter of {owner} must be the list of mapped scoring results. "
+            f"Got {parts!r} instead."
         )
-    got = list(parts)
+    return list(parts)
+
+
+def _index_parts(store: ArtifactStore, got: list[Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The scoring results by the URI of the partition they scored, and the problems found."""
     problems: list[str] = []
     by_input: dict[str, dict[str, Any]] = {}
     for j, r in enumerate(got):
@@ -369,10 +407,12 @@ def gather_predictions(
                 f"{uri} was scored twice (parts {by_input[uri].get('map_index')} and {r.get('map_index')})"
             )
         by_input[uri] = r
-    known = {p["uri"] for p in wanted}
-    for uri in sorted(set(by_input) - known):
-        problems.append(f"part for {uri} matches no partition")
-    pin = _check_pin(model, owner)
+    return by_input, problems
+
+
+def _version_problems(by_input: dict[str, dict[str, Any]], pin: tuple[int, str] | None) -> list[str]:
+    """One model version for every part, and the pinned one if there is a pin."""
+    problems = []
     versions = {(r.get("model_version"), r.get("model_sha256")) for r in by_input.values()}
     if len(versions) > 1:
         problems.append(f"the parts were scored with different model versions: {sorted(map(str, versions))}")
@@ -383,75 +423,81 @@ def gather_predictions(
                     f"part for {uri} used v{r.get('model_version')} sha256 {r.get('model_sha256')}, "
                     f"not the pinned v{pin[0]} sha256 {pin[1]}"
                 )
+    return problems
 
-    def check(item: tuple[int, dict[str, Any]]) -> tuple[str | None, list[str]]:
-        i, p = item
-        r = by_input.get(p["uri"])
-        if r is None:
-            return None, [f"partition {i} ({p['uri']}): no scored part (missing)"]
-        sha, rows = r.get("output_sha256"), r.get("rows")
-        if not isinstance(sha, str) or len(sha) != 64:
-            return None, [f"partition {i} ({p['uri']}): its part records no sha256 (got {sha!r})"]
-        try:
-            staged = store.key_of(r["output_uri"])
-        except ValueError:
-            return None, [
-                f"partition {i} ({p['uri']}): its part {r['output_uri']} is outside the artifact root"
-            ]
-        published = _published_key(output_key, i, sha)
-        errs = []
-        for key in (published, staged):
-            if not store.exists(key):
-                continue
-            try:
-                n = parquet_rows(store, key)
-            except CorruptArtifactError as err:
-                errs = [f"partition {i} ({p['uri']}): {err}"]
-                continue
-            if n != rows or (p["rows"] is not None and n != p["rows"]):
-                errs = [
-                    f"partition {i} ({p['uri']}): {n} predicted rows at {store.uri(key)}, expected "
-                    f"{p['rows'] if p['rows'] is not None else rows} (its part recorded {rows})"
-                ]
-                continue
-            actual = store.sha256(key)
-            if actual != sha:
-                errs = [
-                    f"partition {i} ({p['uri']}): sha256 of {store.uri(key)} is {actual}, its scoring task "
-                    f"recorded {sha}"
-                ]
-                continue
+
+def _verify_part(
+    store: ArtifactStore, output_key: str, by_input: dict[str, dict[str, Any]], i: int, p: dict[str, Any]
+) -> tuple[str | None, list[str]]:
+    """(the key of partition ``i``'s verified part -- published already, or staged -- or None, the
+    problems found)."""
+    r = by_input.get(p["uri"])
+    if r is None:
+        return None, [f"partition {i} ({p['uri']}): no scored part (missing)"]
+    sha = r.get("output_sha256")
+    if not isinstance(sha, str) or len(sha) != 64:
+        return None, [f"partition {i} ({p['uri']}): its part records no sha256 (got {sha!r})"]
+    try:
+        staged = store.key_of(r["output_uri"])
+    except ValueError:
+        return None, [f"partition {i} ({p['uri']}): its part {r['output_uri']} is outside the artifact root"]
+    errs: list[str] = []
+    for key in (_published_key(output_key, i, sha), staged):
+        if not store.exists(key):
+            continue
+        err = _file_problem(store, key, i, p, r)
+        if err is None:
             return key, []
-        return None, errs or [
-            f"partition {i} ({p['uri']}): its part is missing (no file at {r['output_uri']})"
-        ]
+        errs = [err]
+    return None, errs or [f"partition {i} ({p['uri']}): its part is missing (no file at {r['output_uri']})"]
 
-    found = _map(check, list(enumerate(wanted)), store)
-    for _, errs in found:
-        problems += errs
-    if problems:
-        shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise IncompletePredictionsError(
-            f"The 'parts' parameter of {owner} must hold one verified part per partition ({len(wanted)} "
-            f"expected, {len(got)} given). Got: {shown}. Nothing was published to {store.uri(output_key)}.",
-            problems,
-        )
 
-    entries = []
-    for (i, p), (key, _) in zip(enumerate(wanted), found, strict=True):
-        r = by_input[p["uri"]]
-        entries.append(
-            {
-                "index": i,
-                "partition": p["uri"],
-                "rows": int(r["rows"]),
-                "sha256": r["output_sha256"],
-                "uri": store.uri(_published_key(output_key, i, r["output_sha256"])),
-                "_at": key,
-                "_staged": store.key_of(r["output_uri"]),
-            }
+def _file_problem(store: ArtifactStore, key: str, i: int, p: dict[str, Any], r: dict[str, Any]) -> str | None:
+    """What is wrong with the part file at ``key`` (rows, sha256), or None."""
+    sha, rows = r.get("output_sha256"), r.get("rows")
+    try:
+        n = parquet_rows(store, key)
+    except CorruptArtifactError as err:
+        return f"partition {i} ({p['uri']}): {err}"
+    if n != rows or (p["rows"] is not None and n != p["rows"]):
+        return (
+            f"partition {i} ({p['uri']}): {n} predicted rows at {store.uri(key)}, expected "
+            f"{p['rows'] if p['rows'] is not None else rows} (its part recorded {rows})"
         )
-    first = by_input[wanted[0]["uri"]]
+    actual = store.sha256(key)
+    if actual != sha:
+        return (
+            f"partition {i} ({p['uri']}): sha256 of {store.uri(key)} is {actual}, its scoring task "
+            f"recorded {sha}"
+        )
+    return None
+
+
+def _entry(
+    store: ArtifactStore, output_key: str, i: int, p: dict[str, Any], r: dict[str, Any], at: str
+) -> dict[str, Any]:
+    """Partition ``i``'s line of the manifest (``_at``: where its file is now, ``_staged``: where its
+    scoring task wrote it; both private)."""
+    return {
+        "index": i,
+        "partition": p["uri"],
+        "rows": int(r["rows"]),
+        "sha256": r["output_sha256"],
+        "uri": store.uri(_published_key(output_key, i, r["output_sha256"])),
+        "_at": at,
+        "_staged": store.key_of(r["output_uri"]),
+    }
+
+
+def _publish(
+    store: ArtifactStore,
+    output_key: str,
+    entries: list[dict[str, Any]],
+    first: dict[str, Any],
+    extra_manifest: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Move the verified parts to their published names and commit the manifest (or, when the same
+    set is already published, leave it)."""
     manifest_key = f"{output_key}/{MANIFEST}"
     public = [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries]
     if store.exists(manifest_key):
@@ -505,8 +551,9 @@ def _check_pin(model: Any, owner: str) -> tuple[int, str] | None:
         or model.get("version") is None
     ):
         raise InvalidInputError(
-            f"The 'model' parameter of {owner} must be the pinned version ({{'version': int, 'model_sha256': str}}, "
-            f"a ResolveModelVersionOperator result) or None. Got {model!r} instead."
+            f"The 'model' parameter of {owner} must be the pinned version "
+            f"({{'version': int, 'model_sha256': str}}, a ResolveModelVersionOperator result) or None. "
+            f"Got {model!r} instead."
         )
     return int(model["version"]), model["model_sha256"]
 
@@ -536,3 +583,29 @@ def prediction_set_files(store: ArtifactStore, uri: str) -> list[str]:
     if "parts" in m:
         return [p["uri"] for p in sorted(m["parts"], key=lambda p: p["index"])]
     return [m["output_uri"]]
+
+
+def key_time(store: ArtifactStore, key: str) -> float:
+    """When ``key`` was written (local mtime, S3 LastModified, GCS generation) as a sortable number."""
+    from mlops_provider.core.storage import creation_order
+
+    return creation_order(store.fs.info(store.path(key)))
+
+
+def latest_scored_window(store: ArtifactStore, model_name: str) -> list[Any] | None:
+    """The ``window`` of the most recently written prediction set of ``model_name`` (the manifests
+    under ``predictions/<model>/<dag>/<run>/``) that records one; None if none does."""
+    folder = f"predictions/{model_name}"
+    latest: tuple[float, Any] | None = None
+    for dag_folder in store.list_dir(folder):
+        for run in store.list_dir(f"{folder}/{dag_folder}"):
+            key = f"{folder}/{dag_folder}/{run}/{MANIFEST}"
+            if not store.exists(key):
+                continue
+            window = store.read_json(key).get("window")
+            if not window:
+                continue
+            written = key_time(store, key)
+            if latest is None or written > latest[0]:
+                latest = (written, window)
+    return None if latest is None else list(latest[1])

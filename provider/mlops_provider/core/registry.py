@@ -392,7 +392,8 @@ class BaseModelRegistry(ABC):
             previous = self.get_alias(name, alias) if not head else int(record["version"])
             if expected_current is not ANY and previous != expected_current:
                 raise StaleAliasError(
-                    f"Alias {alias!r} of {name!r} is v{previous}, not v{expected_current} as expected; not moved",
+                    f"Alias {alias!r} of {name!r} is v{previous}, "
+                    f"not v{expected_current} as expected; not moved",
                     current=previous,
                 )
             event = AliasEvent(name, alias, int(version), previous, _now(), actor, reason, action, head + 1)
@@ -444,7 +445,8 @@ class BaseModelRegistry(ABC):
             candidates = [c for c in candidates if c != current]
             if not candidates:
                 raise NotFoundError(
-                    f"Model {name!r}: {alias!r} (v{current}) has no earlier version to roll back to; pass a version"
+                    f"Model {name!r}: {alias!r} (v{current}) has no earlier version to roll back to; "
+                    "pass a version"
                 )
             to_version = candidates[0]
         return self.set_alias(

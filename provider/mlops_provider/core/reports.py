@@ -76,9 +76,8 @@ def describe_expected(expectation: str, kwargs: Mapping[str, Any] | None) -> str
     if "value_set" in kw:
         vs = kw.pop("value_set")
         word = "not in" if "_not_" in expectation else "in"
-        parts.append(
-            f"{word} {h.readable_set(vs, MAX_SET_ITEMS) if isinstance(vs, (list, tuple, set, frozenset)) else h.readable(vs)}"
-        )
+        is_set = isinstance(vs, (list, tuple, set, frozenset))
+        parts.append(f"{word} {h.readable_set(vs, MAX_SET_ITEMS) if is_set else h.readable(vs)}")
     if "regex" in kw:
         parts.append(f"matches /{h.readable(kw.pop('regex'))}/")
     if "regex_list" in kw:
@@ -131,6 +130,7 @@ def _expectation_row(r: Mapping[str, Any]) -> str:
         kw = r.get("kwargs") or {}
         pair = [str(kw[k]) for k in ("column_A", "column_B") if kw.get(k) is not None]
         col = ", ".join(pair) if pair else None
+    pct_text = h.number(pct, 2) + "%" if pct is not None and not h.is_nan(h.plain(pct)) else ""
     return (
         f'<tr class="{"pass" if ok else "fail"}">'
         f'<td class="status">{status}</td>'
@@ -139,7 +139,7 @@ def _expectation_row(r: Mapping[str, Any]) -> str:
         f"<td>{h.escape(describe_expected(str(r.get('expectation') or ''), r.get('kwargs')))}</td>"
         f"<td>{observed}</td>"
         f'<td class="num">{h.escape(count_cell)}</td>'
-        f'<td class="num">{h.escape(h.number(pct, 2) + "%" if pct is not None and not h.is_nan(h.plain(pct)) else "")}</td>'
+        f'<td class="num">{h.escape(pct_text)}</td>'
         f'<td class="num">{h.escape(h.number(r.get("missing_count")))}</td>'
         f"<td>{_examples_html(r.get('unexpected_examples'))}</td>"
         "</tr>"
@@ -157,7 +157,8 @@ def render_validation_html(report: Mapping[str, Any]) -> str:
         f'<div class="banner {"pass" if ok else "fail"}" id="verdict">'
         f'<div class="verdict">{"PASS" if ok else "FAIL"}</div>'
         f"<p>Data quality gate {'passed' if ok else 'failed'} for suite <strong>{h.escape(suite)}</strong>: "
-        f"{h.escape(report.get('successful'))} of {h.escape(report.get('evaluated'))} expectations met.</p></div>"
+        f"{h.escape(report.get('successful'))} of "
+        f"{h.escape(report.get('evaluated'))} expectations met.</p></div>"
     )
     stats = h.stats(
         [
@@ -759,7 +760,8 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, Any]], verdict: Mapping[st
         rows.append(
             f"<tr><td{hint}><code>{h.escape(name)}</code></td>"
             f"{h.number_cell(b) if cm is not None else '<td></td>'}"
-            f"{h.number_cell(a)}{h.number_cell(delta, signed=True, cls=_delta_class(name, delta, verdict))}</tr>"
+            f"{h.number_cell(a)}"
+            f"{h.number_cell(delta, signed=True, cls=_delta_class(name, delta, verdict))}</tr>"
         )
     return h.table(["metric", "champion", "challenger", "delta (challenger - champion)"], rows)
 
@@ -978,25 +980,24 @@ def _write_multiclass_report(
     import numpy as np
     import pandas as pd
 
+    from mlops_provider.core.evaluation import Encoded, _aligned, as_labels
+
     y = np.asarray(y_true, dtype=object)
     classes = list(challenger.classes)
+    kind = np.asarray(classes).dtype.kind
     lookup = {str(c): c for c in classes}
-    models_mc = [
-        ("challenger", np.asarray(challenger.pred, dtype=object), np.asarray(challenger.proba, dtype=float))
-    ]
+    models_mc = [("challenger", as_labels(challenger.pred, kind), np.asarray(challenger.proba, dtype=float))]
     if champion is not None:
-        from mlops_provider.core.evaluation import Encoded, _aligned
-
         enc = Encoded("multiclass", None, champion.pred, champion.proba, champion.classes)
         pred, proba = _aligned(enc, Encoded("multiclass", None, None, None, classes))
-        models_mc.append(("champion", np.asarray(pred, dtype=object), np.asarray(proba, dtype=float)))
+        models_mc.append(("champion", as_labels(pred, kind), np.asarray(proba, dtype=float)))
     keep = ~pd.isna(y)
     sl = None if slice_values is None else np.asarray(slice_values, dtype=object)
     if sl is not None and len(sl) != len(y):
         raise InvalidInputError(
             f"slice_values has {len(sl)} values but y_true has {len(y)}; they must describe the same rows."
         )
-    y = np.asarray([lookup.get(str(v), v) for v in y[keep]], dtype=object)
+    y = as_labels([lookup.get(str(v), v) for v in y[keep]], kind)
     models_mc = [(n, p[keep], q[keep]) for n, p, q in models_mc]
     sl = sl[keep] if sl is not None else None
     pngs: dict[str, bytes] = {}

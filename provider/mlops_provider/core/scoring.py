@@ -201,30 +201,9 @@ def _dictionary_columns(schema, passthrough) -> list[str]:
     ]
 
 
-def batch_score(
-    store: ArtifactStore,
-    model: Any,
-    spec: FeatureSpec,
-    *,
-    model_name: str,
-    model_version: int,
-    model_sha256: str,
-    input_uri: str,
-    output_key: str,
-    passthrough: list[str] | tuple[str, ...] = (),
-    batch_size: int = 131_072,
-    progress: Callable[[int, int, float], None] | None = None,
-    extra_manifest: dict[str, Any] | None = None,
-) -> ScoringResult:
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise InvalidInputError(
-            f"The 'batch_size' parameter must be an int >= 1. Got {batch_size!r} instead."
-        )
-    progress = progress or _progress_logger()
+def _open_input(store: ArtifactStore, input_uri: str, spec: FeatureSpec, passthrough) -> tuple:
+    """(key, Parquet file, its handle, the output columns, rows) of a scoring input, its columns
+    checked; the handle is closed if a check fails."""
     key = _data_key(store, input_uri)
     pf, fh = _parquet_file(store, key)
     names = pf.schema_arrow.names
@@ -244,166 +223,240 @@ def batch_score(
     except BaseException:
         fh.close()
         raise
-    passthrough = list(passthrough)
-    class_columns = outputs["class_columns"]
-    read_cols = list(dict.fromkeys(passthrough + spec.features))
-    out_key = f"{output_key.strip('/')}/{PREDICTIONS_FILE}"
-    version = int(model_version)
-    n_workers, omp_limit = _plan_workers(model)
+    return key, pf, fh, outputs, total
 
-    stop = threading.Event()  # tells every stage to give up
-    failed = threading.Event()  # set by a stage that raised
-    tokens = threading.Semaphore(n_workers + _SPARE_BATCHES)  # batches in flight
-    q_in: queue.Queue = queue.Queue()  # bounded by the tokens
-    q_out: queue.Queue = queue.Queue()
-    state = {"rows": 0, "batches": 0}
 
-    def chunks():
+class _Pipeline:
+    """One scoring run's three stages (read, predict, write) and what they share: the queues, the
+    batch tokens bounding what is in flight, and the stop / failed events."""
+
+    def __init__(
+        self, store, key, pf, model, spec, *, passthrough, outputs, version, batch_size, total, progress
+    ):
+        self.store, self.key, self.pf, self.model, self.spec = store, key, pf, model, spec
+        self.where = f"The scoring input {store.uri(key)}"
+        self.passthrough = passthrough
+        self.class_columns = outputs["class_columns"]
+        self.read_cols = list(dict.fromkeys(passthrough + spec.features))
+        self.version, self.batch_size, self.total, self.progress = version, batch_size, total, progress
+        self.n_workers, self.omp_limit = _plan_workers(model)
+        self.stop = threading.Event()  # tells every stage to give up
+        self.failed = threading.Event()  # set by a stage that raised
+        self.tokens = threading.Semaphore(self.n_workers + _SPARE_BATCHES)  # batches in flight
+        self.q_in: queue.Queue = queue.Queue()  # bounded by the tokens
+        self.q_out: queue.Queue = queue.Queue()
+        self.rows = 0
+        self.batches = 0
+        self.t0 = time.perf_counter()
+
+    # ------------------------------------------------------------------ read
+    def chunks(self):
         """Lists of record batches of ``batch_size`` rows (the last one shorter), in file order.
 
         Row groups are read one at a time: with pyarrow 26, one ``iter_batches`` over the whole
         file kept what it had read, so memory grew with the file (1.25 GiB at 5M rows x 20).
         """
+        size = self.batch_size
         buf, rows = [], 0
-        for rg in range(pf.num_row_groups):
-            for b in pf.iter_batches(
-                batch_size=batch_size, row_groups=[rg], columns=read_cols, use_threads=True
+        for rg in range(self.pf.num_row_groups):
+            for b in self.pf.iter_batches(
+                batch_size=size, row_groups=[rg], columns=self.read_cols, use_threads=True
             ):
                 while b.num_rows:
-                    take = min(b.num_rows, batch_size - rows)
+                    take = min(b.num_rows, size - rows)
                     buf.append(b.slice(0, take))
                     rows += take
                     b = b.slice(take)
-                    if rows == batch_size:
+                    if rows == size:
                         yield buf
                         buf, rows = [], 0
         if buf:
             yield buf
 
-    def read():
+    def read(self) -> None:
         seq = 0
-        it = chunks()
+        it = self.chunks()
         try:
-            while _acquire(tokens, stop):
+            while _acquire(self.tokens, self.stop):
                 try:
                     chunk = next(it)
                 except StopIteration:
                     return
                 except Exception as err:
                     raise CorruptArtifactError(
-                        f"{store.uri(key)} could not be read as Parquet: {err}"
+                        f"{self.store.uri(self.key)} could not be read as Parquet: {err}"
                     ) from err
-                q_in.put((seq, chunk))
+                self.q_in.put((seq, chunk))
                 seq += 1
         finally:
-            for _ in range(n_workers):
-                q_in.put(_DONE)
+            for _ in range(self.n_workers):
+                self.q_in.put(_DONE)
 
-    def score_batch(chunk):
+    # ------------------------------------------------------------------ predict
+    def score_batch(self, chunk):
+        import numpy as np
+        import pyarrow as pa
+
+        spec = self.spec
         table = pa.Table.from_batches(chunk)
         frame = table.select(spec.features).to_pandas(split_blocks=True)
-        X = prepare_frame(frame, spec, where)
-        p = predict(model, X, spec)
-        cols = {c: table.column(c) for c in passthrough}
+        X = prepare_frame(frame, spec, self.where)
+        p = predict(self.model, X, spec)
+        cols = {c: table.column(c) for c in self.passthrough}
         cols["prediction"] = pa.array(p.pred)
-        if class_columns:
+        if self.class_columns:
             index = {str(c): j for j, c in enumerate(p.classes)}
-            for name, cls in class_columns.items():
+            for name, cls in self.class_columns.items():
                 cols[name] = pa.array(p.proba[:, index[str(cls)]], type=pa.float64())
         else:
             cols["score"] = pa.array(p.score, type=pa.float64())
-        cols["model_version"] = pa.array(np.full(len(p.pred), version, dtype=np.int32))
+        cols["model_version"] = pa.array(np.full(len(p.pred), self.version, dtype=np.int32))
         return pa.table(cols)
 
-    def work():
-        with omp_limit():
+    def work(self) -> None:
+        with self.omp_limit():
             while True:
-                item = _get(q_in, stop)
+                item = _get(self.q_in, self.stop)
                 if item is None or item is _DONE:
                     return
                 seq, chunk = item
-                q_out.put((seq, score_batch(chunk)))
+                self.q_out.put((seq, self.score_batch(chunk)))
 
-    def write(sink):
-        writer = None
+    # ------------------------------------------------------------------ write
+    def write(self, sink) -> None:
+        state: dict[str, Any] = {"writer": None}
         pending: dict[int, Any] = {}
         try:
             while True:
-                item = _get(q_out, stop)
+                item = _get(self.q_out, self.stop)
                 if item is None:
                     return
                 if item is _DONE:
                     break
                 seq, table = item
                 pending[seq] = table
-                while state["batches"] in pending:  # write in input order
-                    table = pending.pop(state["batches"])
-                    if writer is None:
-                        writer = pq.ParquetWriter(
-                            sink,
-                            table.schema,
-                            compression="zstd",
-                            use_dictionary=_dictionary_columns(table.schema, passthrough),
-                        )
-                    writer.write_table(table)
-                    state["rows"] += table.num_rows
-                    state["batches"] += 1
-                    del table
-                    tokens.release()
-                    progress(state["rows"], total, time.perf_counter() - t0)
+                self._write_ready(pending, state, sink)
             if pending:
                 raise CorruptArtifactError(
-                    f"Batches {sorted(pending)} of {store.uri(key)} were never written"
+                    f"Batches {sorted(pending)} of {self.store.uri(self.key)} were never written"
                 )
         finally:
-            if writer is not None:
-                writer.close()
+            if state["writer"] is not None:
+                state["writer"].close()
 
-    t0 = time.perf_counter()
-    with fh, store.open_atomic(out_key) as sink:
-        reader = _Stage(read, "mlops-score-read", failed)
-        workers = [_Stage(work, f"mlops-score-predict-{i}", failed) for i in range(n_workers)]
-        writer_stage = _Stage(lambda: write(sink), "mlops-score-write", failed)
-        stages = [reader, *workers, writer_stage]
+    def _write_ready(self, pending: dict[int, Any], state: dict[str, Any], sink) -> None:
+        """Write the pending batches that come next in input order."""
+        import pyarrow.parquet as pq
+
+        while self.batches in pending:
+            table = pending.pop(self.batches)
+            if state["writer"] is None:
+                state["writer"] = pq.ParquetWriter(
+                    sink,
+                    table.schema,
+                    compression="zstd",
+                    use_dictionary=_dictionary_columns(table.schema, self.passthrough),
+                )
+            state["writer"].write_table(table)
+            self.rows += table.num_rows
+            self.batches += 1
+            del table
+            self.tokens.release()
+            self.progress(self.rows, self.total, time.perf_counter() - self.t0)
+
+    # ------------------------------------------------------------------ run
+    def run(self, sink) -> None:
+        """Run the stages to the end (or the first failure, re-raised here)."""
+        reader = _Stage(self.read, "mlops-score-read", self.failed)
+        workers = [_Stage(self.work, f"mlops-score-predict-{i}", self.failed) for i in range(self.n_workers)]
+        writer = _Stage(lambda: self.write(sink), "mlops-score-write", self.failed)
+        stages = [reader, *workers, writer]
         try:
             for stage in stages:
                 stage.start()
-            for stage in (reader, *workers):
-                while stage.is_alive() and not failed.is_set():
-                    stage.join(_POLL)
-            if failed.is_set():
-                stop.set()
-            else:
-                q_out.put(_DONE)
-            while writer_stage.is_alive():
-                writer_stage.join(_POLL)
+            self._wait(reader, workers, writer)
         finally:
-            stop.set()  # every stage polls it, so each returns within one batch
+            self.stop.set()  # every stage polls it, so each returns within one batch
             for stage in stages:
                 with contextlib.suppress(RuntimeError):  # never started (interrupted while starting)
                     stage.join()
         for stage in stages:
             if stage.error is not None:
                 raise stage.error
-        if state["rows"] != total:
-            raise CorruptArtifactError(f"Scored {state['rows']} rows but {store.uri(key)} holds {total}")
-    seconds = time.perf_counter() - t0
+        if self.rows != self.total:
+            raise CorruptArtifactError(
+                f"Scored {self.rows} rows but {self.store.uri(self.key)} holds {self.total}"
+            )
+
+    def _wait(self, reader: _Stage, workers: list[_Stage], writer: _Stage) -> None:
+        for stage in (reader, *workers):
+            while stage.is_alive() and not self.failed.is_set():
+                stage.join(_POLL)
+        if self.failed.is_set():
+            self.stop.set()
+        else:
+            self.q_out.put(_DONE)
+        while writer.is_alive():
+            writer.join(_POLL)
+
+
+def batch_score(
+    store: ArtifactStore,
+    model: Any,
+    spec: FeatureSpec,
+    *,
+    model_name: str,
+    model_version: int,
+    model_sha256: str,
+    input_uri: str,
+    output_key: str,
+    passthrough: list[str] | tuple[str, ...] = (),
+    batch_size: int = 131_072,
+    progress: Callable[[int, int, float], None] | None = None,
+    extra_manifest: dict[str, Any] | None = None,
+) -> ScoringResult:
+    """Score ``input_uri`` with ``model`` into ``<output_key>/predictions.parquet`` (atomically),
+    then write ``<output_key>/manifest.json`` (see the module docstring)."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InvalidInputError(
+            f"The 'batch_size' parameter must be an int >= 1. Got {batch_size!r} instead."
+        )
+    progress = progress or _progress_logger()
+    key, pf, fh, outputs, total = _open_input(store, input_uri, spec, passthrough)
+    passthrough = list(passthrough)
+    out_key = f"{output_key.strip('/')}/{PREDICTIONS_FILE}"
+    pipeline = _Pipeline(
+        store,
+        key,
+        pf,
+        model,
+        spec,
+        passthrough=passthrough,
+        outputs=outputs,
+        version=int(model_version),
+        batch_size=batch_size,
+        total=total,
+        progress=progress,
+    )
+    with fh, store.open_atomic(out_key) as sink:
+        pipeline.run(sink)
+    seconds = time.perf_counter() - pipeline.t0
     result = ScoringResult(
         model=model_name,
-        model_version=version,
+        model_version=pipeline.version,
         model_sha256=model_sha256,
         input_uri=store.uri(key),
         output_uri=store.uri(out_key),
         manifest_uri=store.uri(f"{output_key.strip('/')}/{MANIFEST}"),
-        rows=state["rows"],
-        batches=state["batches"],
+        rows=pipeline.rows,
+        batches=pipeline.batches,
         seconds=round(seconds, 3),
-        rows_per_second=round(state["rows"] / seconds, 1) if seconds > 0 else 0.0,
+        rows_per_second=round(pipeline.rows / seconds, 1) if seconds > 0 else 0.0,
         columns=passthrough + outputs["columns"],
         output_sha256=sink.sha256,
     )
     manifest = result.to_dict()
-    manifest["class_columns"] = class_columns or None
+    manifest["class_columns"] = outputs["class_columns"] or None
     manifest["score_class"] = outputs["score_class"]
     manifest.update(extra_manifest or {})
     store.write_json(f"{output_key.strip('/')}/{MANIFEST}", manifest)

@@ -150,7 +150,8 @@ def dump_model(model: Any, trusted_types: Iterable[str] = ()) -> bytes:
     refused = _refused(untrusted, trusted_types)
     if refused:
         raise UnsafeModelError(
-            f"The model holds types outside the trusted list, so it could not be loaded back safely: {refused}. "
+            "The model holds types outside the trusted list, so it could not be loaded back safely: "
+            f"{refused}. "
             "If you trust them, pass trusted_types=[...] (or set MLOPS_TRUSTED_TYPES) with these exact names."
         )
     from mlops_provider.core.model_checks import check_model_structure
@@ -229,20 +230,22 @@ def load_model(
     """
     if not isinstance(expected_sha256, str) or not _SHA256.fullmatch(expected_sha256):
         raise IntegrityError(
-            f"{source} has no valid sha256 pin (got {expected_sha256!r}; expected 64 lowercase hex digits recorded "
-            "at registration). Refusing to load a model file that nothing pins."
+            f"{source} has no valid sha256 pin (got {expected_sha256!r}; "
+            "expected 64 lowercase hex digits recorded at registration). "
+            "Refusing to load a model file that nothing pins."
         )
     actual = sha256_bytes(data)
     if actual != expected_sha256:
         raise IntegrityError(
-            f"{source} has sha256 {actual}, but its registry entry pins {expected_sha256}: the file was changed "
-            "after registration. Refusing to load it."
+            f"{source} has sha256 {actual}, but its registry entry pins {expected_sha256}: "
+            "the file was changed after registration. Refusing to load it."
         )
     if not zipfile.is_zipfile(io.BytesIO(data)):
         if data[:1] in _PICKLE_FIRST_BYTES:
             raise UnsafeModelError(
-                f"{source} is a pickle file; only skops files are loaded, since a pickle can run arbitrary code on "
-                "load. Re-save the model with skops (mlops_provider.core.serialization.dump_model)."
+                f"{source} is a pickle file; only skops files are loaded, "
+                "since a pickle can run arbitrary code on load. "
+                "Re-save the model with skops (mlops_provider.core.serialization.dump_model)."
             )
         raise CorruptArtifactError(
             f"{source} is not a skops file (expected a zip archive, got {data[:8]!r}...)"
@@ -256,8 +259,8 @@ def load_model(
     refused = _refused(untrusted, trusted_types)
     if refused:
         raise UnsafeModelError(
-            f"{source} holds types outside the trusted list: {refused}. Refusing to load it. If you trust them, "
-            "pass trusted_types=[...] or set MLOPS_TRUSTED_TYPES with these exact names."
+            f"{source} holds types outside the trusted list: {refused}. Refusing to load it. "
+            "If you trust them, pass trusted_types=[...] or set MLOPS_TRUSTED_TYPES with these exact names."
         )
     try:
         with _quiet():

@@ -328,7 +328,10 @@ def _check_phrase(c: dict[str, Any], champion_version: Any = None) -> str:
         who = f"champion v{champion_version}" if champion_version is not None else "champion"
         ci = ""
         if c.get("ci_low") is not None and c.get("ci_high") is not None:
-            ci = f", improvement 95% interval [{compact(c['ci_low'], signed=True)}, {compact(c['ci_high'], signed=True)}]"
+            ci = (
+                f", improvement 95% interval "
+                f"[{compact(c['ci_low'], signed=True)}, {compact(c['ci_high'], signed=True)}]"
+            )
         return (
             f"{metric} {ch} vs {who} {compact(c.get('champion'))} "
             f"(delta {delta}, needs {c.get('op')} {compact(c.get('threshold'))}{ci})"
@@ -414,11 +417,13 @@ def _text(p: dict[str, Any]) -> str:
             lines.append(f"Decision: {g['decision']} — {g['reason']}")
             lines.append(f"Challenger version: {_version(g['challenger_version'], 'not registered yet')}")
             lines.append(
-                f"Champion version: {_version(g['champion_version'], 'none')} (alias {g['alias'] or 'champion'})"
+                f"Champion version: {_version(g['champion_version'], 'none')} "
+                f"(alias {g['alias'] or 'champion'})"
             )
             if g["challenger_model"]["uri"]:
                 lines.append(
-                    f"Challenger model: {g['challenger_model']['uri']} (sha256 {g['challenger_model']['sha256']})"
+                    f"Challenger model: {g['challenger_model']['uri']} "
+                    f"(sha256 {g['challenger_model']['sha256']})"
                 )
             ev, tr = g["eval_dataset"], g["train_dataset"]
             lines.append(f"Evaluation snapshot: {ev['uri'] or 'n/a'} ({compact(ev['rows'])} rows)")
@@ -428,9 +433,11 @@ def _text(p: dict[str, Any]) -> str:
             lines.append("Checks:")
             for c in g["checks"]:
                 lines.append(
-                    f"  - {c.get('metric')} [{c.get('kind')}]: needs {c.get('op')} {compact(c.get('threshold'))}; "
+                    f"  - {c.get('metric')} [{c.get('kind')}]: "
+                    f"needs {c.get('op')} {compact(c.get('threshold'))}; "
                     f"challenger {compact(c.get('challenger'))}, champion {compact(c.get('champion'))}, "
-                    f"delta {compact(c.get('delta'), signed=True)} -> {'passed' if c.get('passed') else 'FAILED'}"
+                    f"delta {compact(c.get('delta'), signed=True)} "
+                    f"-> {'passed' if c.get('passed') else 'FAILED'}"
                 )
             if not g["checks"]:
                 lines.append("  (no checks)")
@@ -485,14 +492,16 @@ def _html_body(p: dict[str, Any]) -> str:
     out = [
         '<html><body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#101828">',
         f'<h2 style="margin:0 0 8px 0">{e(p["subject"])}</h2>',
-        f"<p>DAG <b>{e(p['dag_id'])}</b>, run <code>{e(p['run_id'])}</code> — {link(p['links']['dag_run'], 'open the run')}</p>",
+        f"<p>DAG <b>{e(p['dag_id'])}</b>, run <code>{e(p['run_id'])}</code> — "
+        f"{link(p['links']['dag_run'], 'open the run')}</p>",
     ]
     for g in p["gates"]:
         color = _STATUS_COLOR[g["status"]]
         title = f"{g['gate']} gate" if g["gate"] else "gate task"
         out.append(
             f'<h3 style="margin:16px 0 4px 0">{e(title.capitalize())} '
-            f'<span style="color:{color}">{e(g["status"].upper())}</span>: {e(str(g["task_id"] or g["name"]))}</h3>'
+            f'<span style="color:{color}">{e(g["status"].upper())}</span>: '
+            f"{e(str(g['task_id'] or g['name']))}</h3>"
         )
         out.append(f'<p style="margin:0 0 6px 0">{e(STATUS_NOTE[g["status"]])}</p>')
         if g["gate"] == "data":
@@ -585,7 +594,10 @@ def _html_body(p: dict[str, Any]) -> str:
             )
             for c in g["checks"]:
                 ok = c.get("passed")
-                res = f'<span style="color:{_STATUS_COLOR["passed" if ok else "failed"]}">{"passed" if ok else "FAILED"}</span>'
+                res = (
+                    f'<span style="color:{_STATUS_COLOR["passed" if ok else "failed"]}">'
+                    f"{'passed' if ok else 'FAILED'}</span>"
+                )
                 out.append(
                     row(
                         e(str(c.get("metric"))),
@@ -648,7 +660,8 @@ def slack_message(alert: GateAlert) -> dict[str, Any]:
                 {
                     "type": "mrkdwn",
                     "text": _clip(
-                        f"DAG *{esc(p['dag_id'])}* · run `{esc(p['run_id'])}` · {link(p['links']['dag_run'], 'open the run')}",
+                        f"DAG *{esc(p['dag_id'])}* · run `{esc(p['run_id'])}` · "
+                        f"{link(p['links']['dag_run'], 'open the run')}",
                         3000,
                     ),
                 }
@@ -658,7 +671,8 @@ def slack_message(alert: GateAlert) -> dict[str, Any]:
     for g in p["gates"]:
         title = f"{g['gate']} gate" if g["gate"] else "gate task"
         lines = [
-            f"*{esc(title.capitalize())} {g['status'].upper()}: {esc(g['task_id'] or g['name'])}* — {esc(STATUS_NOTE[g['status']])}"
+            f"*{esc(title.capitalize())} {g['status'].upper()}: {esc(g['task_id'] or g['name'])}* — "
+            f"{esc(STATUS_NOTE[g['status']])}"
         ]
         if g["gate"] == "data":
             ds = g["dataset"]
@@ -669,7 +683,8 @@ def slack_message(alert: GateAlert) -> dict[str, Any]:
             for f in g["failures"]:
                 col = f" `{esc(f['column'])}`" if f["column"] else ""
                 detail = (
-                    f"{f['unexpected_count']} of {compact(f['element_count'])} rows ({percent(f['unexpected_percent'])})"
+                    f"{f['unexpected_count']} of {compact(f['element_count'])} rows "
+                    f"({percent(f['unexpected_percent'])})"
                     if f["unexpected_count"] is not None
                     else f"observed {esc(_value(f['observed_value']))}"
                 )
@@ -681,12 +696,14 @@ def slack_message(alert: GateAlert) -> dict[str, Any]:
             lines.append(f"Model *{esc(g['model'])}*: {esc(g['decision'])} — {esc(g['reason'])}")
             lines.append(
                 f"Challenger {esc(_version(g['challenger_version'], 'not registered yet'))} · champion "
-                f"{esc(_version(g['champion_version'], 'none'))} · eval snapshot `{esc(g['eval_dataset']['uri'])}`"
+                f"{esc(_version(g['champion_version'], 'none'))} · "
+                f"eval snapshot `{esc(g['eval_dataset']['uri'])}`"
             )
             for c in g["checks"]:
                 lines.append(
                     f"• {'✅' if c.get('passed') else '❌'} {esc(c.get('metric'))} [{esc(c.get('kind'))}]: "
-                    f"needs {esc(c.get('op'))} {compact(c.get('threshold'))}; challenger {compact(c.get('challenger'))}, "
+                    f"needs {esc(c.get('op'))} {compact(c.get('threshold'))}; "
+                    f"challenger {compact(c.get('challenger'))}, "
                     f"champion {compact(c.get('champion'))}, delta {compact(c.get('delta'), signed=True)}"
                 )
         else:

@@ -3,7 +3,6 @@ ResolveModelVersionOperator: pin the version (and sha256) a run scores with, onc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +13,13 @@ from mlops_provider.operators._base import MlopsBaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-PIN_EXPECTED = "an alias, a version number, or a pinned version {'version': int, 'model_sha256': str} (a ResolveModelVersionOperator result)"
+
+def __getattr__(name: str) -> Any:
+    if name == "PIN_EXPECTED":  # moved to the scoring step
+        from mlops_provider.core.steps import score
+
+        return score.PIN_EXPECTED
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ResolveModelVersionOperator(MlopsBaseOperator):
@@ -40,22 +45,13 @@ class ResolveModelVersionOperator(MlopsBaseOperator):
         self.model_ref = model_ref
 
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.names import parse_ref
+        from mlops_provider.core.steps.score import ResolveParams, resolve_model_version
         from mlops_provider.links.report import model_version_url
 
-        name = self.name_param(self.model_name)
-        ref = parse_ref(self.model_ref, "model_ref", f"{self.owner_name()} (task {self.task_id!r})")
-        mv = self.model_registry().resolve(name, ref)
-        self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)
-        self.log.info("Pinned %s %r -> v%d (sha256 %s)", self.model_name, ref, mv.version, mv.model_sha256)
-        return {
-            "model": self.model_name,
-            "version": mv.version,
-            "model_sha256": mv.model_sha256,
-            "model_uri": mv.model_uri,
-            "version_uri": mv.uri,
-            "ref": str(ref),
-        }
+        params = self.params_for(ResolveParams, model_name=self.model_name, model_ref=self.model_ref)
+        result = resolve_model_version(params, registry=self.model_registry())
+        self.mlops_links[ModelVersionLink.name] = model_version_url(params.model_name, result.version.version)
+        return result.to_dict()
 
 
 class BatchScoreOperator(MlopsBaseOperator):
@@ -116,88 +112,34 @@ class BatchScoreOperator(MlopsBaseOperator):
         self.trusted_types = trusted_types
         self.window = window
 
-    def _ref(self) -> tuple[Any, str | None]:
-        """(what to load: alias or version, the pinned sha256 or None)."""
-        from mlops_provider.core.errors import InvalidInputError
-        from mlops_provider.core.names import check_version, parse_ref
-
-        ref = self.model_ref
-        if isinstance(ref, str) and ref.strip().startswith("{"):
-            ref = self.as_dict(ref, "model_ref")
-        if isinstance(ref, dict):
-            version, sha = ref.get("version"), ref.get("model_sha256")
-            try:
-                version = check_version(version, "model_ref")
-            except InvalidInputError:
-                version = None
-            if (
-                version is None
-                or not isinstance(sha, str)
-                or not re.fullmatch(r"[0-9a-f]{64}", sha)
-                or ref.get("model", self.model_name) != self.model_name
-            ):
-                raise self.param_error(
-                    "model_ref", f"{PIN_EXPECTED} of model {self.model_name!r}", self.model_ref
-                )
-            return version, sha
-        if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-            raise self.param_error("model_ref", PIN_EXPECTED, ref)
-        return parse_ref(ref, "model_ref", f"{self.owner_name()} (task {self.task_id!r})"), None
-
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.errors import IntegrityError
-        from mlops_provider.core.modeling import FeatureSpec
-        from mlops_provider.core.scoring import batch_score
-
-        self.name_param(self.model_name)
-        output_key = self.output_key_param(self.output_key)
-        store = self.store()
-        uri = self.as_uri(self.dataset, "dataset")
-        ref, pinned_sha = self._ref()
-        model, mv = self.model_registry(store).load(self.model_name, ref, self.trusted_types or ())
-        if pinned_sha is not None and mv.model_sha256 != pinned_sha:
-            raise IntegrityError(
-                f"The 'model_ref' parameter of {self.owner_name()} (task {self.task_id!r}) pins {self.model_name} "
-                f"v{mv.version} with sha256 {pinned_sha}, but the registry's v{mv.version} has sha256 "
-                f"{mv.model_sha256}; refusing to score with another model than the pinned one."
-            )
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        mapped = map_index not in (-1, None)
-        if mapped:
-            output_key = f"{output_key or self.run_folder(context)}/part-{int(map_index):05d}"
-        else:
-            output_key = output_key or f"predictions/{self.model_name}/{self.dag_run_path(context)}"
+        from mlops_provider.core.steps.score import ScoreParams, score_batch
         from mlops_provider.links.report import model_version_url
 
-        self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, mv.version)
-        self.log.info("Scoring %s with %s v%d (sha256 %s)", uri, self.model_name, mv.version, mv.model_sha256)
-        extra = {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "window": self.window}
-        if mapped:
-            extra["map_index"] = int(map_index)
-        result = batch_score(
-            store,
-            model,
-            FeatureSpec.from_dict(mv.spec),
+        params = self.params_for(
+            ScoreParams,
             model_name=self.model_name,
-            model_version=mv.version,
-            model_sha256=mv.model_sha256,
-            input_uri=uri,
-            output_key=output_key,
-            passthrough=list(self.passthrough or []),
+            model_ref=self.model_ref,
+            passthrough=self.passthrough,
+            output_key=self.output_key,
             batch_size=self.batch_size,
-            extra_manifest=extra,
+            trusted_types=self.trusted_types,
+            window=self.window,
         )
-        self.lineage_record = {
-            "inputs": [result.input_uri, mv.model_uri],
-            "outputs": [result.output_uri],
-            "step": "batch_score",
-            "details": {"model": self.model_name, "version": mv.version, "rows": result.rows},
-        }
-        self.log.info(
-            "Wrote %d predictions to %s (%.0f rows/s)", result.rows, result.output_uri, result.rows_per_second
+        dataset = self.as_uri(self.dataset, "dataset")
+        store = self.store()
+
+        def record_link(mv) -> None:
+            self.mlops_links[ModelVersionLink.name] = model_version_url(params.model_name, mv.version)
+
+        result = score_batch(
+            params,
+            dataset=dataset,
+            store=store,
+            registry=self.model_registry(store),
+            run=self.run_info(context),
+            caller=self.caller,
+            on_version=record_link,
         )
-        out = result.to_dict()
-        if mapped:
-            out["map_index"] = int(map_index)
-        return out
+        self.lineage_record = result.lineage()
+        return result.to_dict()

@@ -100,104 +100,39 @@ class EvaluateModelOperator(MlopsBaseOperator):
         self.seed = seed
 
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core import metrics as M
-        from mlops_provider.core.datasets import read_dataframe, read_manifest
-        from mlops_provider.core.evaluation import judge
-        from mlops_provider.core.modeling import FeatureSpec
-        from mlops_provider.core.reports import write_evaluation_report
-        from mlops_provider.core.serialization import load_model
+        from mlops_provider.core.steps.evaluate import EvaluateParams, check_trained, evaluate_challenger
         from mlops_provider.links.report import artifact_url
 
-        on_fail = self.check_on_fail(self.on_fail)
-        self.name_param(self.model_name)
-        self.name_param(self.alias, "alias")
-        challenger = self.as_dict(self.model, "model", allow_none=False)
-        for key in ("model_uri", "model_sha256", "spec"):
-            if key not in challenger:
-                raise self.param_error(
-                    "model", f"a TrainModelOperator result with {key!r}", sorted(challenger)
-                )
-        thresholds = self.as_dict(self.thresholds, "thresholds")
-        try:
-            min_improvement = float(self.min_improvement)
-        except (TypeError, ValueError) as err:
-            raise self.param_error("min_improvement", "a number >= 0", self.min_improvement) from err
-        spec = FeatureSpec.from_dict(challenger["spec"])
-        owner = self.owner_name()
-        M.check_gate_config(
-            spec.kind,
-            thresholds=thresholds,
+        params = self.params_for(
+            EvaluateParams,
+            model_name=self.model_name,
+            thresholds=self.thresholds,
             compare_metric=self.compare_metric,
+            min_improvement=self.min_improvement,
             promote_if=self.promote_if,
-            owner=owner,
-        )  # before any I/O
-        store = self.store()
-        snap = read_manifest(store, self.as_uri(self.dataset, "dataset"))
-        df = read_dataframe(store, snap.uri)
-        if self.slice_column and self.slice_column not in df.columns:
-            raise self.param_error(
-                "slice_column", f"a column of the evaluation data {list(df.columns)}", self.slice_column
-            )
-        ch_model = load_model(
-            store.read_bytes(store.key_of(challenger["model_uri"])),
-            expected_sha256=challenger["model_sha256"],
-            source=challenger["model_uri"],
-            trusted_types=self.trusted_types or (),
-        )
-        registry = self.model_registry(store)
-        champ_version = registry.get_alias(self.model_name, self.alias)
-        champion = None
-        if champ_version is not None:
-            champ_model, mv = registry.load(self.model_name, champ_version, self.trusted_types or ())
-            champion = (champ_model, champ_version, FeatureSpec.from_dict(mv.spec))
-        judgement = judge(
-            ch_model,
-            df,
-            spec,
-            model=self.model_name,
-            champion=champion,
-            thresholds=thresholds,
-            compare_metric=self.compare_metric,
-            min_improvement=min_improvement,
             bootstrap=self.bootstrap,
-            promote_if=self.promote_if,
+            on_fail=self.on_fail,
+            alias=self.alias,
+            slice_column=self.slice_column,
+            cluster_column=self.cluster_column,
+            trusted_types=self.trusted_types,
             resamples=self.resamples,
             confidence=self.confidence,
             seed=self.seed,
-            cluster_column=self.cluster_column or None,
-            eval_dataset={"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows},
-            where=f"The evaluation snapshot {snap.uri}",
-            owner=owner,
         )
-        verdict = judgement.verdict
-        folder = self.run_folder(context)
-        result = verdict.to_dict()
-        result.update(
-            challenger=challenger, verdict_uri=store.uri(f"{folder}/verdict.json"), alias=self.alias
+        challenger = check_trained(self.as_dict(self.model, "model", allow_none=False), self.caller, "model")
+        store = self.store()
+        result = evaluate_challenger(
+            params,
+            challenger=challenger,
+            dataset=self.as_uri(self.dataset, "dataset"),
+            store=store,
+            registry=self.model_registry(store),
+            run=self.run_info(context),
+            caller=self.caller,
         )
-        labelled = judgement.labelled
-        report = write_evaluation_report(
-            store,
-            folder,
-            verdict=result,
-            y_true=judgement.y,
-            challenger=judgement.challenger,
-            champion=judgement.champion,
-            slice_values=labelled[self.slice_column].to_numpy() if self.slice_column else None,
-            slice_column=self.slice_column,
-            positive_label=spec.positive_label,
-            title=f"{self.model_name}: challenger vs champion v{champ_version}"
-            if champ_version
-            else self.model_name,
+        self.mlops_links[EvaluationReportLink.name] = artifact_url(store, result.report_uri)
+        self.lineage_record = result.lineage()
+        return self.gate_outcome(
+            context, result.to_dict(), result.passed, result.summary, params.on_fail, ModelGateFailed
         )
-        result["report_html_uri"] = report["html_uri"]
-        store.write_json(f"{folder}/verdict.json", result)
-        self.mlops_links[EvaluationReportLink.name] = artifact_url(store, report["html_uri"])
-        self.lineage_record = {
-            "inputs": [challenger["model_uri"], (snap.data_uri, snap.columns)],
-            "step": "evaluate",
-            "details": {
-                k: result[k] for k in ("passed", "decision", "reason", "champion_version", "compare_metric")
-            },
-        }
-        return self.gate_outcome(context, result, verdict.passed, verdict.summary(), on_fail, ModelGateFailed)

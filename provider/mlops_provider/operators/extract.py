@@ -3,7 +3,6 @@ files on any store (S3, GCS, local...), into a content-addressed dataset snapsho
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,6 @@ from mlops_provider.operators._base import MlopsBaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-SOURCE_KINDS = ("sql", "bigquery", "files")
 BIGQUERY_CONN_TYPES = ("google_cloud_platform", "gcpbigquery")
 # the connection types that can open each object store (others are a mistake worth naming)
 STORE_CONN_TYPES = {
@@ -21,8 +19,6 @@ STORE_CONN_TYPES = {
     "gs": ("google_cloud_platform",),
     "gcs": ("google_cloud_platform",),
 }
-FILE_BATCH_ROWS = 65536
-_XCOM_DROP = ("source_objects",)  # the full object list lives in the manifest, not in XCom
 
 
 class ExtractOperator(MlopsBaseOperator):
@@ -115,130 +111,84 @@ class ExtractOperator(MlopsBaseOperator):
 
     # ------------------------------------------------------------------ run
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.names import check_name
+        from mlops_provider.core.steps.extract import ExtractParams, extract_snapshot
 
-        check_name(self.dataset_name, "dataset_name", self.owner_name())
-        if (self.sql is None) == (self.source_uri is None):
-            raise self.param_error(
-                "sql / source_uri", "exactly one of the two", {"sql": self.sql, "source_uri": self.source_uri}
-            )
-        if isinstance(self.min_rows, bool) or not isinstance(self.min_rows, int) or self.min_rows < 1:
-            raise self.param_error("min_rows", "an int >= 1", self.min_rows)
-        kind, conn = self._kind()
-        if kind != "files" and self.partition_column is not None:
-            raise self.param_error(
-                "partition_column",
-                "None unless 'source_uri' is given (it selects file partitions)",
-                self.partition_column,
-            )
-        if kind != "bigquery" and self.bigquery_config is not None:
-            raise self.param_error(
-                "bigquery_config", "None unless the source is BigQuery", self.bigquery_config
-            )
-        store = self.store()
-        extra = {
-            "dag_id": context["ti"].dag_id,
-            "run_id": context["ti"].run_id,
-            "data_interval_start": str(context.get("data_interval_start")),
-            "data_interval_end": str(context.get("data_interval_end")),
-            "source_kind": kind,
-        }
-        if kind == "files":
-            snap = self._extract_files(store, context, extra)
-        elif kind == "bigquery":
-            snap = self._extract_bigquery(store, context, extra)
+        params = self.params_for(
+            ExtractParams,
+            dataset_name=self.dataset_name,
+            sql=self.sql,
+            source_uri=self.source_uri,
+            source_kind=self.source_kind,
+            file_format=self.file_format,
+            partition_column=self.partition_column,
+            partition_format=self.partition_format,
+            bigquery_config=self.bigquery_config,
+            bigquery_storage_api=self.bigquery_storage_api,
+            min_rows=self.min_rows,
+            fetch_batch_size=self.fetch_batch_size,
+        )
+        params, conn = self._resolve_kind(params)
+        source = getattr(self, f"_{params.source_kind}_source")(params, conn)
+        result = extract_snapshot(
+            params,
+            source=source,
+            store=self.store(),
+            run=self.run_info(context),
+            interval=(context.get("data_interval_start"), context.get("data_interval_end")),
+            caller=self.caller,
+        )
+        self.lineage_record = result.lineage()
+        return result.to_dict()
+
+    def _resolve_kind(self, params):
+        """(the parameters with their source kind settled, the SQL connection or None)."""
+        if params.source_uri is not None or params.source_kind == "bigquery":
+            kind, conn = params.source_kind or "files", None
         else:
-            snap = self._extract_sql(store, conn, extra)
-        self.lineage_record.update(
-            outputs=[(snap.data_uri, snap.columns)],
-            step="extract",
-            details={
-                **self.lineage_record.get("details", {}),
-                "rows": snap.rows,
-                "sha256": snap.sha256,
-                "reused": snap.reused,
-            },
-        )
-        self.log.info(
-            "Snapshot %s: %d rows, sha256 %s%s",
-            snap.uri,
-            snap.rows,
-            snap.sha256,
-            " (identical data: reused)" if snap.reused else "",
-        )
-        result = snap.to_dict()
-        result["extra"] = {k: v for k, v in result["extra"].items() if k not in _XCOM_DROP}
-        return result
+            if not self.conn_id:
+                raise self.param_error(
+                    "conn_id", "an Airflow connection id when 'sql' is given", self.conn_id
+                )
+            from airflow.sdk.bases.hook import BaseHook
 
-    def _kind(self):
-        """(source kind, the SQL connection or None)."""
-        kind = self.source_kind
-        if kind is not None and kind not in SOURCE_KINDS:
-            raise self.param_error("source_kind", f"one of {list(SOURCE_KINDS)} or None (inferred)", kind)
-        if self.source_uri is not None:
-            if kind not in (None, "files"):
-                raise self.param_error("source_kind", "'files' or None when 'source_uri' is given", kind)
-            return "files", None
-        if kind == "files":
-            raise self.param_error(
-                "source_uri", "a file, folder or glob URI when source_kind='files'", self.source_uri
-            )
-        if kind == "bigquery":
-            return "bigquery", None
-        if not self.conn_id:
-            raise self.param_error("conn_id", "an Airflow connection id when 'sql' is given", self.conn_id)
-        from airflow.sdk.bases.hook import BaseHook
-
-        conn = BaseHook.get_connection(self.conn_id)
-        if kind is None and conn.conn_type in BIGQUERY_CONN_TYPES:
-            return "bigquery", conn
-        return "sql", conn
+            conn = BaseHook.get_connection(self.conn_id)
+            kind = params.source_kind or ("bigquery" if conn.conn_type in BIGQUERY_CONN_TYPES else "sql")
+        if kind != params.source_kind:  # checked again for that kind (bigquery_config)
+            params = self.params_for(type(params), **{**params.to_dict(), "source_kind": kind})
+        return params, conn
 
     # ------------------------------------------------------------------ SQL (common-sql DbApiHook)
-    def _extract_sql(self, store, conn, extra):
+    def _sql_source(self, params, conn):
         from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-        from mlops_provider.core.datasets import write_snapshot
-        from mlops_provider.core.sources import iter_sql_batches
+        from mlops_provider.core.steps.extract import SqlSource
 
-        params = self.as_dict(self.hook_params, "hook_params") or {}
+        hook_params = self.as_dict(self.hook_params, "hook_params") or {}
         try:
-            hook = conn.get_hook(hook_params=params)
+            hook = conn.get_hook(hook_params=hook_params)
         except TypeError as err:
             raise self.param_error(
-                "hook_params", f"keyword arguments the {conn.conn_type!r} hook accepts ({err})", params
+                "hook_params", f"keyword arguments the {conn.conn_type!r} hook accepts ({err})", hook_params
             ) from err
         if not isinstance(hook, DbApiHook):
             raise self.param_error(
                 "conn_id",
-                "a connection whose hook is a common-sql DbApiHook (Postgres, MySQL, SQLite, Redshift, Athena, "
-                "Snowflake, Trino...; for BigQuery source_kind='bigquery')",
+                "a connection whose hook is a common-sql DbApiHook (Postgres, MySQL, SQLite, Redshift, "
+                "Athena, Snowflake, Trino...; for BigQuery source_kind='bigquery')",
                 f"{self.conn_id!r} of type {conn.conn_type!r} ({type(hook).__name__})",
             )
-        source_uri = f"{conn.conn_type}://{conn.host or ''}/{conn.schema or ''}"
-        source = f"sql:{self.conn_id} ({source_uri})"
-        self.log.info("Extracting %r from %s through %s", self.dataset_name, source, type(hook).__name__)
-        extra.update(conn_id=self.conn_id, conn_type=conn.conn_type, hook=type(hook).__name__)
-        batches = iter_sql_batches(hook.get_conn, self.sql, self.fetch_batch_size)
-        snap = write_snapshot(
-            store,
-            self.dataset_name,
-            batches,
-            source=source,
-            query=self.sql,
-            min_rows=self.min_rows,
-            extra=extra,
+        self.log.info("Reading %r through %s", self.conn_id, type(hook).__name__)
+        return SqlSource(
+            connect=hook.get_conn,
+            label=self.conn_id,
+            uri=f"{conn.conn_type}://{conn.host or ''}/{conn.schema or ''}",
+            extra={"conn_id": self.conn_id, "conn_type": conn.conn_type, "hook": type(hook).__name__},
         )
-        self.lineage_record = {"inputs": [source_uri], "sql": self.sql}
-        return snap
 
     # ------------------------------------------------------------------ BigQuery
-    def _extract_bigquery(self, store, context, extra):
-        import uuid
-
-        from mlops_provider.core.datasets import write_snapshot
+    def _bigquery_source(self, params, conn):
         from mlops_provider.core.errors import InvalidInputError
-        from mlops_provider.integrations.bigquery.source import job_id_for, run_query
+        from mlops_provider.core.steps.extract import BigQuerySource
 
         try:
             from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
@@ -248,173 +198,29 @@ class ExtractOperator(MlopsBaseOperator):
                 f"({err})"
             ) from err
         conn_id = self.conn_id or "google_cloud_default"
-        params = {"use_legacy_sql": False, **(self.as_dict(self.hook_params, "hook_params") or {})}
-        job_config = self.as_dict(self.bigquery_config, "bigquery_config")
+        hook_params = {"use_legacy_sql": False, **(self.as_dict(self.hook_params, "hook_params") or {})}
         try:
-            hook = BigQueryHook(gcp_conn_id=conn_id, **params)
+            hook = BigQueryHook(gcp_conn_id=conn_id, **hook_params)
         except TypeError as err:
             raise self.param_error(
-                "hook_params", f"keyword arguments BigQueryHook accepts ({err})", params
+                "hook_params", f"keyword arguments BigQueryHook accepts ({err})", hook_params
             ) from err
-        ti = context["ti"]
-        job_id = job_id_for(ti.dag_id, ti.task_id, uuid.uuid4().hex[:12])
-        labels = {"airflow-dag": ti.dag_id, "airflow-task": ti.task_id, "mlops-dataset": self.dataset_name}
-        self.log.info(
-            "Extracting %r from BigQuery (connection %s) as job %s", self.dataset_name, conn_id, job_id
-        )
-        job, batches = run_query(
-            hook,
-            self.sql,
-            job_id=job_id,
-            job_config=job_config,
-            labels=labels,
-            use_storage_api=bool(self.bigquery_storage_api),
-        )
-        self.log.info(
-            "BigQuery job %s in %s (%s): %s bytes processed, %s billed%s",
-            job["job_id"],
-            job["project"],
-            job["location"],
-            job["total_bytes_processed"],
-            job["total_bytes_billed"],
-            " (cache hit)" if job["cache_hit"] else "",
-        )
-        extra.update(conn_id=conn_id, bigquery_job=job)
-        source = f"bigquery:{conn_id} ({job['project']})"
-        snap = write_snapshot(
-            store,
-            self.dataset_name,
-            batches,
-            source=source,
-            query=self.sql,
-            min_rows=self.min_rows,
-            extra=extra,
-        )
-        if snap.reused:
-            self.log.info(
-                "Job %s returned the rows of the existing snapshot (its manifest names job %s)",
-                job["job_id"],
-                snap.extra.get("bigquery_job", {}).get("job_id"),
-            )
-        self.lineage_record = {
-            "inputs": [f"bigquery:{t}" for t in job["referenced_tables"]] or [source],
-            "sql": self.sql,
-            "details": {"bigquery_job_id": job["job_id"], "total_bytes_billed": job["total_bytes_billed"]},
-        }
-        return snap
+        return BigQuerySource(hook, label=conn_id)
 
     # ------------------------------------------------------------------ files
-    def _extract_files(self, store, context, extra):
-        from mlops_provider.core.datasets import write_snapshot
-        from mlops_provider.core.sources import (
-            FILE_FORMATS,
-            iter_object_batches,
-            list_source_objects,
-            verify_unchanged,
-        )
-
-        uri = self.source_uri
-        if not isinstance(uri, str) or not uri.strip():
-            raise self.param_error("source_uri", "a file, folder or glob URI", uri)
-        uri = uri.strip()
-        if self.file_format is not None and self.file_format not in FILE_FORMATS:
-            raise self.param_error(
-                "file_format",
-                f"one of {list(FILE_FORMATS)} or None (inferred from file names)",
-                self.file_format,
-            )
-        partition = self._partition_filter(context)
-        fs = self._source_fs(uri)
-        interval = (context.get("data_interval_start"), context.get("data_interval_end"))
-        objects = list_source_objects(uri, fs, self.file_format, partition=partition, interval=interval)
-        total = sum(o.size for o in objects)
-        self.log.info(
-            "Extracting %r from %d file(s), %d bytes, at %s", self.dataset_name, len(objects), total, uri
-        )
-        extra.update(
-            source_selection={
-                "uri": uri,
-                "conn_id": self.source_conn_id,
-                "file_format": self.file_format,
-                "partition_column": self.partition_column,
-                "partition_format": self.partition_format if partition else None,
-                "partitions": sorted({"/".join(o.partition[c] for c in partition.columns) for o in objects})
-                if partition
-                else None,
-            },
-            source_object_count=len(objects),
-            source_bytes=total,
-            source_objects=[o.to_dict() for o in objects],
-        )
-        batches = iter_object_batches(
-            objects, fs, FILE_BATCH_ROWS, verify=lambda: verify_unchanged(uri, fs, objects)
-        )
-        snap = write_snapshot(
-            store, self.dataset_name, batches, source=uri, min_rows=self.min_rows, extra=extra
-        )
-        folders = sorted({o.uri.rsplit("/", 1)[0] for o in objects})
-        self.lineage_record = {
-            "inputs": folders if len(folders) <= 100 else [uri],
-            "details": {"files": len(objects), "bytes": total},
-        }
-        return snap
-
-    def _partition_filter(self, context):
-        from mlops_provider.core.errors import InvalidInputError
-        from mlops_provider.core.sources import PartitionFilter
-
-        if self.partition_column is None:
-            return None
-        cols = [self.partition_column] if isinstance(self.partition_column, str) else self.partition_column
-        if (
-            not isinstance(cols, (list, tuple))
-            or not cols
-            or not all(isinstance(c, str) and c.strip() and not set(c) & set("=/") for c in cols)
-        ):
-            raise self.param_error(
-                "partition_column",
-                "a Hive partition folder name such as 'month' (for .../month=2013-07/...) or a list of them",
-                self.partition_column,
-            )
-        fmt = self.partition_format
-        probe = dt.datetime(2013, 7, 1, 13, 45, 10)
-        try:
-            ok = isinstance(fmt, str) and "%" in fmt and bool(dt.datetime.strptime(probe.strftime(fmt), fmt))
-        except ValueError:
-            ok = False
-        if not ok or fmt.count("/") < len(cols) - 1:
-            raise self.param_error(
-                "partition_format",
-                "a strptime format such as '%Y-%m' or '%Y-%m-%d' (with several partition "
-                "columns, one part per column joined by '/', e.g. '%Y/%m')",
-                fmt,
-            )
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if start is None or end is None:
-            raise InvalidInputError(
-                f"The 'partition_column' parameter of {self.owner_name()} (task {self.task_id!r}) selects the "
-                f"partitions of the run's data interval, but this run has none (data_interval_start={start!r}, "
-                f"data_interval_end={end!r}). Template 'source_uri' instead, or schedule the DAG with a timetable "
-                f"that has data intervals."
-            )
-
-        def aware(value):
-            return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-        return PartitionFilter(
-            columns=[c.strip() for c in cols], format=fmt, start=aware(start), end=aware(end)
-        )
-
-    def _source_fs(self, uri: str):
-        """The filesystem for ``uri``: an object store through ``ObjectStoragePath`` and the connection."""
+    def _files_source(self, params, conn):
+        """The filesystem for ``source_uri``: an object store's through ``ObjectStoragePath`` and
+        ``source_conn_id``."""
         from mlops_provider.core.sources import split_uri
+        from mlops_provider.core.steps.extract import FileSource
         from mlops_provider.core.storage import filesystem_for
 
+        uri = params.source_uri.strip()
         protocol, path = split_uri(uri)
         if protocol in ("file", "local"):
             if self.source_conn_id:
                 raise self.param_error("source_conn_id", "None for a local path", self.source_conn_id)
-            return filesystem_for(uri)
+            return FileSource(filesystem_for(uri))
         if self.source_conn_id:
             from airflow.sdk.bases.hook import BaseHook
 
@@ -429,4 +235,5 @@ class ExtractOperator(MlopsBaseOperator):
         from airflow.sdk import ObjectStoragePath
 
         bucket = path.split("/", 1)[0]
-        return ObjectStoragePath(f"{protocol}://{bucket}/", conn_id=self.source_conn_id).fs
+        fs = ObjectStoragePath(f"{protocol}://{bucket}/", conn_id=self.source_conn_id).fs
+        return FileSource(fs, conn_id=self.source_conn_id)

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.core.managed import BACKENDS
 from mlops_provider.links.report import ModelVersionLink
 from mlops_provider.operators._base import MlopsBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
-
-BACKENDS = ("sagemaker", "vertex")
 
 
 class ManagedBatchScoreOperator(MlopsBaseOperator):
@@ -32,8 +31,8 @@ class ManagedBatchScoreOperator(MlopsBaseOperator):
         files (Vertex AI) (templated).
     :param output_uri: where the service writes the predictions (templated).
     :param options: the rest of the job's arguments, see
-        :func:`mlops_provider.core.managed.sagemaker_transform_config` /
-        :func:`~mlops_provider.core.managed.vertex_batch_prediction_kwargs` (templated).
+        :func:`mlops_provider.integrations.sagemaker.managed.sagemaker_transform_config` /
+        :func:`~mlops_provider.integrations.vertex.managed.vertex_batch_prediction_kwargs` (templated).
     :param conn_id: the AWS / Google Cloud connection (default ``aws_default`` / ``google_cloud_default``).
     :param deferrable: wait for the job in the triggerer instead of a worker slot.
     :param output_key: where the manifest goes (default ``predictions/<model>/<dag_id>/<run_id>``).
@@ -90,53 +89,41 @@ class ManagedBatchScoreOperator(MlopsBaseOperator):
             raise self.param_error("model", f"a pinned version of {self.model_name!r}", model)
         return {"model": self.model_name, **model}
 
-    def build_operator(self, context: Context) -> BaseOperator:
-        """The provider's operator for this job, its arguments built from the (rendered) fields."""
-        from mlops_provider.core import managed
+    def _params(self):
+        from mlops_provider.core.managed import ManagedScoreParams
 
-        pin, owner = self._pin(), f"{self.owner_name()} (task {self.task_id!r})"
-        options = self.as_dict(self.options, "options") or {}
-        common = {
-            "input_uri": self.input_uri,
-            "output_uri": self.output_uri,
-            "run_key": self.run_key(context),
-            "owner": owner,
-        }
-        if self.backend == "sagemaker":
-            from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTransformOperator
-
-            check_interval = options.pop("check_interval", 30)
-            config = managed.sagemaker_transform_config(pin, **common, **options)
-            return SageMakerTransformOperator(
-                task_id=self.task_id,
-                config=config,
-                aws_conn_id=self.conn_id or "aws_default",
-                wait_for_completion=True,
-                check_interval=check_interval,
-                deferrable=self.deferrable,
-                check_if_job_exists=True,
-                action_if_job_exists="timestamp",  # a retry starts a new job
-                # an existing <model>-v<version> gets a timestamped twin (same image, same version folder)
-                check_if_model_exists=True,
-                action_if_model_exists="timestamp",
-            )
-        from airflow.providers.google.cloud.operators.vertex_ai.batch_prediction_job import (
-            CreateBatchPredictionJobOperator,
+        return self.params_for(
+            ManagedScoreParams,
+            backend=self.backend,
+            model_name=self.model_name,
+            input_uri=self.input_uri,
+            output_uri=self.output_uri,
+            output_key=self.output_key,
+            window=self.window,
         )
 
-        kwargs = managed.vertex_batch_prediction_kwargs(pin, **common, **options)
-        return CreateBatchPredictionJobOperator(
+    def build_operator(self, context: Context) -> BaseOperator:
+        """The provider's operator for this job, its arguments built from the (rendered) fields by
+        the service's module (:mod:`mlops_provider.integrations.sagemaker.managed` /
+        :mod:`~mlops_provider.integrations.vertex.managed`)."""
+        from mlops_provider.core.managed import integration
+
+        return integration(self.backend).build_operator(
+            self._pin(),
             task_id=self.task_id,
-            gcp_conn_id=self.conn_id or "google_cloud_default",
+            conn_id=self.conn_id,
             deferrable=self.deferrable,
-            **kwargs,
+            input_uri=self.input_uri,
+            output_uri=self.output_uri,
+            run_key=self.run_key(context),
+            owner=self.caller,
+            options=self.as_dict(self.options, "options") or {},
         )
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import TaskDeferred
 
-        self.name_param(self.model_name)
-        self.output_key_param(self.output_key)  # refused before the job starts, not after it ran
+        self._params()  # refused before the job starts, not after it ran
         op = self.build_operator(context)
         self.log.info(
             "Handing %s v%s to %s (%s)",
@@ -172,46 +159,24 @@ class ManagedBatchScoreOperator(MlopsBaseOperator):
 
     def _record(self, context: Context, op: Any, result: Any) -> dict[str, Any]:
         """After the job: the manifest, written last (a reader sees it only for a finished job)."""
+        from mlops_provider.core.managed import integration, record_managed_job
         from mlops_provider.links.report import model_version_url
 
-        pin, ti = self._pin(), context["ti"]
-        if self.backend == "sagemaker":
-            job = op.config.get("Transform", op.config)["TransformJobName"]
-        else:
-            job = (result or {}).get("name") if isinstance(result, dict) else None
-            job = job or op.job_display_name
-        store = self.store()
-        folder = (
-            self.output_key_param(self.output_key)
-            or f"predictions/{self.name_param(self.model_name)}/{self.dag_run_path(context)}"
+        pin = self._pin()
+        recorded = record_managed_job(
+            self._params(),
+            job=integration(self.backend).job_name(op, result),
+            pin=pin,
+            store=self.store(),
+            run=self.run_info(context),
         )
-        key = f"{folder}/manifest.json"
-        manifest = {
-            "backend": self.backend,
-            "job": job,
-            "model": self.model_name,
-            "model_version": int(pin["version"]),
-            "model_sha256": pin["model_sha256"],
-            "input_uri": self.input_uri,
-            "output_uri": self.output_uri,
-            "rows": None,
-            "window": self.window,
-            "dag_id": ti.dag_id,
-            "run_id": ti.run_id,
-            "task_id": ti.task_id,
-        }
-        store.write_json(key, manifest)
         self.mlops_links[ModelVersionLink.name] = model_version_url(self.model_name, pin["version"])
-        self.lineage_record = {
-            "inputs": [self.input_uri, pin.get("model_uri")],
-            "outputs": [self.output_uri],
-            "step": "batch_score",
-            "details": {
-                "model": self.model_name,
-                "version": pin["version"],
-                "backend": self.backend,
-                "job": job,
-            },
-        }
-        self.log.info("%s job %s scored %s into %s", self.backend, job, self.input_uri, self.output_uri)
-        return {**manifest, "manifest_uri": store.uri(key)}
+        self.lineage_record = recorded.lineage()
+        self.log.info(
+            "%s job %s scored %s into %s",
+            self.backend,
+            recorded.manifest["job"],
+            self.input_uri,
+            self.output_uri,
+        )
+        return recorded.to_dict()

@@ -67,24 +67,18 @@ class ListPartitionsOperator(MlopsBaseOperator):
         self.max_partitions = max_partitions
 
     def execute_step(self, context: Context) -> list[dict[str, Any]]:
-        from mlops_provider.core.partitions import list_partitions
+        from mlops_provider.core.steps.score import ListPartitionsParams, list_input_partitions
 
-        owner = f"{self.owner_name()} (task {self.task_id!r})"
-        parts = list_partitions(
-            self.store(),
-            self.as_uri(self.uri, "uri"),
+        params = self.params_for(
+            ListPartitionsParams,
+            uri=self.as_uri(self.uri, "uri"),
             pattern=self.pattern,
             marker=self.marker,
             max_partitions=self.max_partitions,
-            owner=owner,
         )
-        self.lineage_record = {
-            "inputs": [p["uri"] for p in parts],
-            "step": "list_partitions",
-            "details": {"partitions": len(parts), "rows": sum(p["rows"] for p in parts)},
-        }
-        self.log.info("%d partitions, %d rows under %s", len(parts), sum(p["rows"] for p in parts), self.uri)
-        return parts
+        result = list_input_partitions(params, store=self.store(), caller=self.caller)
+        self.lineage_record = result.lineage()
+        return result.to_list()
 
 
 class PartitionDatasetOperator(MlopsBaseOperator):
@@ -116,30 +110,16 @@ class PartitionDatasetOperator(MlopsBaseOperator):
         self.partitions = partitions
 
     def execute_step(self, context: Context) -> list[dict[str, Any]]:
-        from mlops_provider.core.partitions import split_dataset
+        from mlops_provider.core.steps.score import PartitionParams, partition_dataset
 
-        owner = f"{self.owner_name()} (task {self.task_id!r})"
-        out = split_dataset(
-            self.store(),
-            self.as_uri(self.dataset, "dataset"),
-            self.as_uri(self.output_uri, "output_uri"),
-            self.partitions,
-            owner=owner,
+        params = self.params_for(
+            PartitionParams, output_uri=self.as_uri(self.output_uri, "output_uri"), partitions=self.partitions
         )
-        self.lineage_record = {
-            "inputs": [self.as_uri(self.dataset, "dataset")],
-            "outputs": [p["uri"] for p in out["partitions"]],
-            "step": "partition_dataset",
-            "details": {"partitions": len(out["partitions"]), "rows": out["rows"]},
-        }
-        self.log.info(
-            "%s %d partitions of %d rows under %s",
-            "Reused" if out["reused"] else "Wrote",
-            len(out["partitions"]),
-            out["rows"],
-            out["uri"],
+        result = partition_dataset(
+            params, dataset=self.as_uri(self.dataset, "dataset"), store=self.store(), caller=self.caller
         )
-        return out["partitions"]
+        self.lineage_record = result.lineage()
+        return result.to_list()
 
 
 class GatherPredictionsOperator(MlopsBaseOperator):
@@ -192,47 +172,19 @@ class GatherPredictionsOperator(MlopsBaseOperator):
         self.window = window
 
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.partitions import gather_predictions
+        from mlops_provider.core.steps.score import GatherParams, gather_scored_parts
 
-        self.name_param(self.model_name)
-        output_key = self.output_key_param(self.output_key)
-        store = self.store()
-        ti = context["ti"]
-        output_key = output_key or f"predictions/{self.model_name}/{self.dag_run_path(context)}"
-        parts, partitions = _as_list(self.parts), _as_list(self.partitions)
-        model = self.as_dict(self.model, "model") if isinstance(self.model, str) else self.model
-        result = gather_predictions(
-            store,
-            partitions=partitions,
-            parts=parts,
-            output_key=output_key,
-            model=model,
-            owner=f"{self.owner_name()} (task {self.task_id!r})",
-            extra_manifest={
-                "dag_id": ti.dag_id,
-                "run_id": ti.run_id,
-                "task_id": ti.task_id,
-                "window": self.window,
-            },
+        params = self.params_for(
+            GatherParams, model_name=self.model_name, output_key=self.output_key, window=self.window
         )
-        self.lineage_record = {
-            "inputs": [p["partition"] for p in result["parts"]],
-            "outputs": [p["uri"] for p in result["parts"]],
-            "step": "gather_predictions",
-            "details": {
-                "model": self.model_name,
-                "version": result["model_version"],
-                "rows": result["rows"],
-                "parts": result["partitions"],
-            },
-        }
-        self.log.info(
-            "%s %d predictions in %d parts at %s",
-            "Already published:" if result["reused"] else "Published",
-            result["rows"],
-            result["partitions"],
-            result["manifest_uri"],
+        result = gather_scored_parts(
+            params,
+            partitions=_as_list(self.partitions),
+            parts=_as_list(self.parts),
+            model=self.as_dict(self.model, "model") if isinstance(self.model, str) else self.model,
+            store=self.store(),
+            run=self.run_info(context),
+            caller=self.caller,
         )
-        return {k: v for k, v in result.items() if k != "parts"} | {
-            "part_uris": [p["uri"] for p in result["parts"]]
-        }
+        self.lineage_record = result.lineage()
+        return result.to_dict()

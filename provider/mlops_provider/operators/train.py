@@ -76,85 +76,24 @@ class TrainModelOperator(MlopsBaseOperator):
         self.gate_metrics = gate_metrics
         self.trusted_types = trusted_types
 
-    def _seed(self) -> int:
-        from mlops_provider.operators.config import check_seed
-
-        return check_seed(self, self.seed)
-
-    def _check_gate_metrics(self, spec) -> None:
-        """Before fitting: the gate's metrics must fit what the labels turned out to be."""
-        from mlops_provider.core import metrics as M
-
-        names = self.gate_metrics
-        if isinstance(names, str):
-            names = [n.strip() for n in names.split(",") if n.strip()]
-        for name in names or []:
-            M.check_fit(
-                M.resolve(name, "gate_metrics", self.owner_name()),
-                spec.kind,
-                "gate_metrics",
-                f"{self.owner_name()} (the label {spec.label!r} is {spec.kind}, {len(spec.classes)} classes)"
-                if spec.kind != "regression"
-                else self.owner_name(),
-            )
-
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.core.datasets import read_dataframe, read_manifest
-        from mlops_provider.core.modeling import make_estimator, train_model
-        from mlops_provider.core.serialization import dump_model
+        from mlops_provider.core.steps.train import TrainParams, train
 
-        if not isinstance(self.label_column, str) or not self.label_column:
-            raise self.param_error("label_column", "the name of the label column", self.label_column)
-        seed = self._seed()
-        params = self.as_dict(self.model_params, "model_params")
-        make_estimator(self.estimator, params, seed, self.owner_name())  # fail fast, before any I/O
-        store = self.store()
-        snap = read_manifest(store, self.as_uri(self.dataset, "dataset"))
-        df = read_dataframe(store, snap.uri)
-        features = self.features
-        if features is None:
-            features = [c for c in df.columns if c != self.label_column and c not in set(self.exclude or [])]
-        model, result = train_model(
-            df,
-            label=self.label_column,
+        params = self.params_for(
+            TrainParams,
+            label_column=self.label_column,
             estimator=self.estimator,
-            params=params,
-            features=list(features),
+            model_params=self.model_params,
+            features=self.features,
             categorical=self.categorical,
-            seed=seed,
+            exclude=self.exclude,
+            seed=self.seed,
             positive_label=self.positive_label,
-            owner=self.owner_name(),
-            before_fit=self._check_gate_metrics,
+            gate_metrics=self.gate_metrics,
+            trusted_types=self.trusted_types,
         )
-        data = dump_model(model, self.trusted_types or ())
-        folder = self.run_folder(context)
-        sha = store.write_bytes(f"{folder}/model.skops", data)
-        out = result.to_dict()
-        out.update(
-            model_uri=store.uri(f"{folder}/model.skops"),
-            model_sha256=sha,
-            model_bytes=len(data),
-            dataset={
-                "uri": snap.uri,
-                "sha256": snap.sha256,
-                "rows": snap.rows,
-                "source": snap.source,
-                "query": snap.query,
-            },
+        result = train(
+            params, dataset=self.dataset, store=self.store(), run=self.run_info(context), caller=self.caller
         )
-        store.write_json(f"{folder}/train.json", out)
-        self.lineage_record = {
-            "inputs": [(snap.data_uri, snap.columns)],
-            "outputs": [out["model_uri"]],
-            "step": "train",
-            "details": {"estimator": self.estimator, "model_sha256": sha, "seed": seed, "rows": result.rows},
-        }
-        self.log.info(
-            "Trained %s on %d rows in %.1fs; model %s (sha256 %s)",
-            self.estimator,
-            result.rows,
-            result.train_seconds,
-            out["model_uri"],
-            sha,
-        )
-        return out
+        self.lineage_record = result.lineage()
+        return result.to_dict()

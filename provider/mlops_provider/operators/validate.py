@@ -48,38 +48,18 @@ class ValidateDataOperator(MlopsBaseOperator):
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         quiet_library_logs()
-        from mlops_provider.core.datasets import read_dataframe, read_manifest
-        from mlops_provider.core.quality import load_suite_file, normalize_suite, validate_dataframe
-
-        on_fail = self.check_on_fail(self.on_fail)
-        if (self.expectations is None) == (self.expectations_file is None):
-            raise self.param_error("expectations / expectations_file", "exactly one of the two", None)
-        suite = (
-            load_suite_file(self.expectations_file)
-            if self.expectations_file
-            else normalize_suite(self.expectations)
-        )
-        store = self.store()
-        uri = self.as_uri(self.dataset, "dataset")
-        snap = read_manifest(store, uri)
-        df = read_dataframe(store, snap.uri)
-        report = validate_dataframe(df, suite, dataset_uri=snap.uri, dataset_sha256=snap.sha256)
-        from mlops_provider.core.reports import write_validation_report
+        from mlops_provider.core.steps.validate import ValidateParams, validate_snapshot
         from mlops_provider.links.report import artifact_url
 
-        folder = self.run_folder(context)
-        report.report_uri = store.uri(f"{folder}/validation.json")
-        result = report.to_dict()
-        store.write_json(f"{folder}/validation.json", result)
-        result["report_html_uri"] = write_validation_report(store, folder, result)
-        self.mlops_links[DataQualityReportLink.name] = artifact_url(store, result["report_html_uri"])
-        self.lineage_record = {
-            "inputs": [(snap.data_uri, snap.columns)],
-            "step": "validate",
-            "details": {
-                k: result[k] for k in ("suite_name", "success", "evaluated", "unsuccessful", "summary")
-            },
-        }
-        return self.gate_outcome(
-            context, result, report.success, report.summary(), on_fail, DataValidationFailed
+        on_fail = self.check_on_fail(self.on_fail)
+        params = self.params_for(
+            ValidateParams, expectations=self.expectations, expectations_file=self.expectations_file
         )
+        store = self.store()
+        result = validate_snapshot(
+            params, dataset=self.dataset, store=store, run=self.run_info(context), caller=self.caller
+        )
+        out = result.to_dict()
+        self.mlops_links[DataQualityReportLink.name] = artifact_url(store, result.report_html_uri)
+        self.lineage_record = result.lineage()
+        return self.gate_outcome(context, out, result.passed, result.summary, on_fail, DataValidationFailed)

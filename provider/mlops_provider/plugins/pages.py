@@ -143,13 +143,15 @@ def index_page(ctx: Ctx, models: list[dict[str, Any]]) -> str:
         champ = by_number.get(champ_no)
         latest = versions[-1] if versions else None
         champ_cell = (
-            f'<a href="{e(ctx.version_url(name, champ_no))}"><span class="badge champion">v{e(champ_no)}</span></a>'
+            f'<a href="{e(ctx.version_url(name, champ_no))}">'
+            f'<span class="badge champion">v{e(champ_no)}</span></a>'
             if champ_no is not None
             else '<span class="muted">none yet</span>'
         )
         latest_cell = (
             f'<a href="{e(ctx.version_url(name, latest["version"]))}">v{e(latest["version"])}</a> '
-            f'{gate_badge(latest.get("verdict"))}<div class="small muted">{timestamp(latest.get("created_at"))}</div>'
+            f"{gate_badge(latest.get('verdict'))}"
+            f'<div class="small muted">{timestamp(latest.get("created_at"))}</div>'
             if latest
             else ""
         )
@@ -172,7 +174,8 @@ def index_page(ctx: Ctx, models: list[dict[str, Any]]) -> str:
         )
         rows.append(
             f'<tr><td><a href="{e(ctx.model_url(name))}"><b>{e(name)}</b></a></td><td>{champ_cell}</td>'
-            f'<td class="num">{len(versions)}</td><td>{latest_cell}</td><td>{metrics_cell}</td><td>{last_cell}</td></tr>'
+            f'<td class="num">{len(versions)}</td><td>{latest_cell}</td>'
+            f"<td>{metrics_cell}</td><td>{last_cell}</td></tr>"
         )
     body = "<h1>Models</h1>" + table(
         ["Model", "Champion", "Versions", "Latest version", "Champion metrics", "Last champion change"],
@@ -241,8 +244,10 @@ def history_table(events: list[dict[str, Any]]) -> str:
             else f"\u2192 v{e(ev.get('version'))}"
         )
         rows.append(
-            f'<tr><td class="when">{timestamp(ev.get("updated_at"))}</td><td>{alias_badges([ev.get("alias") or ""])}</td>'
-            f'<td>{e(ev.get("action"))}</td><td class="move">{move}</td><td class="actor"><b>{e(ev.get("actor"))}</b></td>'
+            f'<tr><td class="when">{timestamp(ev.get("updated_at"))}</td>'
+            f"<td>{alias_badges([ev.get('alias') or ''])}</td>"
+            f'<td>{e(ev.get("action"))}</td><td class="move">{move}</td>'
+            f'<td class="actor"><b>{e(ev.get("actor"))}</b></td>'
             f'<td class="why">{e(ev.get("reason"))}</td></tr>'
         )
     return table(
@@ -283,7 +288,8 @@ def model_page(
             f"<td>{alias_badges(by_version.get(v['version'], []))}</td></tr>"
         )
     champ_txt = (
-        f'<a href="{e(ctx.version_url(name, champion))}"><span class="badge champion">champion v{e(champion)}</span></a>'
+        f'<a href="{e(ctx.version_url(name, champion))}">'
+        f'<span class="badge champion">champion v{e(champion)}</span></a>'
         if champion is not None
         else '<span class="badge">no champion yet</span>'
     )
@@ -341,16 +347,19 @@ def checks_table(verdict: Mapping[str, Any]) -> str:
         if c.get("ci_low") is not None and c.get("ci_high") is not None:
             ci = f"[{fmt_num(c['ci_low'], signed=True)}, {fmt_num(c['ci_high'], signed=True)}]"
         rows.append(
-            f'<tr class="{"passed" if ok else "failed"}"><td>{e(c.get("kind"))}</td><td><code>{e(c.get("metric"))}</code></td>'
+            f'<tr class="{"passed" if ok else "failed"}"><td>{e(c.get("kind"))}</td>'
+            f"<td><code>{e(c.get('metric'))}</code></td>"
             f'<td class="num">{e(c.get("op"))} {e(fmt_num(c.get("threshold")))}</td>'
-            f'<td class="num">{e(fmt_num(c.get("champion")))}</td><td class="num">{e(fmt_num(c.get("challenger")))}</td>'
+            f'<td class="num">{e(fmt_num(c.get("champion")))}</td>'
+            f'<td class="num">{e(fmt_num(c.get("challenger")))}</td>'
             f'<td class="num">{e(fmt_num(c.get("delta"), signed=True))}</td><td class="num">{e(ci)}</td>'
             f'<td class="status">{"passed" if ok else "FAILED"}</td></tr>'
         )
     rule = verdict.get("promote_if")
     note = (
         (
-            f'<p class="muted">Promotion rule: <code>{e(rule)}</code>; the interval is the 95% confidence interval of '
+            f'<p class="muted">Promotion rule: <code>{e(rule)}</code>; '
+            "the interval is the 95% confidence interval of "
             "the challenger's improvement over the champion.</p>"
         )
         if rule
@@ -382,7 +391,8 @@ def metrics_table(verdict: Mapping[str, Any] | None, metrics: Mapping[str, Any])
         )
         rows.append(
             f'<tr><td><code>{e(k)}</code></td><td class="num">{e(fmt_num(ch))}</td>'
-            f'<td class="num">{e(fmt_num(cm))}</td><td class="num">{e(fmt_num(delta, signed=True) if delta is not None else "")}</td></tr>'
+            f'<td class="num">{e(fmt_num(cm))}</td>'
+            f'<td class="num">{e(fmt_num(delta, signed=True) if delta is not None else "")}</td></tr>'
         )
     return table(
         ["Metric", "This version", "Champion at evaluation", "Delta"],
@@ -420,7 +430,8 @@ def reports_section(
         }.get(f["name"], "")
         link = f'<a href="{e(url)}">{e(label)}</a>' if url else e(label)
         rows.append(
-            f'<tr><td>{e(f["task"])}</td><td>{link}</td><td>{e(kind)}</td><td class="num">{e(f.get("size_h"))}</td></tr>'
+            f"<tr><td>{e(f['task'])}</td><td>{link}</td><td>{e(kind)}</td>"
+            f'<td class="num">{e(f.get("size_h"))}</td></tr>'
         )
     if run_folder is None:
         run = '<p class="muted">The lineage names no DAG run, so there is no run folder to list.</p>'
@@ -457,7 +468,8 @@ def version_page(
     if verdict:
         ok = bool(verdict.get("passed"))
         gate = (
-            f'<div class="banner {"ok" if ok else "bad"}"><span class="big">Gate {"passed" if ok else "FAILED"}</span> '
+            f'<div class="banner {"ok" if ok else "bad"}">'
+            f'<span class="big">Gate {"passed" if ok else "FAILED"}</span> '
             f"\u00b7 decision: {e(verdict.get('decision'))}<div>{e(verdict.get('reason'))}</div></div>"
             + definitions(
                 [
@@ -526,6 +538,7 @@ def version_page(
     )
     packages = lin.get("packages") or {}
     pkg_rows = [f"<tr><td>{e(k)}</td><td><code>{e(v)}</code></td></tr>" for k, v in sorted(packages.items())]
+    pkg_table = table(["Package", "Version"], pkg_rows, "not recorded", cls="packages")
     known = {
         "train_dataset",
         "eval_dataset",
@@ -554,7 +567,7 @@ def version_page(
         + '<div class="grid">'
         + f'<div class="card"><h3>Airflow run</h3>{run_items or "<p class=muted>not recorded</p>"}</div>'
         + f'<div class="card"><h3>Code</h3>{code_items}</div>'
-        + f'<div class="card"><h3>Packages</h3>{table(["Package", "Version"], pkg_rows, "not recorded", cls="packages")}</div>'
+        + f'<div class="card"><h3>Packages</h3>{pkg_table}</div>'
         + "</div>"
         + more
     )
@@ -583,7 +596,8 @@ def version_page(
         )
     promote = ""
     if number != champion:
-        promote = f'<div class="card"><h3>Promote</h3>{promote_form(ctx, name, versions, champion, fixed_version=number)}</div>'
+        form = promote_form(ctx, name, versions, champion, fixed_version=number)
+        promote = f'<div class="card"><h3>Promote</h3>{form}</div>'
     body = (
         f"<h1>{e(name)} v{e(number)} {alias_badges(aliases_here)}{gate_badge(verdict)}</h1>"
         f'<div class="card">{summary}</div>{promote}'

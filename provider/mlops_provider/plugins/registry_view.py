@@ -6,7 +6,8 @@ Routes (all behind Airflow's authentication; anonymous requests get 401, a bad t
 * ``GET  /mlops/models/{name}``                         versions, gate results, aliases, alias history,
                                                         promote / roll back forms
 * ``GET  /mlops/models/{name}/versions/{version}``     lineage, gate checks, metrics, reports
-* ``GET  /mlops/artifacts/{key}``                       a file of the artifact store (key relative to the root)
+* ``GET  /mlops/artifacts/{key}``                       a file of the artifact store (key relative
+                                                        to the root)
 * ``POST /mlops/models/{name}/promote``   (version, reason)
 * ``POST /mlops/models/{name}/rollback``  (optional version, reason)
 

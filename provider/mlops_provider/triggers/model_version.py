@@ -1,4 +1,5 @@
-"""``ModelVersionTrigger``: the deferred half of :class:`~mlops_provider.sensors.model_version.ModelVersionSensor`.
+"""``ModelVersionTrigger``: the deferred half of
+:class:`~mlops_provider.sensors.model_version.ModelVersionSensor`.
 
 Polls the registry kept on the artifact store until an alias (default ``"champion"``) points at a
 version other than ``last_seen_version`` -- or, with ``version=N``, until version N exists -- and

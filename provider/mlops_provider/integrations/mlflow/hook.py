@@ -53,8 +53,9 @@ class MlflowRegistryHook(BaseHook):
             )
         if not uri:
             raise InvalidInputError(
-                f"The MLflow connection {conn.conn_id!r} must give the tracking URI as its host (or extra "
-                "'tracking_uri'), e.g. 'http://mlflow:5000' or 'sqlite:////data/mlflow.db'. Got an empty host."
+                f"The MLflow connection {conn.conn_id!r} must give the tracking URI as its host "
+                "(or extra 'tracking_uri'), e.g. 'http://mlflow:5000' or 'sqlite:////data/mlflow.db'. "
+                "Got an empty host."
             )
         return {
             "tracking_uri": uri,
@@ -95,8 +96,8 @@ def mlflow_registry(conn_id: str | None, store: Any, **options: Any):
         credentials = None  # the process environment's own, as MLflow itself would use them
     else:
         raise InvalidInputError(
-            "The 'mlflow' model registry needs 'registry_conn_id' (an 'mlflow' connection whose host is the tracking "
-            "URI) or the MLFLOW_TRACKING_URI environment variable. Got neither."
+            "The 'mlflow' model registry needs 'registry_conn_id' (an 'mlflow' connection whose host "
+            "is the tracking URI) or the MLFLOW_TRACKING_URI environment variable. Got neither."
         )
     return MlflowRegistry(
         store,

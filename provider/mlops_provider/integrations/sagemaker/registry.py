@@ -95,8 +95,9 @@ class SageMakerRegistry(BaseModelRegistry):
     ):
         if store.protocol not in ("s3", "s3a"):
             raise InvalidInputError(
-                "The 'sagemaker' registry keeps model files on the artifact store, and SageMaker reads them from "
-                f"S3, so the artifact root must be an s3:// URI. Got {store.root!r} instead."
+                "The 'sagemaker' registry keeps model files on the artifact store, "
+                "and SageMaker reads them from S3, so the artifact root must be an s3:// URI. "
+                f"Got {store.root!r} instead."
             )
         super().__init__(store)
         self.client = client
@@ -248,7 +249,8 @@ class SageMakerRegistry(BaseModelRegistry):
         if arn is None:
             known = [int(s["ModelPackageVersion"]) for s in self._summaries(name)]
             raise NotFoundError(
-                f"Model {name!r} has no version {version} in SageMaker model package group {group_name(name)!r}; "
+                f"Model {name!r} has no version {version} "
+                f"in SageMaker model package group {group_name(name)!r}; "
                 f"registered versions: {known or 'none'}"
             )
         return self._to_model_version(name, self._describe(arn))

@@ -95,14 +95,15 @@ class VertexRegistry(BaseModelRegistry):
     ):
         if store.protocol not in ("gs", "gcs"):
             raise InvalidInputError(
-                "The 'vertex' registry keeps model files on the artifact store, and Vertex AI reads a version's "
-                f"artifacts from GCS, so the artifact root must be a gs:// URI. Got {store.root!r} instead."
+                "The 'vertex' registry keeps model files on the artifact store, "
+                "and Vertex AI reads a version's artifacts from GCS, "
+                f"so the artifact root must be a gs:// URI. Got {store.root!r} instead."
             )
         for param, value in (("project", project), ("location", location)):
             if not isinstance(value, str) or not value.strip():
                 raise InvalidInputError(
-                    f"The {param!r} parameter of VertexRegistry must be a non-empty string (from the connection's "
-                    f"project / extra 'location'). Got {value!r} instead."
+                    f"The {param!r} parameter of VertexRegistry must be a non-empty string "
+                    f"(from the connection's project / extra 'location'). Got {value!r} instead."
                 )
         super().__init__(store)
         self.project = project
@@ -246,7 +247,8 @@ class VertexRegistry(BaseModelRegistry):
         super()._check_alias(alias)
         if alias == "default" or not _ALIAS_RE.match(alias):
             raise InvalidInputError(
-                "The 'alias' parameter must be a Vertex AI version alias ([a-z][a-zA-Z0-9-]{0,126}[a-z0-9]) other "
+                "The 'alias' parameter must be a Vertex AI version alias "
+                "([a-z][a-zA-Z0-9-]{0,126}[a-z0-9]) other "
                 f"than 'default' (Vertex's own). Got {alias!r} instead."
             )
 

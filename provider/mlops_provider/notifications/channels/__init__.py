@@ -107,8 +107,8 @@ def normalize_channels(channels: Any, owner: str = "GateAlertOperator") -> list[
             channels = json.loads(channels)
         except ValueError as err:
             raise InvalidParameterError(
-                f"The 'channels' parameter of {owner} must be a list of channel configs (or JSON text of one): "
-                f"{err}. Got {channels!r}."
+                f"The 'channels' parameter of {owner} must be a list of channel configs "
+                f"(or JSON text of one): {err}. Got {channels!r}."
             ) from err
     if isinstance(channels, dict) or dataclasses.is_dataclass(channels):
         channels = [channels]
@@ -130,6 +130,16 @@ def _normalize_channel(raw: Any, i: int, owner: str) -> dict[str, Any]:
     if ctype not in CHANNELS:
         raise InvalidParameterError(f"{where} has 'type' {ctype!r}; it must be one of {list(CHANNEL_TYPES)}.")
     where = f"Alert channel #{i} ({ctype}) of {owner}"
+    cfg = _with_defaults(raw, ctype, where)
+    _check_string_keys(cfg, where)
+    check = _TYPE_CHECKS.get(ctype)
+    if check is not None:
+        check(cfg, where)
+    return cfg
+
+
+def _with_defaults(raw: dict[str, Any], ctype: str, where: str) -> dict[str, Any]:
+    """``raw`` with its keys checked against the schema of ``ctype`` and the defaults filled in."""
     required, optional = _schema(ctype)
     allowed = set(required) | set(optional) | set(_COMMON_KEYS)
     unknown = sorted(set(raw) - allowed)
@@ -142,37 +152,48 @@ def _normalize_channel(raw: Any, i: int, owner: str) -> dict[str, Any]:
             raise InvalidParameterError(f"{where} is missing the required key {key!r}.")
     cfg = {**optional, **{k: v for k, v in raw.items() if v is not None or k not in optional}}
     cfg["type"] = ctype
+    return cfg
+
+
+def _check_string_keys(cfg: dict[str, Any], where: str) -> None:
     for key in ("conn_id", "aws_conn_id", "target_arn", "region_name", "from_email", "name"):
         if cfg.get(key) is not None and (not isinstance(cfg[key], str) or not cfg[key].strip()):
             raise InvalidParameterError(f"{where}: key {key!r} must be a non-empty string. Got {cfg[key]!r}.")
-    if ctype == "email":
-        for key in ("to", "cc", "bcc"):
-            if cfg.get(key) is not None:
-                cfg[key] = _address_list(cfg[key], key, where)
-        if not cfg["to"]:
-            raise InvalidParameterError(f"{where} is missing the required key 'to'.")
-    elif ctype == "sns":
-        if cfg["message_format"] not in ("text", "json"):
-            raise InvalidParameterError(
-                f"{where}: key 'message_format' must be 'text' or 'json'. Got {cfg['message_format']!r}."
-            )
-        if not cfg["target_arn"].startswith("arn:"):
-            raise InvalidParameterError(
-                f"{where}: key 'target_arn' must be an ARN. Got {cfg['target_arn']!r}."
-            )
-    elif ctype == "webhook":
-        if not isinstance(cfg["endpoint"], str):
-            raise InvalidParameterError(f"{where}: key 'endpoint' must be a string. Got {cfg['endpoint']!r}.")
-        headers = cfg["headers"]
-        if headers is not None and (
-            not isinstance(headers, dict)
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
-        ):
-            raise InvalidParameterError(f"{where}: key 'headers' must be a dict of strings. Got {headers!r}.")
-        timeout = cfg["timeout"]
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise InvalidParameterError(f"{where}: key 'timeout' must be a number > 0. Got {timeout!r}.")
-    return cfg
+
+
+def _check_email(cfg: dict[str, Any], where: str) -> None:
+    for key in ("to", "cc", "bcc"):
+        if cfg.get(key) is not None:
+            cfg[key] = _address_list(cfg[key], key, where)
+    if not cfg["to"]:
+        raise InvalidParameterError(f"{where} is missing the required key 'to'.")
+
+
+def _check_sns(cfg: dict[str, Any], where: str) -> None:
+    if cfg["message_format"] not in ("text", "json"):
+        raise InvalidParameterError(
+            f"{where}: key 'message_format' must be 'text' or 'json'. Got {cfg['message_format']!r}."
+        )
+    if not cfg["target_arn"].startswith("arn:"):
+        raise InvalidParameterError(f"{where}: key 'target_arn' must be an ARN. Got {cfg['target_arn']!r}.")
+
+
+def _check_webhook(cfg: dict[str, Any], where: str) -> None:
+    if not isinstance(cfg["endpoint"], str):
+        raise InvalidParameterError(f"{where}: key 'endpoint' must be a string. Got {cfg['endpoint']!r}.")
+    headers = cfg["headers"]
+    if headers is not None and (
+        not isinstance(headers, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    ):
+        raise InvalidParameterError(f"{where}: key 'headers' must be a dict of strings. Got {headers!r}.")
+    timeout = cfg["timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise InvalidParameterError(f"{where}: key 'timeout' must be a number > 0. Got {timeout!r}.")
+
+
+#: The checks beyond the schema, per channel type (the others need none).
+_TYPE_CHECKS = {"email": _check_email, "sns": _check_sns, "webhook": _check_webhook}
 
 
 def _address_list(value: Any, key: str, where: str) -> list[str]:

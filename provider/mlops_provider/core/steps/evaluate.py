@@ -1,0 +1,256 @@
+"""The model quality gate: score a trained challenger (and the current champion) on one evaluation
+snapshot, decide (:func:`mlops_provider.core.evaluation.judge`), and write the verdict and its
+HTML report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from mlops_provider.core.errors import InvalidParameterError
+from mlops_provider.core.names import CHAMPION
+from mlops_provider.core.params import Interval, Name, NonEmptyStr, Params
+from mlops_provider.core.steps.run import RunInfo
+
+log = logging.getLogger(__name__)
+
+#: what a training result must carry to be evaluated
+TRAINED_KEYS = ("model_uri", "model_sha256", "spec")
+VERDICT_FILE = "verdict.json"
+
+
+@dataclass(frozen=True)
+class EvaluateParams(Params):
+    """:param model_name: registry name; its ``alias`` version is the champion.
+    :param thresholds: absolute gates by scikit-learn scorer name or alias, e.g. ``{"f1_macro": 0.8,
+        "log_loss": {"max": 0.55}}``; a plain number is a floor for a higher-is-better metric and a
+        ceiling for an error.
+    :param compare_metric: metric for challenger vs champion (default: by task, see
+        :data:`mlops_provider.core.metrics.DEFAULT_COMPARE`).
+    :param min_improvement: the challenger must beat the champion by more than this.
+    :param promote_if: ``"better"`` or ``"significantly_better"`` (the lower end of the improvement's
+        confidence interval exceeds ``min_improvement``).
+    :param bootstrap: the policy when there is no champion yet.
+    :param on_fail: what the caller does with a failed verdict (the step itself never raises on one).
+    :param alias: the champion's alias.
+    :param slice_column: a column whose values get per-slice metrics in the report.
+    :param cluster_column: a column whose rows are correlated within a value; the improvement's
+        interval then resamples whole groups.
+    :param trusted_types: extra types the model files may hold.
+    :param resamples: bootstrap resamples of the improvement's interval.
+    :param confidence: the interval's confidence level.
+    :param seed: seed of the bootstrap."""
+
+    _step: ClassVar[str] = "evaluate_challenger"
+    _parameter_constraints: ClassVar = {
+        "model_name": [Name()],
+        "alias": [Name()],
+        "compare_metric": [NonEmptyStr()],
+        "min_improvement": [Interval(float, 0, None)],
+        "slice_column": [NonEmptyStr()],
+        "cluster_column": [NonEmptyStr()],
+        "resamples": [Interval(int, 100, 100_000)],
+        "confidence": [Interval(float, 0.5, 1, closed="left")],
+        "seed": [Interval(int, 0, None)],
+    }
+
+    model_name: str
+    thresholds: dict[str, Any] | None = None
+    compare_metric: str | None = None
+    min_improvement: float = 0.0
+    promote_if: Literal["better", "significantly_better"] = "better"
+    bootstrap: Literal["promote", "require_thresholds", "fail"] = "promote"
+    on_fail: Literal["fail", "skip", "warn"] = "fail"
+    alias: str = CHAMPION
+    slice_column: str | None = None
+    cluster_column: str | None = None
+    trusted_types: list[str] | None = None
+    resamples: int = 1000
+    confidence: float = 0.95
+    seed: int | None = 0
+
+    def validate(self, caller: str) -> None:
+        """The declared constraints, then the metric names (known scorers; close matches named)."""
+        from mlops_provider.core import metrics as M
+
+        super().validate(caller)
+        M.normalize_thresholds(self.thresholds, None, caller)
+        if self.compare_metric is not None:
+            M.resolve(self.compare_metric, "compare_metric", caller)
+
+
+@dataclass
+class EvaluationResult:
+    verdict: Any  # core.evaluation.Verdict
+    challenger: dict[str, Any]
+    alias: str
+    verdict_uri: str
+    report_uri: str  # the HTML report
+    inputs: list[Any] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.verdict.passed)
+
+    @property
+    def summary(self) -> str:
+        return self.verdict.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.verdict.to_dict()
+        out.update(challenger=self.challenger, verdict_uri=self.verdict_uri, alias=self.alias)
+        out["report_html_uri"] = self.report_uri
+        return out
+
+    def lineage(self) -> dict[str, Any]:
+        v = self.verdict
+        return {
+            "inputs": self.inputs,
+            "step": "evaluate",
+            "details": {
+                "passed": v.passed,
+                "decision": v.decision,
+                "reason": v.reason,
+                "champion_version": v.champion_version,
+                "compare_metric": v.compare_metric,
+            },
+        }
+
+
+def check_trained(
+    model: Any, caller: str = "evaluate_challenger", name: str = "challenger"
+) -> dict[str, Any]:
+    """``model`` as a training result (a :func:`train` result or ``TrainModelOperator``'s XCom)."""
+    if not isinstance(model, Mapping):
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {caller} must be a dict. Got {model!r} instead."
+        )
+    for key in TRAINED_KEYS:
+        if key not in model:
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {caller} must be a TrainModelOperator result with {key!r}. "
+                f"Got {sorted(model)!r} instead."
+            )
+    return dict(model)
+
+
+def snapshot_uri(dataset: Any, caller: str, name: str = "dataset") -> str:
+    """A snapshot URI, or an extract result's ``uri``."""
+    if isinstance(dataset, Mapping) and isinstance(dataset.get("uri"), str):
+        return dataset["uri"]
+    if isinstance(dataset, str) and dataset.strip():
+        return dataset.strip()
+    raise InvalidParameterError(
+        f"The {name!r} parameter of {caller} must be a URI or an upstream result with a 'uri' key. "
+        f"Got {dataset!r} instead."
+    )
+
+
+def evaluate_challenger(
+    params: EvaluateParams,
+    *,
+    challenger: Mapping[str, Any],
+    dataset: Any,
+    store,
+    registry,
+    run: RunInfo,
+    caller: str | None = None,
+) -> EvaluationResult:
+    """Score ``challenger`` (a training result) and the ``params.alias`` version of
+    ``params.model_name`` on the labelled rows of ``dataset`` (a snapshot URI or an extract result),
+    decide, and write ``verdict.json`` and the HTML report under ``run.folder``.
+
+    The gate settings are checked against the challenger's task before anything is read. A failed
+    verdict is a result (``passed`` False), not an error; ``caller`` names who called in error
+    messages (default ``evaluate_challenger``)."""
+    from mlops_provider.core import metrics as M
+    from mlops_provider.core.datasets import read_dataframe, read_manifest
+    from mlops_provider.core.evaluation import judge
+    from mlops_provider.core.modeling import FeatureSpec
+    from mlops_provider.core.serialization import load_model
+
+    caller = caller or params._step
+    challenger = check_trained(challenger, caller)
+    spec = FeatureSpec.from_dict(challenger["spec"])
+    M.check_gate_config(
+        spec.kind,
+        thresholds=params.thresholds,
+        compare_metric=params.compare_metric,
+        promote_if=params.promote_if,
+        owner=caller,
+    )  # before any I/O
+    uri = snapshot_uri(dataset, caller)
+    snap = read_manifest(store, uri)
+    df = read_dataframe(store, snap.uri)
+    if params.slice_column and params.slice_column not in df.columns:
+        raise InvalidParameterError(
+            f"The 'slice_column' parameter of {caller} must be a column of the evaluation data "
+            f"{list(df.columns)}. Got {params.slice_column!r} instead."
+        )
+    trusted = params.trusted_types or ()
+    ch_model = load_model(
+        store.read_bytes(store.key_of(challenger["model_uri"])),
+        expected_sha256=challenger["model_sha256"],
+        source=challenger["model_uri"],
+        trusted_types=trusted,
+    )
+    champion = None
+    champ_version = registry.get_alias(params.model_name, params.alias)
+    if champ_version is not None:
+        champ_model, mv = registry.load(params.model_name, champ_version, trusted)
+        champion = (champ_model, champ_version, FeatureSpec.from_dict(mv.spec))
+    judgement = judge(
+        ch_model,
+        df,
+        spec,
+        model=params.model_name,
+        champion=champion,
+        thresholds=params.thresholds,
+        compare_metric=params.compare_metric,
+        min_improvement=float(params.min_improvement),
+        bootstrap=params.bootstrap,
+        promote_if=params.promote_if,
+        resamples=params.resamples,
+        confidence=float(params.confidence),
+        seed=params.seed,
+        cluster_column=params.cluster_column or None,
+        eval_dataset={"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows},
+        where=f"The evaluation snapshot {snap.uri}",
+        owner=caller,
+    )
+    result = EvaluationResult(
+        verdict=judgement.verdict,
+        challenger=challenger,
+        alias=params.alias,
+        verdict_uri=store.uri(f"{run.folder}/{VERDICT_FILE}"),
+        report_uri="",
+        inputs=[challenger["model_uri"], (snap.data_uri, snap.columns)],
+    )
+    result.report_uri = _write_report(params, judgement, result, store, run.folder)
+    store.write_json(f"{run.folder}/{VERDICT_FILE}", result.to_dict())
+    return result
+
+
+def _write_report(params: EvaluateParams, judgement, result: EvaluationResult, store, folder: str) -> str:
+    """The HTML report (and its plots) under ``folder``; returns its URI."""
+    from mlops_provider.core.reports import write_evaluation_report
+
+    verdict = result.to_dict()
+    del verdict["report_html_uri"]  # not known yet: the report shows the verdict without it
+    champ_version = judgement.verdict.champion_version
+    name = params.model_name
+    report = write_evaluation_report(
+        store,
+        folder,
+        verdict=verdict,
+        y_true=judgement.y,
+        challenger=judgement.challenger,
+        champion=judgement.champion,
+        slice_values=judgement.labelled[params.slice_column].to_numpy() if params.slice_column else None,
+        slice_column=params.slice_column,
+        positive_label=judgement.spec.positive_label,
+        title=f"{name}: challenger vs champion v{champ_version}" if champ_version else name,
+    )
+    return report["html_uri"]
