@@ -56,7 +56,8 @@ def _facet_class():
 
 
 def operator_lineage(record: dict[str, Any] | None):
-    """``record``: {"inputs": [uri or (uri, schema)], "outputs": [...], "step": str, "details": dict, "sql": str?}."""
+    """``record``: ``{"inputs": [uri or (uri, schema)], "outputs": [...], "step": str,
+    "details": dict, "sql": str?}``."""
     if not record:
         return None
     from airflow.providers.openlineage.extractors import OperatorLineage

@@ -87,8 +87,10 @@ class FeatureDrift:
     def describe(self) -> str:
         extra = f", unseen {self.unseen_share:.1%}" if self.unseen_share else ""
         return (
-            f"{self.feature}: PSI {self.psi:.3f} (threshold {self.psi_threshold}), {self.test} {self.statistic:.3f} "
-            f"p={self.p_value:.2g}, missing {self.missing_rate_reference:.1%} -> {self.missing_rate_current:.1%}{extra}"
+            f"{self.feature}: PSI {self.psi:.3f} (threshold {self.psi_threshold}), {self.test} "
+            f"{self.statistic:.3f} "
+            f"p={self.p_value:.2g}, missing {self.missing_rate_reference:.1%} -> "
+            f"{self.missing_rate_current:.1%}{extra}"
         )
 
 
@@ -365,7 +367,8 @@ def compare(
     unknown = sorted(set(thresholds) - set(profile.features) - {"default"})
     if unknown:
         raise InvalidParameterError(
-            f"The 'psi_threshold' parameter names {unknown}, which are not features of the reference {sorted(profile.features)}."
+            f"The 'psi_threshold' parameter names {unknown}, which are not features of the reference "
+            f"{sorted(profile.features)}."
         )
     checks = [(f"psi_threshold[{k!r}]", v) for k, v in thresholds.items()]
     for name, value in (
@@ -393,7 +396,8 @@ def compare(
         if fp.kind == "numeric":
             if not _is_numeric(s):
                 raise InvalidInputError(
-                    f"The drift window's column {fp.name!r} must be numeric like the reference. Got dtype {s.dtype}."
+                    f"The drift window's column {fp.name!r} must be numeric like the reference. Got dtype "
+                    f"{s.dtype}."
                 )
             values, missing, n_valid = _numeric_array(s)
             if n_valid and fp.grid:

@@ -95,7 +95,8 @@ def encode(y, preds: Predictions, spec: FeatureSpec, where: str = "The evaluatio
     )
     if unseen:
         raise InvalidInputError(
-            f"{where}: the label column {spec.label!r} holds class(es) {unseen[:10]} that the model was not trained "
+            f"{where}: the label column {spec.label!r} holds class(es) {unseen[:10]} that the model was not "
+            "trained "
             f"on (its classes: {classes}); it cannot be scored on them."
         )
     if task == "binary":
@@ -103,7 +104,8 @@ def encode(y, preds: Predictions, spec: FeatureSpec, where: str = "The evaluatio
         y01 = _same(y, pos).astype(int)
         if y01.all() or not y01.any():
             raise SingleClassLabelError(
-                f"{where}: the label column {spec.label!r} has a single class in all {len(y01)} rows; ROC AUC and "
+                f"{where}: the label column {spec.label!r} has a single class in all {len(y01)} rows; ROC "
+                "AUC and "
                 "the champion comparison need both classes."
             )
         col = [i for i, c in enumerate(classes) if _same([c], pos)[0]]
@@ -260,121 +262,38 @@ def decide(
     as binary). ``comparison`` (from :func:`metrics.compare`) holds the improvement's confidence
     interval; ``promote_if="significantly_better"`` needs it whenever there is a champion.
     """
-    if task == "classification":
-        task = "binary"
-    if task not in M.TASKS:
-        raise InvalidParameterError(
-            f"The 'task' of {owner} must be one of {list(M.TASKS)}. Got {task!r} instead."
-        )
-    if bootstrap not in BOOTSTRAP_POLICIES:
-        raise InvalidParameterError(
-            f"The 'bootstrap' parameter of {owner} must be one of {list(BOOTSTRAP_POLICIES)}. Got {bootstrap!r} instead."
-        )
-    if (
-        isinstance(min_improvement, bool)
-        or not isinstance(min_improvement, (int, float))
-        or min_improvement < 0
-    ):
-        raise InvalidParameterError(
-            f"The 'min_improvement' parameter of {owner} must be a number >= 0. Got {min_improvement!r} instead."
-        )
+    task = _check_decision_args(task, bootstrap, min_improvement, owner)
     gate = M.check_gate_config(
         task, thresholds=thresholds, compare_metric=compare_metric, promote_if=promote_if, owner=owner
     )
     compare_metric, limits = gate["compare_metric"], gate["thresholds"]
     if promote_if == "significantly_better" and champion_metrics is not None and not comparison:
         raise InvalidParameterError(
-            f"promote_if='significantly_better' in {owner} needs the comparison's confidence interval; none was given."
+            f"promote_if='significantly_better' in {owner} needs the comparison's confidence interval; none "
+            "was given."
         )
-    checks: list[Check] = []
-    for metric, (op, value) in limits.items():
-        got = challenger_metrics[metric]
-        ok = got == got and (got >= value if op == ">=" else got <= value)
-        checks.append(
-            Check(
-                "threshold",
-                metric,
-                op,
-                value,
-                got,
-                champion_metrics.get(metric) if champion_metrics else None,
-                round(got - value, 6) if got == got else None,
-                ok,
-            )
-        )
+    checks = _threshold_checks(limits, challenger_metrics, champion_metrics)
     thresholds_ok = all(c.passed for c in checks)
     if champion_metrics is not None:
-        higher = M.resolve(compare_metric).higher_is_better
-        ch, cm = challenger_metrics[compare_metric], champion_metrics[compare_metric]
-        need = cm + min_improvement if higher else cm - min_improvement
-        better = ch == ch and cm == cm and (ch > need if higher else ch < need)  # strict: ties never promote
-        ci_low = ci_high = None
-        if comparison:
-            ci_low, ci_high = comparison["ci_low"], comparison["ci_high"]
-            if promote_if == "significantly_better":
-                better = better and ci_low > min_improvement
-        checks.append(
-            Check(
-                "champion",
-                compare_metric,
-                ">" if higher else "<",
-                round(need, 6),
-                ch,
-                cm,
-                round(ch - cm, 6) if ch == ch and cm == cm else None,
-                better,
-                ci_low,
-                ci_high,
-            )
+        check, reason = _champion_check(
+            compare_metric,
+            challenger_metrics[compare_metric],
+            champion_metrics[compare_metric],
+            champion_version,
+            min_improvement,
+            promote_if,
+            comparison,
         )
-        passed = thresholds_ok and better
-        if passed:
-            how = "significantly " if promote_if == "significantly_better" else ""
-            reason = f"challenger {how}beats champion v{champion_version} on {compare_metric} and meets every threshold"
-        elif not thresholds_ok:
+        checks.append(check)
+        passed = thresholds_ok and check.passed
+        if not thresholds_ok:
             reason = "challenger misses absolute threshold(s): " + ", ".join(
                 c.metric for c in checks if not c.passed and c.kind == "threshold"
             )
-        elif (
-            promote_if == "significantly_better"
-            and ch == ch
-            and cm == cm
-            and (ch > need if higher else ch < need)
-        ):
-            reason = (
-                f"challenger is better than champion v{champion_version} on {compare_metric} ({_fmt(ch)} vs "
-                f"{_fmt(cm)}), but not significantly: the {comparison['confidence']:.0%} interval of the improvement, "
-                f"[{ci_low:+.4f}, {ci_high:+.4f}], does not lie above {min_improvement:g}"
-            )
-        else:
-            reason = (
-                f"challenger does not beat champion v{champion_version} on {compare_metric} "
-                f"({_fmt(ch)} vs {_fmt(cm)}, needs {'>' if higher else '<'} {need:.4f}); ties never promote"
-            )
     else:
-        if bootstrap == "fail":
-            passed, reason = False, "no champion yet and bootstrap='fail': promote a first version by hand"
-        elif bootstrap == "require_thresholds" and not limits:
-            passed, reason = (
-                False,
-                "no champion yet and bootstrap='require_thresholds', but no thresholds are set",
-            )
-        elif not thresholds_ok:
-            passed = False
-            reason = "no champion yet; challenger misses absolute threshold(s): " + ", ".join(
-                c.metric for c in checks if not c.passed
-            )
-        else:
-            passed, reason = True, f"no champion yet; bootstrap={bootstrap!r} and every threshold is met"
+        passed, reason = _first_version(bootstrap, limits, checks)
     names = list(challenger_metrics) + [k for k in (champion_metrics or {}) if k not in challenger_metrics]
-    directions = {}
-    for name in names:
-        if name == "rows":
-            continue
-        try:
-            directions[name] = "higher" if M.resolve(name).higher_is_better else "lower"
-        except InvalidParameterError:
-            pass
+    directions = _directions(names)
     return Verdict(
         model=model,
         passed=passed,
@@ -409,6 +328,130 @@ class Judgement:
     challenger: Predictions
     champion: Predictions | None
     spec: FeatureSpec
+
+
+def _check_decision_args(task: str, bootstrap: str, min_improvement: Any, owner: str) -> str:
+    """The task (``"classification"`` read as binary) once ``bootstrap`` and ``min_improvement``
+    are checked."""
+    if task == "classification":
+        task = "binary"
+    if task not in M.TASKS:
+        raise InvalidParameterError(
+            f"The 'task' of {owner} must be one of {list(M.TASKS)}. Got {task!r} instead."
+        )
+    if bootstrap not in BOOTSTRAP_POLICIES:
+        raise InvalidParameterError(
+            f"The 'bootstrap' parameter of {owner} must be one of {list(BOOTSTRAP_POLICIES)}. Got "
+            f"{bootstrap!r} instead."
+        )
+    if (
+        isinstance(min_improvement, bool)
+        or not isinstance(min_improvement, (int, float))
+        or min_improvement < 0
+    ):
+        raise InvalidParameterError(
+            f"The 'min_improvement' parameter of {owner} must be a number >= 0. Got {min_improvement!r} "
+            "instead."
+        )
+    return task
+
+
+def _threshold_checks(
+    limits: dict[str, tuple[str, float]],
+    challenger_metrics: dict[str, float],
+    champion_metrics: dict[str, float] | None,
+) -> list[Check]:
+    checks = []
+    for metric, (op, value) in limits.items():
+        got = challenger_metrics[metric]
+        ok = got == got and (got >= value if op == ">=" else got <= value)
+        checks.append(
+            Check(
+                "threshold",
+                metric,
+                op,
+                value,
+                got,
+                champion_metrics.get(metric) if champion_metrics else None,
+                round(got - value, 6) if got == got else None,
+                ok,
+            )
+        )
+    return checks
+
+
+def _champion_check(
+    metric: str,
+    ch: float,
+    cm: float,
+    champion_version: int | None,
+    min_improvement: float,
+    promote_if: str,
+    comparison: dict[str, Any] | None,
+) -> tuple[Check, str]:
+    """The challenger-vs-champion check on ``metric`` and the reason it gives (NaN never wins,
+    ties never promote, ``significantly_better`` needs the interval above ``min_improvement``)."""
+    higher = M.resolve(metric).higher_is_better
+    need = cm + min_improvement if higher else cm - min_improvement
+    beats = ch == ch and cm == cm and (ch > need if higher else ch < need)  # strict: ties never promote
+    ci_low = ci_high = None
+    better = beats
+    if comparison:
+        ci_low, ci_high = comparison["ci_low"], comparison["ci_high"]
+        if promote_if == "significantly_better":
+            better = beats and ci_low > min_improvement
+    check = Check(
+        "champion",
+        metric,
+        ">" if higher else "<",
+        round(need, 6),
+        ch,
+        cm,
+        round(ch - cm, 6) if ch == ch and cm == cm else None,
+        better,
+        ci_low,
+        ci_high,
+    )
+    if better:
+        how = "significantly " if promote_if == "significantly_better" else ""
+        return (
+            check,
+            f"challenger {how}beats champion v{champion_version} on {metric} and meets every threshold",
+        )
+    if beats:  # better, but its interval reaches below min_improvement
+        return check, (
+            f"challenger is better than champion v{champion_version} on {metric} ({_fmt(ch)} vs "
+            f"{_fmt(cm)}), but not significantly: the {comparison['confidence']:.0%} interval of the "
+            f"improvement, [{ci_low:+.4f}, {ci_high:+.4f}], does not lie above {min_improvement:g}"
+        )
+    return check, (
+        f"challenger does not beat champion v{champion_version} on {metric} "
+        f"({_fmt(ch)} vs {_fmt(cm)}, needs {'>' if higher else '<'} {need:.4f}); ties never promote"
+    )
+
+
+def _first_version(bootstrap: str, limits: dict[str, Any], checks: list[Check]) -> tuple[bool, str]:
+    """Whether a first version (no champion yet) passes, by the ``bootstrap`` policy."""
+    if bootstrap == "fail":
+        return False, "no champion yet and bootstrap='fail': promote a first version by hand"
+    if bootstrap == "require_thresholds" and not limits:
+        return False, "no champion yet and bootstrap='require_thresholds', but no thresholds are set"
+    failed = [c.metric for c in checks if not c.passed]
+    if failed:
+        return False, "no champion yet; challenger misses absolute threshold(s): " + ", ".join(failed)
+    return True, f"no champion yet; bootstrap={bootstrap!r} and every threshold is met"
+
+
+def _directions(names: list[str]) -> dict[str, str]:
+    directions = {}
+    for name in names:
+        if name == "rows":
+            continue
+        try:
+            directions[name] = "higher" if M.resolve(name).higher_is_better else "lower"
+        except InvalidParameterError:
+            pass
+    return directions
 
 
 def judge(
@@ -452,7 +495,8 @@ def judge(
     names = metric_names(task, gate["thresholds"], gate["compare_metric"])
     if cluster_column is not None and cluster_column not in df.columns:
         raise InvalidParameterError(
-            f"The 'cluster_column' parameter of {owner} must be a column of the evaluation data {list(df.columns)}. "
+            f"The 'cluster_column' parameter of {owner} must be a column of the evaluation data "
+            f"{list(df.columns)}. "
             f"Got {cluster_column!r} instead."
         )
     labelled, y, ch_preds = score_frame(challenger_model, df, spec, where)
@@ -464,7 +508,8 @@ def judge(
         champ_model, champ_version, champ_spec = champion
         if champ_spec.kind != task:
             raise InvalidInputError(
-                f"The champion v{champ_version} of {model!r} is a {champ_spec.kind} model and the challenger a {task} "
+                f"The champion v{champ_version} of {model!r} is a {champ_spec.kind} model and the "
+                f"challenger a {task} "
                 f"one; they cannot be compared on one metric. Promote a first {task} version by hand."
             )
         _, y_c, champ_preds = score_frame(

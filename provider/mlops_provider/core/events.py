@@ -78,6 +78,18 @@ def _bad(key: str, what: str, expected: str, value: Any) -> InvalidInputError:
     )
 
 
+def _model(extra: Mapping[str, Any], what: str) -> str:
+    """The payload's ``model``: a model name by the one name rule."""
+    model = _str(extra, "model", what)
+    try:
+        check_name(model, "model", what)
+    except InvalidInputError as err:
+        raise InvalidInputError(
+            f"The 'model' key of the {what} event payload is not a valid model name: {err}"
+        ) from err
+    return model
+
+
 def _str(extra, key, what, *, optional=False, nonempty=True) -> str | None:
     expected = "a non-empty string" + (" or null" if optional else "")
     value = _key(extra, key, what, expected)
@@ -183,13 +195,7 @@ class RetrainRequest:
         what = "retrain-requested"
         extra = _payload(extra, what)
         _check_version(extra, cls.TYPE, what)
-        model = _str(extra, "model", what)
-        try:
-            check_name(model, "model", what)
-        except InvalidInputError as err:
-            raise InvalidInputError(
-                f"The 'model' key of the {what} event payload is not a valid model name: {err}"
-            ) from err
+        model = _model(extra, what)
         reason = _str(extra, "reason", what)
         if reason not in REASONS:
             raise _bad("reason", what, f"one of {list(REASONS)}", reason)
@@ -303,13 +309,7 @@ class ChampionChanged:
         what = "champion"
         extra = _payload(extra, what)
         _check_version(extra, cls.TYPE, what)
-        model = _str(extra, "model", what)
-        try:
-            check_name(model, "model", what)
-        except InvalidInputError as err:
-            raise InvalidInputError(
-                f"The 'model' key of the {what} event payload is not a valid model name: {err}"
-            ) from err
+        model = _model(extra, what)
         alias = extra.get("alias", CHAMPION_ALIAS)
         if not is_name(alias):
             raise _bad("alias", what, "an alias name such as 'champion'", alias)

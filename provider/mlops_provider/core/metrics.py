@@ -469,31 +469,9 @@ def compare(
     diffs = []
     for _ in range(resamples):
         idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
-        a = score(
-            metric,
-            task,
-            y[idx],
-            challenger[0][idx],
-            None if challenger[1] is None else challenger[1][idx],
-            classes,
-        )
-        b = score(
-            metric, task, y[idx], champion[0][idx], None if champion[1] is None else champion[1][idx], classes
-        )
-        diffs.append((a - b) * (1 if metric.higher_is_better else -1))
-    low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-    return Comparison(
-        metric.name,
-        ch_value,
-        cm_value,
-        improvement,
-        float(low),
-        float(high),
-        confidence,
-        "paired_bootstrap",
-        resamples,
-        seed,
-    )
+        diffs.append(_difference(metric, task, idx, y, challenger, champion, classes))
+    values = (ch_value, cm_value, improvement)
+    return _interval(metric, values, diffs, confidence, "paired_bootstrap", resamples, seed)
 
 
 def _cluster_bootstrap(
@@ -524,72 +502,53 @@ def _cluster_bootstrap(
             "Use a finer grouping column, or none."
         )
     rng = np.random.default_rng(seed)
-    alpha = 1 - confidence
+    values = (ch_value, cm_value, improvement)
+    method = f"cluster_bootstrap ({len(uniques)} groups)"
     if task == "binary" and metric.scorer == "roc_auc":
         weights = rng.multinomial(len(uniques), np.full(len(uniques), 1 / len(uniques)), size=resamples)
         diffs = _cluster_auc(y, challenger[1][:, 1], codes, len(uniques), weights) - _cluster_auc(
             y, champion[1][:, 1], codes, len(uniques), weights
         )
         diffs = diffs[np.isfinite(diffs)]
-        low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-        return Comparison(
-            metric.name,
-            ch_value,
-            cm_value,
-            improvement,
-            float(low),
-            float(high),
-            confidence,
-            f"cluster_bootstrap ({len(uniques)} groups)",
-            resamples,
-            seed,
-        )
+        return _interval(metric, values, diffs, confidence, method, resamples, seed)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     members = [order[bounds[g] : bounds[g + 1]] for g in range(len(uniques))]
-    sign = 1 if metric.higher_is_better else -1
     diffs = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(resamples):
             idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-            a = score(
-                metric,
-                task,
-                y[idx],
-                challenger[0][idx],
-                None if challenger[1] is None else challenger[1][idx],
-                classes,
-            )
-            b = score(
-                metric,
-                task,
-                y[idx],
-                champion[0][idx],
-                None if champion[1] is None else champion[1][idx],
-                classes,
-            )
-            if a == a and b == b:
-                diffs.append((a - b) * sign)
+            d = _difference(metric, task, idx, y, challenger, champion, classes)
+            if d == d:
+                diffs.append(d)
     if len(diffs) < resamples // 2:
         raise InvalidParameterError(
             f"The {metric.name} difference is undefined on most group resamples "
             f"({len(diffs)} of {resamples} usable); "
             "use a coarser grouping column or none."
         )
+    return _interval(metric, values, diffs, confidence, method, resamples, seed)
+
+
+def _difference(metric, task: str, idx, y, challenger, champion, classes) -> float:
+    """challenger - champion on the rows ``idx``, signed so that positive is better (NaN when the
+    metric is undefined on them)."""
+
+    def on(model) -> float:
+        pred, proba = model
+        return score(metric, task, y[idx], pred[idx], None if proba is None else proba[idx], classes)
+
+    return (on(challenger) - on(champion)) * (1 if metric.higher_is_better else -1)
+
+
+def _interval(metric, values: tuple, diffs, confidence: float, method: str, resamples, seed) -> Comparison:
+    """The comparison with the central ``confidence`` interval of the resampled differences."""
+    import numpy as np
+
+    alpha = 1 - confidence
     low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-    return Comparison(
-        metric.name,
-        ch_value,
-        cm_value,
-        improvement,
-        float(low),
-        float(high),
-        confidence,
-        f"cluster_bootstrap ({len(uniques)} groups)",
-        resamples,
-        seed,
-    )
+    return Comparison(metric.name, *values, float(low), float(high), confidence, method, resamples, seed)
 
 
 def _cluster_auc(y01, score, codes, n_groups: int, weights):

@@ -75,7 +75,8 @@ def resolve_estimator(path: str, owner: str = "TrainModelOperator") -> type:
 
     if not isinstance(cls, type) or not hasattr(cls, "fit"):
         raise EstimatorNotAllowedError(
-            f"The 'estimator' parameter of {owner} must name an estimator class with fit(). Got {path!r} instead."
+            f"The 'estimator' parameter of {owner} must name an estimator class with fit(). Got {path!r} "
+            "instead."
         )
     try:
         probe = cls()
@@ -108,14 +109,16 @@ def make_estimator(
     est = cls()
     if params is not None and not isinstance(params, dict):
         raise InvalidParameterError(
-            f"The 'model_params' parameter of {owner} must be a dict of {cls.__name__} parameters. Got {params!r} instead."
+            f"The 'model_params' parameter of {owner} must be a dict of {cls.__name__} parameters. Got "
+            f"{params!r} instead."
         )
     params = dict(params or {})
     valid = est.get_params(deep=False)
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise InvalidParameterError(
-            f"The 'model_params' parameter of {owner} has {unknown}, which {'is' if len(unknown) == 1 else 'are'} not "
+            f"The 'model_params' parameter of {owner} has {unknown}, which "
+            f"{'is' if len(unknown) == 1 else 'are'} not "
             f"parameter(s) of {cls.__name__}. Valid parameters: {sorted(valid)}."
         )
     params = {k: _coerce(v, valid[k]) for k, v in params.items()}
@@ -163,7 +166,8 @@ def check_columns(columns: list[str], required: list[str], what: str, where: str
     missing = [c for c in required if c not in columns]
     if missing:
         raise MissingColumnsError(
-            f"{where} lacks the {what} column(s) {missing}. Expected columns {required}; the data has {list(columns)}.",
+            f"{where} lacks the {what} column(s) {missing}. Expected columns {required}; the data has "
+            f"{list(columns)}.",
             missing,
         )
 
@@ -336,7 +340,8 @@ def train_model(
         counts = y.value_counts()
         if len(counts) < 2:
             raise SingleClassLabelError(
-                f"The label column {label!r} has a single class ({_plain(counts.index[0])!r} in all {len(y)} rows); a "
+                f"The label column {label!r} has a single class ({_plain(counts.index[0])!r} in all "
+                f"{len(y)} rows); a "
                 "classifier needs at least 2 classes. Check the extract window or the label definition."
             )
         classes = sorted(counts.index.tolist())
@@ -374,8 +379,10 @@ def resolve_positive_label(classes: list[Any], positive_label: Any, label: str, 
     if len(classes) > 2:
         if positive_label not in (None, ""):
             raise InvalidParameterError(
-                f"The 'positive_label' parameter of {owner} must be empty for a multiclass label: {label!r} has "
-                f"{len(classes)} classes {classes[:20]}, measured with multiclass metrics. Got {positive_label!r}."
+                f"The 'positive_label' parameter of {owner} must be empty for a multiclass label: {label!r} "
+                "has "
+                f"{len(classes)} classes {classes[:20]}, measured with multiclass metrics. Got "
+                f"{positive_label!r}."
             )
         return None
     if positive_label in (None, ""):

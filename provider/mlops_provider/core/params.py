@@ -179,6 +179,16 @@ class NonEmptyStr(Constraint):
         return "a non-empty str"
 
 
+class Text(NonEmptyStr):
+    """A non-empty str, described as the parameter needs it ("a file, folder or glob URI")."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+    def __str__(self) -> str:
+        return self.description
+
+
 def _join(constraints: list[Constraint]) -> str:
     texts = [str(c) for c in constraints if c is not NONE]
     if any(c is NONE for c in constraints):
@@ -206,6 +216,26 @@ def validate_parameter_constraints(
         raise InvalidParameterError(
             f"The {name!r} parameter of {caller} must be {_join(admissible)}. Got {_shown(value)} instead."
         )
+
+
+def parameter_error(name: str, expected: str, got: Any, caller: str) -> InvalidParameterError:
+    """The one parameter error format, for checks a constraint cannot state (several parameters
+    together): ``The 'x' parameter of <caller> must be ... Got ... instead.``"""
+    return InvalidParameterError(
+        f"The {name!r} parameter of {caller} must be {expected}. Got {got!r} instead."
+    )
+
+
+def dataset_uri(value: Any, caller: str, parameter: str = "dataset") -> str:
+    """The URI of a dataset given as a URI, an upstream result (a dict with ``uri``), an extract
+    step's result or a :class:`~mlops_provider.core.datasets.DatasetSnapshot`."""
+    if isinstance(value, Mapping):
+        value = value.get("uri")
+    elif not isinstance(value, str):
+        value = getattr(value, "uri", value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise parameter_error(parameter, "a URI or an upstream result with a 'uri' key", value, caller)
 
 
 # --------------------------------------------------------------------------- annotations

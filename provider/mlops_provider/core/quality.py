@@ -97,7 +97,8 @@ def normalize_suite(suite: Any, parameter: str = "expectations") -> dict[str, An
         suite = {"name": "suite", "expectations": suite}
     if not isinstance(suite, dict) or not isinstance(suite.get("expectations"), list):
         raise InvalidInputError(
-            f"The {parameter!r} parameter must be a suite {{'name': ..., 'expectations': [...]}} or a list of "
+            f"The {parameter!r} parameter must be a suite {{'name': ..., 'expectations': [...]}} or a list "
+            "of "
             f"expectations. Got {type(suite).__name__} instead."
         )
     out = []

@@ -157,9 +157,10 @@ def list_source_objects(
 ) -> list[SourceObject]:
     """The CSV/Parquet files at ``uri`` (a file, a folder or prefix, or a glob), sorted by path.
 
-    In a folder or a glob's matches, hidden files and folders (``_SUCCESS``, ``_temporary/``, ``.crc``)
-    and files of other types are skipped; with ``file_format`` given, extension-less files (Hive's ``000000_0``) are read
-    as that format. ``partition`` narrows the selection to the partitions of a time interval.
+    In a folder or a glob's matches, hidden files and folders (``_SUCCESS``, ``_temporary/``,
+    ``.crc``) and files of other types are skipped; with ``file_format`` given, extension-less files
+    (Hive's ``000000_0``) are read as that format. ``partition`` narrows the selection to the
+    partitions of a time interval.
     ``interval`` only names the run's data interval in the error when nothing matches.
     Raises :class:`NotFoundError` (naming the URI and the interval) when nothing is selected.
     """
@@ -203,7 +204,8 @@ def list_source_objects(
             raise NotFoundError(f"No file at {uri}{window}: nothing matches that path, folder or glob")
         other = object_uri(protocol, sorted(entries)[0])
         raise NotFoundError(
-            f"No CSV or Parquet file at {uri}{window}: {len(entries)} other file(s) there, e.g. {other} (hidden "
+            f"No CSV or Parquet file at {uri}{window}: {len(entries)} other file(s) there, e.g. {other} "
+            "(hidden "
             f"files are skipped; give 'file_format' to read files named without .csv/.parquet)"
         )
     if partition is None:
@@ -286,7 +288,8 @@ def _iso(value: Any) -> str:
 
 
 def partition_values(path: str, columns: Sequence[str]) -> dict[str, str] | None:
-    """``{column: value}`` from ``col=value`` folders of ``path`` (the innermost wins); None if one is missing."""
+    """``{column: value}`` from ``col=value`` folders of ``path`` (the innermost wins); None if one
+    is missing."""
     found: dict[str, str] = {}
     for seg in path.split("/")[:-1]:
         key, eq, value = seg.partition("=")
@@ -527,7 +530,8 @@ def _conform(batch, schema, obj: SourceObject, pa):
                     arr = arr.cast(f.type)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
                     raise InvalidInputError(
-                        f"Column {f.name!r} of {obj.uri} cannot be read as {f.type} (the type it has in the other "
+                        f"Column {f.name!r} of {obj.uri} cannot be read as {f.type} (the type it has in the "
+                        "other "
                         f"selected files): it is {arr.type} there ({err})."
                     ) from err
         elif f.name in obj.partition:

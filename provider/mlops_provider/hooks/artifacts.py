@@ -58,7 +58,8 @@ def check_root(root: str) -> str:
     home = os.path.realpath(settings.airflow_home())
     if path == os.path.dirname(path) or path == home or home.startswith(path.rstrip(os.sep) + os.sep):
         raise InvalidInputError(
-            f"The artifact root must be a folder of its own, not the filesystem root, AIRFLOW_HOME ({home}) or a "
+            f"The artifact root must be a folder of its own, not the filesystem root, AIRFLOW_HOME ({home}) "
+            "or a "
             f"folder that contains it. Got {root!r} (resolved to {path!r}); e.g. use 'file://{home}/mlops'."
         )
     return root

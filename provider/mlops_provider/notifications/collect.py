@@ -139,6 +139,7 @@ def task_id_list(value: Any, owner: str, allow_none: bool = False) -> list[str] 
         value = [value]
     if not isinstance(value, (list, tuple)) or not value or not all(isinstance(t, str) and t for t in value):
         raise InvalidParameterError(
-            f"The 'gate_task_ids' parameter of {owner} must be a non-empty list of task ids. Got {value!r} instead."
+            f"The 'gate_task_ids' parameter of {owner} must be a non-empty list of task ids. Got {value!r} "
+            "instead."
         )
     return list(value)

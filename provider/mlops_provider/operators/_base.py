@@ -119,7 +119,8 @@ class MlopsBaseOperator(BaseOperator):
 
     @staticmethod
     def dag_run_path(context: Context) -> str:
-        """``<dag_id>/<run_id>``, each made one safe path segment (:func:`~mlops_provider.core.names.run_folder`)."""
+        """``<dag_id>/<run_id>``, each made one safe path segment
+        (:func:`~mlops_provider.core.names.run_folder`)."""
         from mlops_provider.core.names import run_folder
 
         ti = context["ti"]

@@ -1,4 +1,5 @@
-"""CheckRetrainConfigOperator: the first, cheap task of a retraining run.
+"""CheckRetrainConfigOperator: the first, cheap task of a retraining run; an adapter of
+:func:`mlops_provider.core.steps.config.check_config`.
 
 Everything a run's settings can get wrong is checked here, from the DAG's config block and the
 Params form, before any data is extracted or any model trained: the model name, the estimator and
@@ -76,58 +77,18 @@ class CheckRetrainConfigOperator(MlopsBaseOperator):
         self.positive_label = positive_label
 
     def execute_step(self, context: Context) -> dict[str, Any]:
-        from sklearn.base import is_classifier
+        from mlops_provider.core.steps.config import ConfigParams, check_config
 
-        from mlops_provider.core import metrics as M
-        from mlops_provider.core.modeling import make_estimator
-
-        owner = f"{self.owner_name()} (task {self.task_id!r})"
-        self.name_param(self.model_name)
-        seed = check_seed(self, self.seed)
-        params = self.as_dict(self.model_params, "model_params")
-        est = make_estimator(self.estimator, params, seed, owner)
-        task = "classification" if is_classifier(est) else "regression"
-        positive = self.positive_label
-        if task == "regression" and positive not in (None, ""):
-            raise self.param_error("positive_label", f"empty for the regressor {self.estimator}", positive)
-        thresholds = self.as_dict(self.thresholds, "thresholds")
-        gate = M.check_gate_config(
-            "binary" if task == "classification" and positive not in (None, "") else task,
-            thresholds=thresholds,
-            compare_metric=self.compare_metric or None,
+        params = self.params_for(
+            ConfigParams,
+            model_name=self.model_name,
+            estimator=self.estimator,
+            model_params=self.model_params,
+            seed=self.seed,
+            thresholds=self.thresholds,
+            compare_metric=self.compare_metric,
             promote_if=self.promote_if,
-            owner=owner,
+            min_improvement=self.min_improvement,
+            positive_label=self.positive_label,
         )
-        try:
-            min_improvement = float(self.min_improvement)
-        except (TypeError, ValueError):
-            min_improvement = -1.0
-        if isinstance(self.min_improvement, bool) or not min_improvement >= 0:
-            raise self.param_error("min_improvement", "a number >= 0", self.min_improvement)
-        out = {
-            "task": task,
-            "estimator": self.estimator,
-            "seed": seed,
-            "positive_label": positive,
-            "thresholds": {k: list(v) for k, v in gate["thresholds"].items()},
-            "compare_metric": self.compare_metric or None,
-            "promote_if": gate["promote_if"],
-            "min_improvement": min_improvement,
-            "gate_metrics": list(dict.fromkeys([*gate["thresholds"], gate["compare_metric"]]))
-            if self.compare_metric
-            else list(gate["thresholds"]),
-        }
-        self.log.info("Settings checked: %s %s; gate %s", task, self.estimator, out)
-        return out
-
-
-def check_seed(op: MlopsBaseOperator, seed: Any) -> int:
-    """A seed from the config or a form (``"7"``, ``7.0`` accepted): an int in [0, 2**32)."""
-    value = seed
-    if isinstance(value, str) and value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
-        raise op.param_error("seed", "an int in [0, 2**32)", seed)
-    return value
+        return check_config(params, caller=self.caller).to_dict()

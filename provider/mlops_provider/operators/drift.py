@@ -49,6 +49,22 @@ class _RetrainEmitterMixin:
             outlets.append(self.retrain_alias)
         self.outlets = outlets
 
+    def _monitor(self, step: Any, params: Any, context: Context) -> dict[str, Any]:
+        """Run a monitoring step on this task's dataset and window; emit its retrain request."""
+        store = self.store()
+        result = step(
+            params,
+            dataset=self.dataset,
+            store=store,
+            registry=self.model_registry(store),
+            run=self.run_info(context),
+            window=self._window(context),
+            caller=self.caller,
+        )
+        self._emit_retrain(context, result.request)
+        self.lineage_record = result.lineage()
+        return result.to_dict()
+
     def _emit_retrain(self, context: Context, request: RetrainRequest | None) -> None:
         """Attach the retrain request (if any) to the alias outlet as an asset event."""
         if request is None:
@@ -155,19 +171,7 @@ class DetectDriftOperator(_RetrainEmitterMixin, MlopsBaseOperator):
             min_drifted_features=self.min_drifted_features,
             persistence=self.persistence,
         )
-        store = self.store()
-        result = detect_drift(
-            params,
-            dataset=self.dataset,
-            store=store,
-            registry=self.model_registry(store),
-            run=self.run_info(context),
-            window=self._window(context),
-            caller=self.caller,
-        )
-        self._emit_retrain(context, result.request)
-        self.lineage_record = result.lineage()
-        return result.to_dict()
+        return self._monitor(detect_drift, params, context)
 
 
 class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
@@ -175,7 +179,8 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
 
     :param model_name: registry name (its ``alias`` version is scored).
     :param dataset: a labelled snapshot URI or an ``ExtractOperator`` result.
-    :param metric: a scikit-learn scorer name or alias (default: the compare metric of the champion's verdict, else the task's default: roc_auc, log_loss or rmse).
+    :param metric: a scikit-learn scorer name or alias (default: the compare metric of the
+        champion's verdict, else the task's default: roc_auc, log_loss or rmse).
     :param tolerance: absolute drop allowed before a retrain is requested (default 0.02; for
         lower-is-better metrics the drop is the increase).
     :param retrain_alias: name of the AssetAlias outlet (default ``mlops-retrain-requested:<model>``).
@@ -223,16 +228,4 @@ class EvaluateChampionOperator(_RetrainEmitterMixin, MlopsBaseOperator):
             alias=self.alias,
             trusted_types=self.trusted_types,
         )
-        store = self.store()
-        result = evaluate_champion(
-            params,
-            dataset=self.dataset,
-            store=store,
-            registry=self.model_registry(store),
-            run=self.run_info(context),
-            window=self._window(context),
-            caller=self.caller,
-        )
-        self._emit_retrain(context, result.request)
-        self.lineage_record = result.lineage()
-        return result.to_dict()
+        return self._monitor(evaluate_champion, params, context)

@@ -26,7 +26,7 @@ from mlops_provider.core.storage import ArtifactStore
 LOGREG = "sklearn.linear_model.LogisticRegression"
 
 
-# --------------------------------------------------------------------------- helpers (also used by test_drift)
+# ------------------------------------------------------------------------ helpers (also used by test_drift)
 def frames(loader, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, evaluation) halves of a bundled dataset; its label column is ``target``."""
     df = loader(as_frame=True).frame
@@ -202,7 +202,8 @@ def test_multiclass_with_integer_labels(store):
     challenger = result.verdict.metrics["challenger"]
     assert result.verdict.task == "multiclass"
     assert challenger["accuracy"] == pytest.approx(accuracy_score(eval_df["target"], pred), abs=1e-6)
-    assert challenger["f1_macro"] == pytest.approx(f1_score(eval_df["target"], pred, average="macro"), abs=1e-6)
+    expected_f1 = f1_score(eval_df["target"], pred, average="macro")
+    assert challenger["f1_macro"] == pytest.approx(expected_f1, abs=1e-6)
 
 
 def test_regression_rmse_matches_sklearn(store):

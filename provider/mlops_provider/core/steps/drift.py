@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from mlops_provider.core.names import CHAMPION
-from mlops_provider.core.params import Constraint, Interval, Name, Params
-from mlops_provider.core.steps.evaluate import snapshot_uri
+from mlops_provider.core.params import Constraint, Interval, Name, Params, dataset_uri
 from mlops_provider.core.steps.run import RunInfo
 
 log = logging.getLogger(__name__)
@@ -45,9 +44,9 @@ def drift_history_folder(model: str) -> str:
     return f"{DRIFT_FOLDER}/{model}/history"
 
 
-def profile_key(store, snapshot_uri_: str) -> str:
+def profile_key(store, snapshot_uri: str) -> str:
     """Artifact key of the cached reference profile of a snapshot."""
-    return f"{store.key_of(snapshot_uri_)}/{PROFILE_FILE}"
+    return f"{store.key_of(snapshot_uri)}/{PROFILE_FILE}"
 
 
 # --------------------------------------------------------------------------- constraints
@@ -86,6 +85,23 @@ _POSITIVE = Interval(float, 0, None, closed="neither")
 
 
 # --------------------------------------------------------------------------- drift
+class _MonitorResult:
+    """What both monitoring results share: a report (``report["report_uri"]``) and, when a
+    retrain is due, ``request``."""
+
+    report: dict[str, Any]
+    request: Any
+
+    @property
+    def report_uri(self) -> str:
+        return self.report["report_uri"]
+
+    @property
+    def event(self) -> dict[str, Any] | None:
+        """The retrain request's asset-event ``extra``, or None."""
+        return self.request.to_extra() if self.request is not None else None
+
+
 @dataclass(frozen=True)
 class DriftParams(Params):
     """:param model_name: registry name; the reference is the training snapshot of its ``alias``
@@ -123,7 +139,7 @@ class DriftParams(Params):
 
 
 @dataclass
-class DriftResult:
+class DriftResult(_MonitorResult):
     report: dict[str, Any]  # the drift report as saved (with champion_version)
     retrain: bool
     policy_reason: str
@@ -132,15 +148,6 @@ class DriftResult:
     history: list[dict[str, Any]]  # this champion's windows, oldest first
     request: Any = None  # core.events.RetrainRequest when a retrain is due
     inputs: list[Any] = field(default_factory=list)
-
-    @property
-    def report_uri(self) -> str:
-        return self.report["report_uri"]
-
-    @property
-    def event(self) -> dict[str, Any] | None:
-        """The retrain request's asset-event ``extra``, or None."""
-        return self.request.to_extra() if self.request is not None else None
 
     @property
     def summary(self) -> str:
@@ -250,7 +257,7 @@ def detect_drift(
     caller = caller or params._step
     model = params.model_name
     policy = RetrainPolicy(params.min_drifted_features, params.persistence)
-    uri = snapshot_uri(dataset, caller)
+    uri = dataset_uri(dataset, caller)
     mv = registry.resolve(model, params.alias)
     ref = _reference_of(mv, model)
     spec = FeatureSpec.from_dict(mv.spec)
@@ -357,7 +364,7 @@ class ChampionCheckParams(Params):
 
 
 @dataclass
-class ChampionCheckResult:
+class ChampionCheckResult(_MonitorResult):
     report: dict[str, Any]  # as saved in champion_evaluation.json
     request: Any = None  # core.events.RetrainRequest when a retrain is due
     inputs: list[Any] = field(default_factory=list)
@@ -365,14 +372,6 @@ class ChampionCheckResult:
     @property
     def retrain(self) -> bool:
         return bool(self.report["retrain"])
-
-    @property
-    def report_uri(self) -> str:
-        return self.report["report_uri"]
-
-    @property
-    def event(self) -> dict[str, Any] | None:
-        return self.request.to_extra() if self.request is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.report, "event": self.event}
@@ -422,7 +421,7 @@ def evaluate_champion(
 
     caller = caller or params._step
     name = params.model_name
-    uri = snapshot_uri(dataset, caller)
+    uri = dataset_uri(dataset, caller)
     model, mv = registry.load(name, params.alias, params.trusted_types or ())
     spec = FeatureSpec.from_dict(mv.spec)
     if params.metric is not None:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from mlops_provider.core.errors import InvalidParameterError
 from mlops_provider.core.names import CHAMPION
-from mlops_provider.core.params import Interval, Name, NonEmptyStr, Params
+from mlops_provider.core.params import Interval, Name, NonEmptyStr, Params, dataset_uri
 from mlops_provider.core.steps.run import RunInfo
 
 log = logging.getLogger(__name__)
@@ -136,18 +136,6 @@ def check_trained(
     return dict(model)
 
 
-def snapshot_uri(dataset: Any, caller: str, name: str = "dataset") -> str:
-    """A snapshot URI, or an extract result's ``uri``."""
-    if isinstance(dataset, Mapping) and isinstance(dataset.get("uri"), str):
-        return dataset["uri"]
-    if isinstance(dataset, str) and dataset.strip():
-        return dataset.strip()
-    raise InvalidParameterError(
-        f"The {name!r} parameter of {caller} must be a URI or an upstream result with a 'uri' key. "
-        f"Got {dataset!r} instead."
-    )
-
-
 def evaluate_challenger(
     params: EvaluateParams,
     *,
@@ -181,7 +169,7 @@ def evaluate_challenger(
         promote_if=params.promote_if,
         owner=caller,
     )  # before any I/O
-    uri = snapshot_uri(dataset, caller)
+    uri = dataset_uri(dataset, caller)
     snap = read_manifest(store, uri)
     df = read_dataframe(store, snap.uri)
     if params.slice_column and params.slice_column not in df.columns:

@@ -23,12 +23,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from mlops_provider.core.errors import InvalidInputError, InvalidParameterError
-from mlops_provider.core.params import Constraint, Interval, Name, NonEmptyStr, Params
+from mlops_provider.core.params import (
+    Constraint,
+    Interval,
+    Name,
+    Params,
+    Text,
+    parameter_error,
+)
 from mlops_provider.core.steps.run import RunInfo
 
 log = logging.getLogger(__name__)
@@ -40,35 +47,6 @@ _PARTITION_FORMAT_RULE = (
     "a strptime format such as '%Y-%m' or '%Y-%m-%d' (with several partition "
     "columns, one part per column joined by '/', e.g. '%Y/%m')"
 )
-
-
-def invalid(name: str, expected: str, got: Any, caller: str) -> InvalidParameterError:
-    """The one parameter error format: ``The 'x' parameter of <caller> must be ... Got ... instead.``"""
-    return InvalidParameterError(
-        f"The {name!r} parameter of {caller} must be {expected}. Got {got!r} instead."
-    )
-
-
-def snapshot_uri(value: Any, caller: str, parameter: str = "dataset") -> str:
-    """The URI of a dataset given as a URI, an upstream result (a dict with ``uri``), a
-    :class:`SnapshotResult` or a :class:`~mlops_provider.core.datasets.DatasetSnapshot`."""
-    if isinstance(value, Mapping):
-        value = value.get("uri")
-    elif not isinstance(value, str):
-        value = getattr(value, "uri", value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise invalid(parameter, "a URI or an upstream result with a 'uri' key", value, caller)
-
-
-class Text(NonEmptyStr):
-    """A non-empty str, described as the parameter needs it ("a file, folder or glob URI")."""
-
-    def __init__(self, description: str) -> None:
-        self.description = description
-
-    def __str__(self) -> str:
-        return self.description
 
 
 class PartitionColumns(Constraint):
@@ -136,23 +114,25 @@ class ExtractParams(Params):
         super().validate(caller)
         if (self.sql is None) == (self.source_uri is None):
             got = {"sql": self.sql, "source_uri": self.source_uri}
-            raise invalid("sql / source_uri", "exactly one of the two", got, caller)
+            raise parameter_error("sql / source_uri", "exactly one of the two", got, caller)
         kind, files = self.source_kind, self.source_uri is not None
         if files and kind not in (None, "files"):
-            raise invalid("source_kind", "'files' or None when 'source_uri' is given", kind, caller)
+            raise parameter_error("source_kind", "'files' or None when 'source_uri' is given", kind, caller)
         if not files and kind == "files":
-            raise invalid("source_uri", "a file, folder or glob URI when source_kind='files'", None, caller)
+            raise parameter_error(
+                "source_uri", "a file, folder or glob URI when source_kind='files'", None, caller
+            )
         if not files and self.partition_column is not None:
             expected = "None unless 'source_uri' is given (it selects file partitions)"
-            raise invalid("partition_column", expected, self.partition_column, caller)
+            raise parameter_error("partition_column", expected, self.partition_column, caller)
         if self.bigquery_config is not None and (files or kind == "sql"):
-            raise invalid(
+            raise parameter_error(
                 "bigquery_config", "None unless the source is BigQuery", self.bigquery_config, caller
             )
         if self.partition_column is not None and not _strptime_format(
             self.partition_format, len(self.partition_columns)
         ):
-            raise invalid("partition_format", _PARTITION_FORMAT_RULE, self.partition_format, caller)
+            raise parameter_error("partition_format", _PARTITION_FORMAT_RULE, self.partition_format, caller)
 
     @property
     def partition_columns(self) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from mlops_provider.core.errors import IntegrityError, InvalidInputError, InvalidParameterError
 from mlops_provider.core.names import CHAMPION, NAME_RULE, check_version, parse_ref
-from mlops_provider.core.params import Constraint, Interval, Key, Name, NonEmptyStr, Params
+from mlops_provider.core.params import Constraint, Interval, Key, Name, NonEmptyStr, Params, dataset_uri
 from mlops_provider.core.partitions import MAX_PARTITIONS, SUCCESS
 from mlops_provider.core.steps.run import RunInfo
 from mlops_provider.core.storage import ArtifactStore
@@ -82,18 +82,6 @@ class ModelRef(Constraint):
 
     def __str__(self) -> str:
         return PIN_EXPECTED
-
-
-def _dataset_uri(value: Any, caller: str) -> str:
-    """A URI, or the dict an upstream step returned (its ``uri``)."""
-    if isinstance(value, Mapping) and isinstance(value.get("uri"), str):
-        return value["uri"]
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise InvalidParameterError(
-        f"The 'dataset' parameter of {caller} must be a URI or an upstream result with a 'uri' key. "
-        f"Got {value!r} instead."
-    )
 
 
 # --------------------------------------------------------------------------- resolve
@@ -247,7 +235,7 @@ def score_batch(
     from mlops_provider.core.modeling import FeatureSpec
     from mlops_provider.core.scoring import batch_score
 
-    uri = _dataset_uri(dataset, caller or params._step)
+    uri = dataset_uri(dataset, caller or params._step)
     model, mv = load_pinned_model(params, registry=registry, caller=caller)
     if on_version is not None:
         on_version(mv)
@@ -390,7 +378,7 @@ def partition_dataset(
     from mlops_provider.core.partitions import split_dataset
 
     owner = caller or params._step
-    source = _dataset_uri(dataset, owner)
+    source = dataset_uri(dataset, owner)
     out = split_dataset(store, source, params.output_uri, params.partitions, owner=owner)
     result = PartitionedDataset(
         source, out["uri"], out["source_sha256"], out["rows"], out["reused"], out["partitions"]

@@ -11,8 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mlops_provider.core.params import Constraint, Interval, Params
-from mlops_provider.core.steps.extract import Text, snapshot_uri
+from mlops_provider.core.params import Constraint, Interval, Params, Text, dataset_uri
 from mlops_provider.core.steps.run import RunInfo
 
 log = logging.getLogger(__name__)
@@ -147,7 +146,7 @@ def train(
     from mlops_provider.core.serialization import dump_model
 
     caller = caller or TrainParams._step
-    uri = snapshot_uri(dataset, caller)
+    uri = dataset_uri(dataset, caller)
     model_params = dict(params.model_params) if params.model_params is not None else None
     make_estimator(params.estimator, model_params, params.seed, caller)  # fail fast, before any I/O
     before_fit = _gate_check(params, caller)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mlops_provider.core.params import Params
-from mlops_provider.core.steps.extract import invalid, snapshot_uri
+from mlops_provider.core.params import Params, dataset_uri, parameter_error
 from mlops_provider.core.steps.run import RunInfo
 
 
@@ -28,7 +27,7 @@ class ValidateParams(Params):
     def validate(self, caller: str) -> None:
         super().validate(caller)
         if (self.expectations is None) == (self.expectations_file is None):
-            raise invalid("expectations / expectations_file", "exactly one of the two", None, caller)
+            raise parameter_error("expectations / expectations_file", "exactly one of the two", None, caller)
 
     def suite(self) -> dict[str, Any]:
         """The suite in GX's form (read from ``expectations_file`` when it is given)."""
@@ -79,7 +78,7 @@ def validate_snapshot(
     from mlops_provider.core.quality import validate_dataframe
     from mlops_provider.core.reports import write_validation_report
 
-    uri = snapshot_uri(dataset, caller or ValidateParams._step)
+    uri = dataset_uri(dataset, caller or ValidateParams._step)
     suite = params.suite()
     snap = read_manifest(store, uri)
     df = read_dataframe(store, snap.uri)

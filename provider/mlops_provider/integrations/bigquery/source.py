@@ -63,7 +63,8 @@ def run_query(
         job = hook.insert_job(configuration=configuration, job_id=job_id, nowait=False)
     except BadRequest as err:
         raise InvalidInputError(
-            f"BigQuery rejected the query of the 'sql' parameter (job {job_id}): {getattr(err, 'message', err)}. "
+            f"BigQuery rejected the query of the 'sql' parameter (job {job_id}): "
+            f"{getattr(err, 'message', err)}. "
             f"Query: {sql}"
         ) from err
     facts = job_facts(job)

@@ -1,40 +1,28 @@
-"""Human-readable reports for the two quality gates: self-contained HTML pages (and PNG plots).
-
-* :func:`render_validation_html` / :func:`write_validation_report`: the data-quality gate, from a
-  ``ValidationReport.to_dict()``: a PASS/FAIL banner, the statistics, and one row per expectation
-  (failed ones first and highlighted) with what was expected, what was observed, how many rows
-  were unexpected and examples of them.
-* :func:`write_evaluation_report`: the model gate, from a ``Verdict.to_dict()`` and the scores of
-  the challenger (and champion) on the evaluation data: ROC, precision-recall, confusion-matrix
-  and calibration plots for a binary classifier (residual and predicted-vs-actual plots for a
-  regressor), the checks, the metric comparison and an optional per-slice table.
-
-Every value that comes from data or parameters is HTML-escaped. The evaluation page links its
-PNGs by relative name (``<img src="roc.png">``), so it works both served from the artifact store
-and opened from disk. Plots use ``matplotlib.figure.Figure`` with the Agg canvas directly: no
-pyplot, no global backend switch. Heavy libraries are imported inside functions only, and this
-module imports no Airflow.
-"""
+"""The model gate's report: from a ``Verdict.to_dict()`` and the scores of the challenger (and
+champion) on the evaluation data, the checks, the metric comparison with its interval, the plots
+(:mod:`.plots`), per-class and per-slice tables, as one self-contained HTML page with its PNGs."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import Any
 
 from mlops_provider.core import html as h
 from mlops_provider.core import metrics as _metrics
 from mlops_provider.core.errors import InvalidInputError
-
-MAX_CLASS_CURVES = 20
+from mlops_provider.core.reports.plots import (
+    calibration_png,
+    confusion_multiclass_png,
+    confusion_png,
+    one_vs_rest_png,
+    plotted_models,
+    pr_png,
+    pred_vs_actual_png,
+    residuals_png,
+    roc_png,
+)
 
 MAX_SLICES = 30
-MAX_CURVE_POINTS = 1500
-MAX_SCATTER_POINTS = 5000
-MAX_SET_ITEMS = 20
-MAX_TEXT = 400
-_CHALLENGER_COLOR = "#1f77b4"
-_CHAMPION_COLOR = "#ff7f0e"
 
 
 def _norm_prefix(key_prefix: str) -> str:
@@ -43,172 +31,6 @@ def _norm_prefix(key_prefix: str) -> str:
 
 def _key(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
-
-
-# --------------------------------------------------------------------------- data-quality report
-# shown in the Column cell, or not about the data
-_HIDDEN_KWARGS = {
-    "column",
-    "column_A",
-    "column_B",
-    "result_format",
-    "catch_exceptions",
-    "meta",
-    "batch_id",
-    "include_config",
-}
-
-
-def describe_expected(expectation: str, kwargs: Mapping[str, Any] | None) -> str:
-    """What an expectation asks for, readably: ``between 1 and 5000``, ``in {UA, AA}``, ``mostly >= 95%``."""
-    kw = {k: v for k, v in dict(kwargs or {}).items() if k not in _HIDDEN_KWARGS}
-    parts: list[str] = []
-    lo, hi = kw.pop("min_value", None), kw.pop("max_value", None)
-    strict_lo, strict_hi = bool(kw.pop("strict_min", False)), bool(kw.pop("strict_max", False))
-    if lo is not None and hi is not None:
-        parts.append(
-            f"{'>' if strict_lo else '>='} {h.readable(lo)} and {'<' if strict_hi else '<='} {h.readable(hi)}"
-        )
-    elif lo is not None:
-        parts.append(f"{'>' if strict_lo else '>='} {h.readable(lo)}")
-    elif hi is not None:
-        parts.append(f"{'<' if strict_hi else '<='} {h.readable(hi)}")
-    if "value_set" in kw:
-        vs = kw.pop("value_set")
-        word = "not in" if "_not_" in expectation else "in"
-        is_set = isinstance(vs, (list, tuple, set, frozenset))
-        parts.append(f"{word} {h.readable_set(vs, MAX_SET_ITEMS) if is_set else h.readable(vs)}")
-    if "regex" in kw:
-        parts.append(f"matches /{h.readable(kw.pop('regex'))}/")
-    if "regex_list" in kw:
-        parts.append(f"matches any of {h.readable_set(kw.pop('regex_list'), MAX_SET_ITEMS)}")
-    if "type_" in kw:
-        parts.append(f"type {h.readable(kw.pop('type_'))}")
-    if "type_list" in kw:
-        parts.append(f"type in {h.readable_set(kw.pop('type_list'), MAX_SET_ITEMS)}")
-    if "value" in kw:
-        parts.append(f"= {h.readable(kw.pop('value'))}")
-    if "column_list" in kw:
-        parts.append(f"columns {h.readable_set(kw.pop('column_list'), MAX_SET_ITEMS)}")
-    mostly = kw.pop("mostly", None)
-    for k in sorted(kw):
-        parts.append(f"{k}={h.readable(kw[k])}")
-    if mostly is not None and mostly != 1:
-        try:
-            parts.append(f"(mostly >= {float(mostly) * 100:g}%)")
-        except (TypeError, ValueError):
-            parts.append(f"(mostly {h.readable(mostly)})")
-    if not parts:
-        return "\u2014"
-    return "; ".join(parts)
-
-
-def _examples_html(examples: Any) -> str:
-    if not examples:
-        return ""
-    items = list(examples) if isinstance(examples, (list, tuple)) else [examples]
-    return " ".join(f"<code>{h.escape(h.short(h.readable(x), 80))}</code>" for x in items)
-
-
-def _expectation_row(r: Mapping[str, Any]) -> str:
-    ok = bool(r.get("success"))
-    status = "PASS" if ok else "FAIL"
-    observed = ""
-    if r.get("exception"):
-        observed = f'<span class="err">error: {h.escape(h.short(str(r["exception"]), MAX_TEXT))}</span>'
-    elif r.get("observed_value") is not None:
-        observed = h.escape(h.readable(r.get("observed_value")))
-    pct = r.get("unexpected_percent")
-    count = r.get("unexpected_count")
-    elements = r.get("element_count")
-    count_cell = h.number(count)
-    if count is not None and elements is not None:
-        count_cell = f"{h.number(count)} / {h.number(elements)}"
-    col = r.get("column")
-    table_level = '<span class="muted">(table)</span>'
-    if col is None:
-        kw = r.get("kwargs") or {}
-        pair = [str(kw[k]) for k in ("column_A", "column_B") if kw.get(k) is not None]
-        col = ", ".join(pair) if pair else None
-    pct_text = h.number(pct, 2) + "%" if pct is not None and not h.is_nan(h.plain(pct)) else ""
-    return (
-        f'<tr class="{"pass" if ok else "fail"}">'
-        f'<td class="status">{status}</td>'
-        f"<td><code>{h.escape(r.get('expectation'))}</code></td>"
-        f"<td>{h.escape(col) if col is not None else table_level}</td>"
-        f"<td>{h.escape(describe_expected(str(r.get('expectation') or ''), r.get('kwargs')))}</td>"
-        f"<td>{observed}</td>"
-        f'<td class="num">{h.escape(count_cell)}</td>'
-        f'<td class="num">{h.escape(pct_text)}</td>'
-        f'<td class="num">{h.escape(h.number(r.get("missing_count")))}</td>'
-        f"<td>{_examples_html(r.get('unexpected_examples'))}</td>"
-        "</tr>"
-    )
-
-
-def render_validation_html(report: Mapping[str, Any]) -> str:
-    """A self-contained HTML5 page for a data-quality report (``ValidationReport.to_dict()``)."""
-    ok = bool(report.get("success"))
-    suite = report.get("suite_name") or "suite"
-    results = list(report.get("results") or [])
-    ordered = [r for r in results if not r.get("success")] + [r for r in results if r.get("success")]
-    pct = report.get("success_percent")
-    banner = (
-        f'<div class="banner {"pass" if ok else "fail"}" id="verdict">'
-        f'<div class="verdict">{"PASS" if ok else "FAIL"}</div>'
-        f"<p>Data quality gate {'passed' if ok else 'failed'} for suite <strong>{h.escape(suite)}</strong>: "
-        f"{h.escape(report.get('successful'))} of "
-        f"{h.escape(report.get('evaluated'))} expectations met.</p></div>"
-    )
-    stats = h.stats(
-        [
-            ("Suite", h.escape(suite)),
-            (
-                "Dataset",
-                f"<code>{h.escape(report.get('dataset_uri'))}</code>"
-                if report.get("dataset_uri")
-                else "\u2014",
-            ),
-            (
-                "Dataset sha256",
-                f"<code>{h.escape(report.get('dataset_sha256'))}</code>"
-                if report.get("dataset_sha256")
-                else "\u2014",
-            ),
-            ("Evaluated", h.escape(report.get("evaluated"))),
-            ("Successful", h.escape(report.get("successful"))),
-            ("Unsuccessful", h.escape(report.get("unsuccessful"))),
-            ("Success", h.escape(f"{float(pct):.1f}%") if isinstance(pct, (int, float)) else "\u2014"),
-        ]
-        + ([("Great Expectations", h.escape(report["gx_version"]))] if report.get("gx_version") else [])
-    )
-    table = h.table(
-        [
-            "Status",
-            "Expectation",
-            "Column",
-            "Expected",
-            "Observed",
-            "Unexpected",
-            "Unexpected %",
-            "Missing",
-            "Examples",
-        ],
-        [_expectation_row(r) for r in ordered],
-    )
-    summary = f"<h2>Summary</h2><p>{h.escape(report.get('summary'))}</p>" if report.get("summary") else ""
-    body = (
-        f"<h1>Data quality report: {h.escape(suite)}</h1>\n{banner}\n{stats}\n{summary}\n"
-        f"<h2>Expectations ({len(results)})</h2>\n{table}"
-    )
-    return h.document(f"Data quality: {suite} \u2014 {'PASS' if ok else 'FAIL'}", body, body_class="report")
-
-
-def write_validation_report(store, key_prefix: str, report: Mapping[str, Any]) -> str:
-    """Write ``<key_prefix>/validation.html`` atomically through ``store``; returns its URI."""
-    key = _key(_norm_prefix(key_prefix), "validation.html")
-    store.write_bytes(key, render_validation_html(report).encode("utf-8"))
-    return store.uri(key)
 
 
 # --------------------------------------------------------------------------- evaluation report: data prep
@@ -266,262 +88,6 @@ def _higher_is_better(metric: str, verdict: Mapping[str, Any] | None = None) -> 
         return _metrics.resolve(metric).higher_is_better
     except ValueError:
         return None
-
-
-def _thin(*arrays, max_points: int = MAX_CURVE_POINTS):
-    """Every array downsampled to at most ``max_points`` evenly spaced indices (first and last kept)."""
-    import numpy as np
-
-    n = len(arrays[0])
-    if n <= max_points:
-        return arrays
-    idx = np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
-    return tuple(a[idx] for a in arrays)
-
-
-def _new_figure(width: float = 6.4, height: float = 5.0):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
-
-
-def _note(ax, text: str) -> None:
-    ax.text(
-        0.5,
-        0.5,
-        text,
-        ha="center",
-        va="center",
-        transform=ax.transAxes,
-        fontsize=10,
-        color="#c5221f",
-        wrap=True,
-    )
-
-
-def _models(challenger, champion) -> list[tuple[str, Any, str]]:
-    out = [("challenger", challenger, _CHALLENGER_COLOR)]
-    if champion is not None:
-        out.append(("champion", champion, _CHAMPION_COLOR))
-    return out
-
-
-# --------------------------------------------------------------------------- classification plots
-def _roc_png(y_pos, models, two_classes: bool) -> bytes:
-    from sklearn.metrics import auc, roc_curve
-
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa0a6", linewidth=1, label="chance")
-    if two_classes:
-        for name, score, color in models:
-            fpr, tpr, _ = roc_curve(y_pos, score)
-            area = auc(fpr, tpr)
-            fpr, tpr = _thin(fpr, tpr)
-            ax.plot(fpr, tpr, color=color, linewidth=1.8, label=f"{name} (AUC = {area:.4f})")
-    else:
-        _note(ax, "ROC undefined: the evaluation data has a single class")
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        xlabel="False positive rate",
-        ylabel="True positive rate",
-        title="ROC curve",
-    )
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    return _png(fig)
-
-
-def _pr_png(y_pos, models, two_classes: bool) -> bytes:
-    from sklearn.metrics import average_precision_score, precision_recall_curve
-
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    base = float(y_pos.mean()) if len(y_pos) else 0.0
-    ax.axhline(base, linestyle="--", color="#9aa0a6", linewidth=1, label=f"positive rate ({base:.3f})")
-    if two_classes:
-        for name, score, color in models:
-            precision, recall, _ = precision_recall_curve(y_pos, score)
-            ap = average_precision_score(y_pos, score)
-            recall, precision = _thin(recall, precision)
-            ax.step(
-                recall, precision, where="post", color=color, linewidth=1.8, label=f"{name} (AP = {ap:.4f})"
-            )
-    else:
-        _note(ax, "Precision-recall undefined: the evaluation data has a single class")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="Recall", ylabel="Precision", title="Precision-recall curve")
-    ax.legend(loc="lower left")
-    ax.grid(alpha=0.3)
-    return _png(fig)
-
-
-def _confusion_png(y_pos, models, positive_label: Any) -> bytes:
-    import numpy as np
-
-    fig = _new_figure(5.0 * len(models), 4.6)
-    axes = fig.subplots(1, len(models), squeeze=False)[0]
-    labels = ["negative", f"positive ({h.readable(positive_label)})"]
-    n = max(len(y_pos), 1)
-    for ax, (name, score, _color) in zip(axes, models, strict=True):
-        pred = score >= 0.5
-        cm = np.array(
-            [[np.sum(~y_pos & ~pred), np.sum(~y_pos & pred)], [np.sum(y_pos & ~pred), np.sum(y_pos & pred)]]
-        )
-        ax.imshow(cm, cmap="Blues", vmin=0)
-        top = cm.max() or 1
-        for i in range(2):
-            for j in range(2):
-                ax.text(
-                    j,
-                    i,
-                    f"{cm[i, j]:,}\n({100 * cm[i, j] / n:.1f}%)",
-                    ha="center",
-                    va="center",
-                    color="white" if cm[i, j] > top / 2 else "#1d2330",
-                    fontsize=11,
-                )
-        ax.set_xticks([0, 1], labels)
-        ax.set_yticks([0, 1], labels, rotation=90, va="center")
-        ax.set(xlabel="Predicted (threshold 0.5)", ylabel="Actual", title=f"{name.capitalize()}")
-    return _png(fig)
-
-
-def _calibration_png(y_pos, models, two_classes: bool) -> bytes:
-    import numpy as np
-    from sklearn.calibration import calibration_curve
-
-    fig = _new_figure(6.4, 6.0)
-    ax, hist = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
-    ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa0a6", linewidth=1, label="perfectly calibrated")
-    probabilities = all(len(s) == 0 or (np.min(s) >= 0 and np.max(s) <= 1) for _, s, _ in models)
-    if not probabilities:
-        _note(ax, "Scores are not probabilities in [0, 1]; no reliability curve")
-    elif not two_classes:
-        _note(ax, "Reliability curve undefined: the evaluation data has a single class")
-    else:
-        for name, score, color in models:
-            frac_pos, mean_pred = calibration_curve(y_pos, score, n_bins=10, strategy="uniform")
-            ax.plot(mean_pred, frac_pos, marker="o", color=color, linewidth=1.8, label=name)
-    ax.set(
-        xlim=(0, 1), ylim=(0, 1.01), ylabel="Observed positive rate", title="Calibration (reliability curve)"
-    )
-    ax.legend(loc="upper left")
-    ax.grid(alpha=0.3)
-    if probabilities:
-        bins = np.linspace(0, 1, 41)
-        for name, score, color in models:
-            hist.hist(score, bins=bins, histtype="step", color=color, linewidth=1.5, label=name)
-    hist.set(xlabel="Predicted probability of the positive class", ylabel="Rows")
-    return _png(fig)
-
-
-# --------------------------------------------------------------------------- multiclass plots
-def _class_label(c: Any, limit: int = 24) -> str:
-    text = h.readable(c)
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-def _confusion_multiclass_png(y, pred, classes, name: str) -> bytes:
-    """The N x N confusion matrix of one model: counts (left) and row-normalised recall (right);
-    sized and lettered so 10+ classes stay readable (cell numbers up to 15 classes)."""
-    import numpy as np
-    from sklearn.metrics import confusion_matrix
-
-    k = len(classes)
-    cm = confusion_matrix(y, pred, labels=list(classes))
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    side = max(4.6, 0.42 * k + 2.4)
-    fig = _new_figure(2 * side + 0.8, side + 0.6)
-    axes = fig.subplots(1, 2)
-    labels = [_class_label(c) for c in classes]
-    font = 10 if k <= 6 else 8 if k <= 10 else 6.5
-    for ax, matrix, what, fmt in (
-        (axes[0], cm, "counts", "{:,}"),
-        (axes[1], norm, "share of the true class", "{:.2f}"),
-    ):
-        im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=matrix.max() or 1)
-        if k <= 15:
-            top = matrix.max() or 1
-            for i in range(k):
-                for j in range(k):
-                    ax.text(
-                        j,
-                        i,
-                        fmt.format(matrix[i, j]),
-                        ha="center",
-                        va="center",
-                        fontsize=font,
-                        color="white" if matrix[i, j] > top / 2 else "#1d2330",
-                    )
-        ax.set_xticks(
-            range(k), labels, rotation=60 if k > 4 else 0, ha="right" if k > 4 else "center", fontsize=font
-        )
-        ax.set_yticks(range(k), labels, fontsize=font)
-        ax.set(xlabel="Predicted", ylabel="Actual", title=f"{name.capitalize()}: {what}")
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    return _png(fig)
-
-
-def _one_vs_rest_png(y, proba, classes, name: str, kind: str) -> bytes:
-    """One-vs-rest ROC (``kind="roc"``) or precision-recall curves of one model, a curve per class
-    (the ``MAX_CLASS_CURVES`` most frequent), with each class's AUC / AP in the legend."""
-    import numpy as np
-    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
-
-    fig = _new_figure(7.2, 5.6)
-    ax = fig.add_subplot()
-    counts = [(int(np.sum(y == c)), j) for j, c in enumerate(classes)]
-    shown = [j for n, j in sorted(counts, key=lambda t: (-t[0], t[1]))[:MAX_CLASS_CURVES] if n > 0]
-    if kind == "roc":
-        ax.plot([0, 1], [0, 1], linestyle="--", color="#9aa0a6", linewidth=1)
-    for j in shown:
-        yt = np.asarray(y == classes[j])
-        if yt.all():
-            continue
-        if kind == "roc":
-            fpr, tpr, _ = roc_curve(yt, proba[:, j])
-            area = auc(fpr, tpr)
-            fpr, tpr = _thin(fpr, tpr)
-            ax.plot(fpr, tpr, linewidth=1.4, label=f"{_class_label(classes[j])} (AUC {area:.3f})")
-        else:
-            precision, recall, _ = precision_recall_curve(yt, proba[:, j])
-            recall, precision = _thin(recall, precision)
-            ax.step(
-                recall,
-                precision,
-                where="post",
-                linewidth=1.4,
-                label=f"{_class_label(classes[j])} (AP {average_precision_score(yt, proba[:, j]):.3f})",
-            )
-    if kind == "roc":
-        ax.set(
-            xlim=(0, 1),
-            ylim=(0, 1.01),
-            xlabel="False positive rate",
-            ylabel="True positive rate",
-            title=f"{name.capitalize()}: one-vs-rest ROC curves",
-        )
-    else:
-        ax.set(
-            xlim=(0, 1),
-            ylim=(0, 1.01),
-            xlabel="Recall",
-            ylabel="Precision",
-            title=f"{name.capitalize()}: one-vs-rest precision-recall curves",
-        )
-    ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=7 if len(shown) > 8 else 9)
-    ax.grid(alpha=0.3)
-    return _png(fig)
 
 
 def _per_class(y, models_mc, classes) -> list[dict[str, Any]]:
@@ -597,48 +163,6 @@ def _multiclass_slice_table(rows, total: int, column: str | None, metric: str, h
     shown = f"{len(rows)} largest of {total} slices" if total > len(rows) else f"{total} slices"
     note = f" {metric} is blank where a slice lacks classes it needs."
     return f'<p class="muted">{h.escape(shown)}, by rows.{h.escape(note)}</p>' + h.table(headers, body)
-
-
-# --------------------------------------------------------------------------- regression plots
-def _scatter_sample(n: int):
-    import numpy as np
-
-    if n <= MAX_SCATTER_POINTS:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(0).choice(n, MAX_SCATTER_POINTS, replace=False))
-
-
-def _residuals_png(y, models) -> bytes:
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    idx = _scatter_sample(len(y))
-    for name, pred, color in models:
-        ax.scatter(pred[idx], (y - pred)[idx], s=6, alpha=0.35, color=color, label=name, linewidths=0)
-    ax.axhline(0, color="#5f6368", linewidth=1)
-    note = f" (sample of {len(idx):,} of {len(y):,})" if len(idx) < len(y) else ""
-    ax.set(xlabel="Predicted", ylabel="Residual (actual - predicted)", title="Residuals" + note)
-    ax.legend(loc="best", markerscale=3)
-    ax.grid(alpha=0.3)
-    return _png(fig)
-
-
-def _pred_vs_actual_png(y, models) -> bytes:
-    import numpy as np
-
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    idx = _scatter_sample(len(y))
-    for name, pred, color in models:
-        ax.scatter(y[idx], pred[idx], s=6, alpha=0.35, color=color, label=name, linewidths=0)
-    if len(y):
-        lo = float(np.nanmin([np.nanmin(y)] + [np.nanmin(p) for _, p, _ in models]))
-        hi = float(np.nanmax([np.nanmax(y)] + [np.nanmax(p) for _, p, _ in models]))
-        ax.plot([lo, hi], [lo, hi], linestyle="--", color="#5f6368", linewidth=1, label="perfect")
-    note = f" (sample of {len(idx):,} of {len(y):,})" if len(idx) < len(y) else ""
-    ax.set(xlabel="Actual", ylabel="Predicted", title="Predicted vs actual" + note)
-    ax.legend(loc="best", markerscale=3)
-    ax.grid(alpha=0.3)
-    return _png(fig)
 
 
 # --------------------------------------------------------------------------- slices
@@ -886,13 +410,13 @@ def _plots(task: str, y, models, positive_label: Any) -> tuple[dict[str, bytes],
         if not y_pos.any() and positive_label is not None and y.dtype == object:
             y_pos = np.asarray([str(v) == str(positive_label) for v in y], dtype=bool)
         two = bool(y_pos.any() and not y_pos.all())
-        pngs["roc.png"] = _roc_png(y_pos, models, two)
-        pngs["pr.png"] = _pr_png(y_pos, models, two)
-        pngs["confusion.png"] = _confusion_png(y_pos, models, positive_label)
-        pngs["calibration.png"] = _calibration_png(y_pos, models, two)
+        pngs["roc.png"] = roc_png(y_pos, models, two)
+        pngs["pr.png"] = pr_png(y_pos, models, two)
+        pngs["confusion.png"] = confusion_png(y_pos, models, positive_label)
+        pngs["calibration.png"] = calibration_png(y_pos, models, two)
     else:
-        pngs["residuals.png"] = _residuals_png(y, models)
-        pngs["predicted_vs_actual.png"] = _pred_vs_actual_png(y, models)
+        pngs["residuals.png"] = residuals_png(y, models)
+        pngs["predicted_vs_actual.png"] = pred_vs_actual_png(y, models)
     return pngs, y_pos
 
 
@@ -959,7 +483,7 @@ def write_evaluation_report(
         y, ch = y[keep], ch[keep]
         cm = cm[keep] if cm is not None else None
         sl = sl[keep] if sl is not None else None
-    models = _models(ch, cm)
+    models = plotted_models(ch, cm)
 
     if task != "classification":
         y = y.astype("float64")
@@ -1004,9 +528,9 @@ def _write_multiclass_report(
     with _plain_text():
         for name, pred, proba in models_mc:
             suffix = "" if name == "challenger" else "_champion"
-            pngs[f"confusion{suffix}.png"] = _confusion_multiclass_png(y, pred, classes, name)
-            pngs[f"roc{suffix}.png"] = _one_vs_rest_png(y, proba, classes, name, "roc")
-            pngs[f"pr{suffix}.png"] = _one_vs_rest_png(y, proba, classes, name, "pr")
+            pngs[f"confusion{suffix}.png"] = confusion_multiclass_png(y, pred, classes, name)
+            pngs[f"roc{suffix}.png"] = one_vs_rest_png(y, proba, classes, name, "roc")
+            pngs[f"pr{suffix}.png"] = one_vs_rest_png(y, proba, classes, name, "pr")
     per_class = _per_class(y, models_mc, classes)
     slices: list[dict[str, Any]] = []
     slice_html = ""

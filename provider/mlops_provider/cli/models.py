@@ -1,54 +1,16 @@
-"""``mlops``: look at the model registry and move its aliases by hand.
-
-::
-
-    mlops [--root URI] models list [--json]
-    mlops [--root URI] models show NAME [--version N] [--metric M ...] [--json]
-    mlops [--root URI] models promote NAME VERSION --reason TEXT [--alias champion] [--actor WHO] [--json]
-    mlops [--root URI] models rollback NAME [--to VERSION] --reason TEXT [--alias champion]
-                                            [--actor WHO] [--json]
-    mlops [--root URI] maintenance sweep [--older-than SECONDS] [--dry-run] [--json]
-    mlops templates list [--json]
-    mlops templates copy NAME --to DIR [--model MODEL_NAME] [--force] [--json]
-
-``--root`` defaults to ``MLOPS_ARTIFACT_ROOT``, then the Airflow Variable ``mlops_artifact_root``,
-then ``file://$AIRFLOW_HOME/mlops`` (see :func:`mlops_provider.hooks.artifacts.resolve_root`).
-
-Human output is aligned text tables; ``--json`` prints one JSON document on stdout. Errors print
-one line ``mlops: error: ...`` on stderr and exit with status 2; success exits 0.
-
-Only the standard library is imported at module level: the registry (and, when ``--root`` is not
-given, Airflow for the Variable lookup) is imported when a command runs.
-"""
+"""``mlops models ...`` and ``mlops maintenance sweep``: the model registry and the artifact store
+from a shell."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
 import os
 import socket
 import sys
-from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mlops_provider.core.html import aligned
+from mlops_provider.cli._common import EXIT_ERROR, EXIT_OK, PROG, CliError, _print_json, clean, format_table
 from mlops_provider.core.names import CHAMPION as DEFAULT_ALIAS
-
-PROG = "mlops"
-EXIT_OK = 0
-EXIT_ERROR = 2
-
-
-class CliError(Exception):
-    """An error to report as ``mlops: error: <message>`` with exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line: ``mlops: error: ... (see '... --help')``."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise CliError(f"{message} (see '{self.prog} --help')")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -66,43 +28,6 @@ def default_actor() -> str:
     except OSError:
         host = "localhost"
     return f"cli:{user}@{host}"
-
-
-def _clean(value: Any) -> str:
-    """One printable line for a table cell."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return aligned(value)
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return "".join(c if c.isprintable() else " " for c in text) or "-"
-
-
-def _truncate(text: str, width: int | None) -> str:
-    if width is None or len(text) <= width:
-        return text
-    return text[: max(width - 3, 1)] + "..."
-
-
-def format_table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], max_widths: dict[str, int] | None = None
-) -> str:
-    """Left-aligned columns separated by two spaces; the last column is not padded."""
-    max_widths = max_widths or {}
-    cells = [
-        [_truncate(_clean(v), max_widths.get(h)) for h, v in zip(headers, row, strict=True)] for row in rows
-    ]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        for i, c in enumerate(row):
-            widths[i] = max(widths[i], len(c))
-    lines = []
-    for row in [list(headers), *cells]:
-        line = "  ".join(c.ljust(widths[i]) if i < len(row) - 1 else c for i, c in enumerate(row))
-        lines.append(line.rstrip())
-    return "\n".join(lines)
 
 
 def _when(value: Any) -> str:
@@ -144,11 +69,7 @@ def key_metrics(mv) -> dict[str, Any]:
 
 
 def _metrics_text(metrics: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_clean(v)}" for k, v in metrics.items()) or "-"
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    return ", ".join(f"{k}={clean(v)}" for k, v in metrics.items()) or "-"
 
 
 # --------------------------------------------------------------------------- registry access
@@ -475,7 +396,7 @@ def _moved(args, registry, event) -> int:
         verb = "Rolled back" if event.action == "rollback" else "Promoted"
         print(
             f"{verb} {event.model} {event.alias!r}: {was} -> v{event.version} "
-            f"(by {_clean(event.actor)}: {_clean(event.reason)})"
+            f"(by {clean(event.actor)}: {clean(event.reason)})"
         )
     return EXIT_OK
 
@@ -502,7 +423,7 @@ def _warn_verdict(mv) -> None:
     if "passed" in verdict and not verdict.get("passed"):
         print(
             f"{PROG}: warning: {mv.model} v{mv.version} did not pass its quality gate "
-            f"({_clean(verdict.get('reason'))}); promoting it anyway",
+            f"({clean(verdict.get('reason'))}); promoting it anyway",
             file=sys.stderr,
         )
 
@@ -574,261 +495,3 @@ def cmd_sweep(args) -> int:
         f"(untouched for more than {older:g} s)"
     )
     return EXIT_OK
-
-
-# --------------------------------------------------------------------------- templates
-CONFIG_START = "# ------------------------------------------------------------------ configuration"
-CONFIG_END = "# ---------------------------------------------------------------------------------"
-
-
-def template_files() -> dict[str, Any]:
-    """The DAG templates shipped in the package: name (file stem) -> resource."""
-    from importlib.resources import files
-
-    folder = files("mlops_provider") / "templates"
-    return {
-        f.name[:-3]: f
-        for f in sorted(folder.iterdir(), key=lambda f: f.name)
-        if f.name.endswith(".py") and not f.name.startswith("_")
-    }
-
-
-def _summary(text: str) -> str:
-    import ast
-
-    doc = ast.get_docstring(ast.parse(text)) or ""
-    return " ".join(doc.split("\n\n")[0].split())
-
-
-def _config_names(text: str) -> list[str]:
-    import re
-
-    block = text.split(CONFIG_START, 1)[-1].split(CONFIG_END, 1)[0]
-    found = re.findall(r"^([A-Z][A-Z0-9_]*(?:, *[A-Z][A-Z0-9_]*)*) =", block, flags=re.M)
-    return [name.strip() for names in found for name in names.split(",")]
-
-
-def cmd_templates_list(args) -> int:
-    rows = [(name, _summary(f.read_text())) for name, f in template_files().items()]
-    if args.json:
-        _print_json([{"name": n, "summary": d} for n, d in rows])
-    else:
-        print(format_table(["TEMPLATE", "WHAT IT DOES"], rows, {"WHAT IT DOES": 110}))
-    return EXIT_OK
-
-
-def render_template(text: str, template: str, model: str | None) -> tuple[str, str]:
-    """(file text, DAG id): ``MODEL_NAME`` set to ``model`` (if given) and ``DAG_ID`` derived from it."""
-    import re
-
-    from mlops_provider.core.names import check_name
-
-    suffix = template.removeprefix("mlops_")
-    if model is not None:
-        check_name(model, "--model", f"'{PROG} templates copy'")
-        text, n = re.subn(r'^MODEL_NAME = "[^"\n]*"', f'MODEL_NAME = "{model}"', text, count=1, flags=re.M)
-        if n != 1:
-            raise CliError(f"template {template} has no MODEL_NAME line in its configuration block")
-    text, n = re.subn(
-        r"^DAG_ID = .*$",
-        f'DAG_ID = f"{{MODEL_NAME}}_{suffix}"  # unique per model in one DAG folder',
-        text,
-        count=1,
-        flags=re.M,
-    )
-    if n != 1:
-        raise CliError(f"template {template} has no DAG_ID line in its configuration block")
-    name = re.search(r'^MODEL_NAME = "([^"\n]*)"', text, flags=re.M)
-    return text, f"{name.group(1) if name else 'model'}_{suffix}"
-
-
-def cmd_templates_copy(args) -> int:
-    from pathlib import Path
-
-    templates = template_files()
-    name = args.name.removesuffix(".py")
-    if name not in templates:
-        raise CliError(
-            f"no template {args.name!r}; templates: {', '.join(templates)} (see '{PROG} templates list')"
-        )
-    text, dag_id = render_template(templates[name].read_text(), name, args.model)
-    folder = Path(args.to).expanduser()
-    target = folder / f"{dag_id}.py"
-    if target.exists() and not args.force:
-        raise CliError(f"{target} exists; pass --force to overwrite it")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{target.name}.tmp"
-    tmp.write_text(text)
-    tmp.replace(target)
-    names = _config_names(text)
-    if args.json:
-        _print_json({"template": name, "path": str(target), "dag_id": dag_id, "config": names})
-        return EXIT_OK
-    print(f"wrote {target} (DAG {dag_id}, from template {name})")
-    print("next: edit its configuration block, between the two '# ----' lines:")
-    print("  " + ", ".join(names))
-    print("then check it parses: airflow dags list-import-errors (or python " + str(target) + ")")
-    return EXIT_OK
-
-
-# --------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    # --root is accepted before or after the command; SUPPRESS keeps a later default from
-    # overwriting an earlier value.
-    root_opt = _Parser(add_help=False)
-    root_opt.add_argument(
-        "--root",
-        default=argparse.SUPPRESS,
-        metavar="URI",
-        help="artifact root (default: $MLOPS_ARTIFACT_ROOT, Variable mlops_artifact_root, "
-        "file://$AIRFLOW_HOME/mlops)",
-    )
-    root_opt.add_argument(
-        "--registry",
-        default=argparse.SUPPRESS,
-        metavar="KIND",
-        help="registry backend: artifacts, mlflow, sagemaker, vertex (default: $MLOPS_REGISTRY, "
-        "Variable mlops_registry, artifacts)",
-    )
-    root_opt.add_argument(
-        "--registry-conn-id",
-        default=argparse.SUPPRESS,
-        metavar="CONN_ID",
-        help="Airflow connection of the registry backend (default: $MLOPS_REGISTRY_CONN_ID)",
-    )
-    root_opt.add_argument(
-        "--conn-id",
-        default=argparse.SUPPRESS,
-        metavar="CONN_ID",
-        help="Airflow connection for an s3:// or gs:// root (default: $MLOPS_ARTIFACT_CONN_ID, "
-        "Variable mlops_artifact_conn_id)",
-    )
-    json_opt = _Parser(add_help=False)
-    json_opt.add_argument("--json", action="store_true", help="print JSON on stdout")
-    move_opt = _Parser(add_help=False)
-    move_opt.add_argument("--reason", help="why (required; recorded in the alias history)")
-    move_opt.add_argument("--alias", default=DEFAULT_ALIAS, help="alias to move (default: %(default)s)")
-    move_opt.add_argument("--actor", help="who (default: cli:$USER@hostname)")
-
-    parser = _Parser(
-        prog=PROG, description="Inspect the MLOps model registry and move its aliases.", parents=[root_opt]
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    models = commands.add_parser("models", help="models in the registry", parents=[root_opt])
-    actions = models.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
-
-    p = actions.add_parser("list", help="every model with its champion", parents=[root_opt, json_opt])
-    p.set_defaults(func=cmd_list)
-
-    p = actions.add_parser(
-        "show", help="a model's versions, aliases and alias history", parents=[root_opt, json_opt]
-    )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--version", metavar="N", help="show one version in full (lineage included)")
-    p.add_argument(
-        "--metric",
-        action="append",
-        metavar="NAME",
-        help="metric column(s) in the versions table (repeat or comma-separate; default: key metrics)",
-    )
-    p.set_defaults(func=cmd_show)
-
-    p = actions.add_parser(
-        "promote", help="point an alias at a version", parents=[root_opt, json_opt, move_opt]
-    )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION")
-    p.set_defaults(func=cmd_promote)
-
-    p = actions.add_parser(
-        "rollback",
-        help="move an alias back to its previous (or a given) version",
-        parents=[root_opt, json_opt, move_opt],
-    )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument(
-        "--to", metavar="VERSION", help="version to roll back to (default: the one before the current)"
-    )
-    p.set_defaults(func=cmd_rollback)
-
-    tmpl = commands.add_parser("templates", help="the DAG templates shipped with the package")
-    tactions = tmpl.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
-    p = tactions.add_parser("list", help="each template with one line", parents=[json_opt])
-    p.set_defaults(func=cmd_templates_list)
-    p = tactions.add_parser("copy", help="write a template into your DAG folder", parents=[json_opt])
-    p.add_argument("name", metavar="NAME", help="template name (see 'templates list')")
-    p.add_argument("--to", required=True, metavar="DIR", help="your DAG folder")
-    p.add_argument(
-        "--model",
-        metavar="MODEL_NAME",
-        help="the model's registry name (DAG id, tags, assets derive from it)",
-    )
-    p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p.set_defaults(func=cmd_templates_copy)
-
-    maint = commands.add_parser("maintenance", help="housekeeping of the artifact store", parents=[root_opt])
-    tasks = maint.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
-    p = tasks.add_parser(
-        "sweep", help="remove temporaries left by killed writers", parents=[root_opt, json_opt]
-    )
-    p.add_argument(
-        "--older-than",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="only those untouched this long (default: $MLOPS_STALE_TEMPORARY_SECONDS or 3600)",
-    )
-    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
-    p.set_defaults(func=cmd_sweep)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exit_:  # --help
-            return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_ERROR
-        if not getattr(args, "command", None):
-            raise CliError(f"choose a command: models, templates, maintenance (see '{PROG} --help')")
-        if not hasattr(args, "func"):
-            actions = {"maintenance": "sweep", "templates": "list, copy"}.get(
-                args.command, "list, show, promote, rollback"
-            )
-            raise CliError(f"choose an action: {actions} (see '{PROG} {args.command} --help')")
-        args.root = getattr(args, "root", None)
-        args.json = getattr(args, "json", False)
-        return args.func(args)
-    except CliError as err:
-        return _fail(str(err))
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `mlops models list | head -1`
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
-        return EXIT_OK
-    except Exception as err:
-        return _fail(_describe(err))
-
-
-def _describe(err: BaseException) -> str:
-    from mlops_provider.core.errors import MlopsError
-
-    text = " ".join(str(err).split()) or type(err).__name__
-    if isinstance(err, (MlopsError, OSError, LookupError, ValueError)):
-        return text
-    return f"{type(err).__name__}: {text}"
-
-
-def _fail(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
-if __name__ == "__main__":
-    sys.exit(main())

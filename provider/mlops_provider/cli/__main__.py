@@ -1,0 +1,7 @@
+"""``python -m mlops_provider.cli``."""
+
+import sys
+
+from mlops_provider.cli import main
+
+sys.exit(main())
