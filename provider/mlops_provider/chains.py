@@ -161,14 +161,14 @@ def retrain_chain(
     if require_approval:
         from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-        approve = ApprovalOperator(
+        approve_promotion = ApprovalOperator(
             task_id="approve_promotion",
             subject=f"Promote the new {model_name} version?",
             body="{{ ti.xcom_pull(task_ids='evaluate')['summary'] }}",
             response_timeout=dt.timedelta(days=2),
         )
-        evaluate >> approve >> register
-        tasks["approve_promotion"] = approve
+        evaluate >> approve_promotion >> register
+        tasks["approve_promotion"] = approve_promotion
     return tasks
 
 
@@ -180,7 +180,9 @@ def _month_add(day: dt.date, months: int) -> dt.date:
 def plan_event_retrain(
     triggering_asset_events: Any, *, artifact_root: str | None, landing_prefix: str, train_months: int
 ) -> dict[str, Any]:
-    """Why an event-triggered retrain runs and on which data, from ``triggering_asset_events``.
+    """Why an event-triggered retrain runs and on which data, from ``triggering_asset_events``
+    (the ``plan`` task of mlops_retrain_on_event:
+    :class:`~mlops_provider.operators.windows.PlanEventRetrainOperator`).
 
     Every payload is validated first (a bad one fails the run before any data is read). A new file
     under ``landing_prefix`` (named ``..._YYYY-MM.parquet``) is that month's labelled data: it is the
@@ -229,11 +231,18 @@ def plan_event_retrain(
 
 
 def scoring_window(
-    model_name: str, dag_run: Any, start: Any, end: Any, artifact_root: str | None = None
+    model_name: str,
+    dag_run: Any,
+    start: Any,
+    end: Any,
+    artifact_root: str | None = None,
+    *,
+    artifact_conn_id: str | None = None,
 ) -> list[str]:
     """``[start, end)`` dates to score: the run's data interval; for a run started by a champion
     change (asset-triggered), the most recently scored window, so it is re-scored with the new champion
-    (:func:`mlops_provider.core.steps.score.scoring_window`). Skips the run if none was scored yet."""
+    (:func:`mlops_provider.core.steps.score.scoring_window`). Skips the run if none was scored yet.
+    The templates' ``window`` task (:class:`~mlops_provider.operators.windows.ScoringWindowOperator`)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from mlops_provider.core.steps.score import scoring_window as choose_window
@@ -241,7 +250,7 @@ def scoring_window(
 
     window = choose_window(
         model_name,
-        store=lambda: ArtifactStoreHook(artifact_root).get_store(),
+        store=lambda: ArtifactStoreHook(artifact_root, artifact_conn_id).get_store(),
         run_type=getattr(dag_run, "run_type", ""),
         start=start,
         end=end,

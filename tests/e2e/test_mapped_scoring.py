@@ -140,6 +140,8 @@ def test_mapped_scoring_of_8_partitions_publishes_every_row_once(
 
 
 MID_RUN_PROMOTION = """
+    from airflow.sdk import task  # the template itself uses no @task (it keeps parsing light)
+
     @task(task_id="champion_moves")
     def champion_moves(pin=None, run_id=None):  # test only: the champion changes while the run scores
         from mlops_provider.core.registry import ModelRegistry

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias
 
 from mlops_provider.core.names import CHAMPION
-from mlops_provider.core.steps.drift import PROFILE_FILE  # noqa: F401  (kept importable from here)
 from mlops_provider.operators._base import MlopsBaseOperator
 
 if TYPE_CHECKING:

@@ -24,23 +24,26 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from mlops_provider.core.names import check_name
 from mlops_provider.operators.batch_score import ResolveModelVersionOperator
 from mlops_provider.operators.managed import ManagedBatchScoreOperator
+from mlops_provider.operators.windows import ScoringWindowOperator
 
 # ------------------------------------------------------------------ configuration
 BACKEND = os.environ.get("MLOPS_MANAGED_BACKEND", "sagemaker")  # "sagemaker" or "vertex"
 MODEL_NAME = "flights_delay"  # registry name: datasets, tags and asset URIs derive from it
-DAG_ID = "mlops_batch_score_managed"  # unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+# unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+DAG_ID = "mlops_batch_score_managed"
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")  # monthly, for the month just ended
 MONTH = "{{ ti.xcom_pull(task_ids='window')[0][:7] }}"  # e.g. 2013-08
 SAGEMAKER = {  # SageMakerTransformOperator (config built by mlops_provider.core.managed)
     "conn_id": "aws_default",
     "input_uri": f"s3://my-bucket/exports/flights/{MONTH}/",  # CSV: flight_id, then the features
     "output_uri": f"s3://my-bucket/predictions/{MODEL_NAME}/{MONTH}/",
-    "options": {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-skops-serving:1",  # artifacts registry
+    # image_uri: serves the versions of the registry on the artifact store (sagemaker registry: unused)
+    "options": {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-skops-serving:1",
                 "role_arn": "arn:aws:iam::123456789012:role/mlops-batch-transform",
                 "instance_type": "ml.m5.xlarge", "instance_count": 4, "content_type": "text/csv",
                 "split_type": "Line", "max_payload_mb": 6,
@@ -49,9 +52,11 @@ SAGEMAKER = {  # SageMakerTransformOperator (config built by mlops_provider.core
 }
 VERTEX = {  # CreateBatchPredictionJobOperator
     "conn_id": "google_cloud_default",
-    "input_uri": "bq://my-project.flights.scoring_{{ ti.xcom_pull(task_ids='window')[0][:7] | replace('-', '_') }}",
+    "input_uri": "bq://my-project.flights.scoring_"
+                 "{{ ti.xcom_pull(task_ids='window')[0][:7] | replace('-', '_') }}",
     "output_uri": "bq://my-project.predictions",
-    "options": {"project_id": "my-project", "region": "us-central1", "vertex_model_id": MODEL_NAME,  # None: vertex registry
+    # vertex_model_id: None with the vertex registry backend
+    "options": {"project_id": "my-project", "region": "us-central1", "vertex_model_id": MODEL_NAME,
                 "machine_type": "n1-standard-4", "starting_replica_count": 1, "max_replica_count": 8},
 }
 DEFERRABLE = False  # True: wait for the job in the triggerer, not in a worker slot
@@ -65,20 +70,17 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
-    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5), "execution_timeout": dt.timedelta(hours=12)},
-    params={"model_ref": Param("champion", type=["string", "integer"], description="Alias or version number to score with")},
+    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5),
+                  "execution_timeout": dt.timedelta(hours=12)},
+    params={"model_ref": Param("champion", type=["string", "integer"],
+                               description="Alias or version number to score with")},
     tags=["mlops", "scoring", "managed", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:
-
-    @task(task_id="window", retries=0)
-    def window(dag_run=None, data_interval_start=None, data_interval_end=None):
-        from mlops_provider.chains import scoring_window
-
-        return scoring_window(MODEL_NAME, dag_run, data_interval_start, data_interval_end)
-
-    model = ResolveModelVersionOperator(task_id="model", model_name=MODEL_NAME, model_ref="{{ params.model_ref }}")
+    window = ScoringWindowOperator(task_id="window", model_name=MODEL_NAME, retries=0)
+    model = ResolveModelVersionOperator(task_id="model", model_name=MODEL_NAME,
+                                        model_ref="{{ params.model_ref }}")
     score = ManagedBatchScoreOperator(
         task_id="score", backend=BACKEND, model_name=MODEL_NAME, model=model.output, deferrable=DEFERRABLE,
         window="{{ ti.xcom_pull(task_ids='window') }}", **(SAGEMAKER if BACKEND == "sagemaker" else VERTEX),
     )
-    window() >> model >> score
+    window >> model >> score

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from mlops_provider.core.names import check_name
 from mlops_provider.operators.batch_score import BatchScoreOperator, ResolveModelVersionOperator
@@ -29,22 +29,26 @@ from mlops_provider.operators.partitions import (
     ListPartitionsOperator,
     PartitionDatasetOperator,
 )
+from mlops_provider.operators.windows import ScoringWindowOperator
 
 # ------------------------------------------------------------------ configuration
 MODEL_NAME = "flights_delay"  # registry name: datasets, tags and asset URIs derive from it
-DAG_ID = "mlops_batch_score_partitioned"  # unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+# unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+DAG_ID = "mlops_batch_score_partitioned"
 CONN_ID = "mlops_warehouse"
 FEATURES = ["carrier", "origin", "dest", "hour", "distance", "month", "day_of_week",
             "temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib"]
 ID_COLUMNS = ["flight_id"]  # copied next to each prediction
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")  # monthly, for the month just ended
 WINDOW = "{{ ti.xcom_pull(task_ids='window') }}"
-LANDING = f"landing/{MODEL_NAME}/" + "{{ ti.xcom_pull(task_ids='window')[0] }}"  # key or URI under the artifact root
+# a key or URI under the artifact root
+LANDING = f"landing/{MODEL_NAME}/" + "{{ ti.xcom_pull(task_ids='window')[0] }}"
 EXPORT_FROM_WAREHOUSE = True  # demo input: export the month into PARTITIONS files under LANDING
 PARTITIONS = 8
 MAX_PARALLEL = 4  # mapped scoring tasks running at once (each uses up to 4 cores)
 EXPORT_SQL = f"SELECT id AS flight_id, {', '.join(FEATURES)} FROM flights" + """
- WHERE sched_dep_at >= '{{ ti.xcom_pull(task_ids='window')[0] }}' AND sched_dep_at < '{{ ti.xcom_pull(task_ids='window')[1] }}' ORDER BY id"""
+ WHERE sched_dep_at >= '{{ ti.xcom_pull(task_ids='window')[0] }}'
+   AND sched_dep_at < '{{ ti.xcom_pull(task_ids='window')[1] }}' ORDER BY id"""
 BATCH_SIZE = 131_072
 # ---------------------------------------------------------------------------------
 
@@ -56,30 +60,28 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
-    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1), "execution_timeout": dt.timedelta(hours=4)},
-    params={"model_ref": Param("champion", type=["string", "integer"], description="Alias or version number to score with")},
+    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1),
+                  "execution_timeout": dt.timedelta(hours=4)},
+    params={"model_ref": Param("champion", type=["string", "integer"],
+                               description="Alias or version number to score with")},
     tags=["mlops", "scoring", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:
-
-    @task(task_id="window", retries=0)
-    def window(dag_run=None, data_interval_start=None, data_interval_end=None):
-        from mlops_provider.chains import scoring_window
-
-        return scoring_window(MODEL_NAME, dag_run, data_interval_start, data_interval_end)
-
-    window_ = window()
+    window = ScoringWindowOperator(task_id="window", model_name=MODEL_NAME, retries=0)
     if EXPORT_FROM_WAREHOUSE:
-        export = ExtractOperator(task_id="export", dataset_name=f"{MODEL_NAME}_score", conn_id=CONN_ID, sql=EXPORT_SQL)
+        export = ExtractOperator(task_id="export", dataset_name=f"{MODEL_NAME}_score", conn_id=CONN_ID,
+                                 sql=EXPORT_SQL)
         partitions = PartitionDatasetOperator(task_id="partitions", dataset=export.output, output_uri=LANDING,
                                               partitions=PARTITIONS)
-        window_ >> export
+        window >> export
     else:
-        partitions = ListPartitionsOperator(task_id="partitions", uri=LANDING, pattern="*.parquet", marker="_SUCCESS")
-        window_ >> partitions
-    model = ResolveModelVersionOperator(task_id="model", model_name=MODEL_NAME, model_ref="{{ params.model_ref }}")
+        partitions = ListPartitionsOperator(task_id="partitions", uri=LANDING, pattern="*.parquet",
+                                            marker="_SUCCESS")
+        window >> partitions
+    model = ResolveModelVersionOperator(task_id="model", model_name=MODEL_NAME,
+                                        model_ref="{{ params.model_ref }}")
     score = BatchScoreOperator.partial(
-        task_id="score", model_name=MODEL_NAME, model_ref=model.output, passthrough=ID_COLUMNS, batch_size=BATCH_SIZE,
-        window=WINDOW, max_active_tis_per_dagrun=MAX_PARALLEL,
+        task_id="score", model_name=MODEL_NAME, model_ref=model.output, passthrough=ID_COLUMNS,
+        batch_size=BATCH_SIZE, window=WINDOW, max_active_tis_per_dagrun=MAX_PARALLEL,
     ).expand(dataset=partitions.output)
     gather = GatherPredictionsOperator(task_id="gather", model_name=MODEL_NAME, model=model.output,
                                        partitions=partitions.output, parts=score.output, window=WINDOW)

@@ -15,7 +15,8 @@ from mlops_provider.operators.extract import ExtractOperator
 
 # ------------------------------------------------------------------ configuration
 MODEL_NAME = "flights_delay"  # registry name: datasets, tags and asset URIs derive from it
-DAG_ID = "mlops_monitor_drift"  # unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+# unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+DAG_ID = "mlops_monitor_drift"
 CONN_ID = "mlops_warehouse"
 FEATURES = ["carrier", "origin", "dest", "hour", "distance", "day_of_week",  # not "month": it always moves
             "temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib"]
@@ -25,7 +26,8 @@ MIN_DRIFTED_FEATURES = 2  # retrain when at least this many features drift ...
 PERSISTENCE = 1  # ... in each of the last PERSISTENCE monthly windows
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")  # monthly, for the month just ended
 WINDOW_SQL = f"SELECT id AS flight_id, {', '.join(FEATURES)} FROM flights" + """
- WHERE sched_dep_at >= '{{ data_interval_start | ds }}' AND sched_dep_at < '{{ data_interval_end | ds }}' ORDER BY id"""
+ WHERE sched_dep_at >= '{{ data_interval_start | ds }}'
+   AND sched_dep_at < '{{ data_interval_end | ds }}' ORDER BY id"""
 # ---------------------------------------------------------------------------------
 
 with DAG(
@@ -40,6 +42,6 @@ with DAG(
 ) as dag:
     window = ExtractOperator(task_id="extract_window", dataset_name=f"{MODEL_NAME}_window", conn_id=CONN_ID,
                              sql=WINDOW_SQL, retries=2, retry_delay=dt.timedelta(minutes=1))
-    DetectDriftOperator(task_id="detect_drift", model_name=MODEL_NAME, dataset=window.output, features=FEATURES,
-                        psi_threshold=PSI_THRESHOLD, min_drifted_features=MIN_DRIFTED_FEATURES,
-                        persistence=PERSISTENCE)
+    DetectDriftOperator(task_id="detect_drift", model_name=MODEL_NAME, dataset=window.output,
+                        features=FEATURES, psi_threshold=PSI_THRESHOLD,
+                        min_drifted_features=MIN_DRIFTED_FEATURES, persistence=PERSISTENCE)

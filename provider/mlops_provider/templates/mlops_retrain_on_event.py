@@ -8,21 +8,25 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import DAG, Asset, AssetWatcher, Param, task
+from airflow.sdk import DAG, Asset, AssetWatcher, Param
 
 from mlops_provider.chains import retrain_chain
 from mlops_provider.core.names import check_name
+from mlops_provider.operators.windows import PlanEventRetrainOperator
 from mlops_provider.triggers.new_data import NewDataTrigger
 
 # ------------------------------------------------------------------ configuration
 MODEL_NAME = "flights_delay"  # registry name: datasets, tags and asset URIs derive from it
-DAG_ID = "mlops_retrain_on_event"  # unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+# unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+DAG_ID = "mlops_retrain_on_event"
 CONN_ID = "mlops_warehouse"
-LANDING_URI = os.environ.get("MLOPS_LANDING_URI") or f"file://{os.environ.get('AIRFLOW_HOME', '/opt/airflow')}/landing/flights/"
-LANDING_CONN_ID = os.environ.get("MLOPS_LANDING_CONN_ID")  # aws / google_cloud_platform connection for s3:// or gs://
-POKE_SECONDS = float(os.environ.get("MLOPS_LANDING_POKE_SECONDS", "30"))  # SQS instead: see NewDataTrigger docs
+LANDING_URI = (os.environ.get("MLOPS_LANDING_URI")
+               or f"file://{os.environ.get('AIRFLOW_HOME', '/opt/airflow')}/landing/flights/")
+# aws / google_cloud_platform connection for s3:// or gs://
+LANDING_CONN_ID = os.environ.get("MLOPS_LANDING_CONN_ID")
+POKE_SECONDS = float(os.environ.get("MLOPS_LANDING_POKE_SECONDS", "30"))  # SQS instead: see NewDataTrigger
 LABEL = "late"
-POSITIVE_LABEL = 1  # binary labels: the class precision/recall/F1/ROC AUC are about; None for multiclass/regression
+POSITIVE_LABEL = 1  # binary: the class precision/recall/F1/ROC AUC are about; None: multiclass/regression
 FEATURES = ["carrier", "origin", "dest", "hour", "distance", "month", "day_of_week",
             "temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib"]
 CATEGORICAL = ["carrier", "origin", "dest"]
@@ -33,27 +37,27 @@ THRESHOLDS = {"roc_auc": 0.65}  # absolute gates by scikit-learn scorer name or 
 COMPARE_METRIC = None  # None: roc_auc (binary), log_loss (multiclass), rmse (regression)
 PROMOTE_IF = "better"  # or "significantly_better"
 MIN_IMPROVEMENT = 0.0
-ON_DATA_GATE_FAIL, ON_MODEL_GATE_FAIL = "fail", "warn"  # "fail" | "skip" | "warn" (warn registers, unpromoted)
-SLICE_COLUMN, CLUSTER_COLUMN = "carrier", None  # cluster: e.g. a date column; the interval then resamples days
+ON_DATA_GATE_FAIL, ON_MODEL_GATE_FAIL = "fail", "warn"  # "fail" | "skip" | "warn": warn registers unpromoted
+SLICE_COLUMN, CLUSTER_COLUMN = "carrier", None  # cluster: e.g. a date column (the interval resamples days)
 ALERT_CHANNELS = [{"type": "log"}]
 SELECT = (f"SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date, {', '.join(FEATURES)}, "
           f"CASE WHEN arr_delay > 15 THEN 1 ELSE 0 END AS {LABEL} FROM flights")
+# one window's labelled rows: the plan task fills {start} and {end} (ISO dates) for train and eval
+WINDOW_SQL = (SELECT + " WHERE arr_delay IS NOT NULL AND sched_dep_at >= '{start}' AND sched_dep_at < '{end}'"
+              " ORDER BY id")
 EXPECTATIONS = [
     {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1000}},
     {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "carrier"}},
-    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "min_value": 1, "max_value": 5000}},
+    {"type": "expect_column_values_to_be_between",
+     "kwargs": {"column": "distance", "min_value": 1, "max_value": 5000}},
     {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": LABEL, "value_set": [0, 1]}},
 ]
 NEW_DATA = Asset(name=f"{MODEL_NAME}_landing", uri=LANDING_URI, watchers=[
-    AssetWatcher(name=f"{MODEL_NAME}_landing_watch", trigger=NewDataTrigger(uri=LANDING_URI, pattern="*.parquet",
-                                                                           conn_id=LANDING_CONN_ID, poke_interval=POKE_SECONDS))])
+    AssetWatcher(name=f"{MODEL_NAME}_landing_watch",
+                 trigger=NewDataTrigger(uri=LANDING_URI, pattern="*.parquet", conn_id=LANDING_CONN_ID,
+                                        poke_interval=POKE_SECONDS))])
 RETRAIN_REQUESTED = Asset(f"x-mlops://{MODEL_NAME}/retrain-requested")
 # ---------------------------------------------------------------------------------
-
-
-def window_sql(start: str, end: str) -> str:
-    return f"{SELECT} WHERE arr_delay IS NOT NULL AND sched_dep_at >= '{start}' AND sched_dep_at < '{end}' ORDER BY id"
-
 
 with DAG(
     dag_id=DAG_ID,
@@ -65,30 +69,27 @@ with DAG(
     render_template_as_native_obj=True,
     params={
         "model_params": Param(MODEL_PARAMS, type="object", description=f"Parameters of {ESTIMATOR}"),
-        "thresholds": Param(THRESHOLDS, type="object", description="Absolute gates by scikit-learn scorer name"),
-        "compare_metric": Param(COMPARE_METRIC, type=["null", "string"], description="Metric compared with the champion"),
-        "promote_if": Param(PROMOTE_IF, enum=["better", "significantly_better"], description="What beating the champion means"),
-        "min_improvement": Param(MIN_IMPROVEMENT, type="number", minimum=0, description="Margin over the champion"),
-        "positive_label": Param(POSITIVE_LABEL, type=["null", "string", "integer", "boolean"], description="Positive class of a binary label"),
+        "thresholds": Param(THRESHOLDS, type="object",
+                            description="Absolute gates by scikit-learn scorer name"),
+        "compare_metric": Param(COMPARE_METRIC, type=["null", "string"],
+                                description="Metric compared with the champion"),
+        "promote_if": Param(PROMOTE_IF, enum=["better", "significantly_better"],
+                            description="What beating the champion means"),
+        "min_improvement": Param(MIN_IMPROVEMENT, type="number", minimum=0,
+                                 description="Margin over the champion"),
+        "positive_label": Param(POSITIVE_LABEL, type=["null", "string", "integer", "boolean"],
+                                description="Positive class of a binary label"),
         "seed": Param(42, type="integer", minimum=0, description="Random seed of the estimator"),
     },
-    tags=["mlops", "retraining", "event-driven", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
+    tags=["mlops", "retraining", "event-driven",
+          check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:
-
-    @task(task_id="plan")
-    def plan(triggering_asset_events=None):
-        from mlops_provider.chains import plan_event_retrain
-
-        p = plan_event_retrain(triggering_asset_events, artifact_root=None, landing_prefix=LANDING_URI,
-                               train_months=TRAIN_MONTHS)
-        p["train_sql"] = window_sql(*p["train_window"])
-        p["eval_sql"] = window_sql(*p["eval_window"]) if p["eval_window"] else None
-        return p
-
-    planned = plan()
+    plan = PlanEventRetrainOperator(task_id="plan", landing_uri=LANDING_URI, train_months=TRAIN_MONTHS,
+                                    window_sql=WINDOW_SQL)
     tasks = retrain_chain(
         model_name=MODEL_NAME, conn_id=CONN_ID, label=LABEL, features=FEATURES, categorical=CATEGORICAL,
-        estimator=ESTIMATOR, expectations=EXPECTATIONS, train_sql="{{ ti.xcom_pull(task_ids='plan')['train_sql'] }}",
+        estimator=ESTIMATOR, expectations=EXPECTATIONS,
+        train_sql="{{ ti.xcom_pull(task_ids='plan')['train_sql'] }}",
         eval_sql="{{ ti.xcom_pull(task_ids='plan')['eval_sql'] }}",
         eval_source_uri="{{ ti.xcom_pull(task_ids='plan')['eval_uri'] }}", slice_column=SLICE_COLUMN,
         cluster_column=CLUSTER_COLUMN,
@@ -96,4 +97,4 @@ with DAG(
         promote_if="{{ params.promote_if }}", on_data_gate_fail=ON_DATA_GATE_FAIL,
         on_model_gate_fail=ON_MODEL_GATE_FAIL, alert_channels=ALERT_CHANNELS,
     )
-    planned >> [tasks["extract_train"], tasks["extract_eval"]]
+    plan >> [tasks["extract_train"], tasks["extract_eval"]]

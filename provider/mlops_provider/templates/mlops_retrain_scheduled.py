@@ -17,26 +17,28 @@ from mlops_provider.macros import MACROS
 
 # ------------------------------------------------------------------ configuration
 MODEL_NAME = "flights_delay"  # registry name: datasets, tags and asset URIs derive from it
-DAG_ID = "mlops_retrain_scheduled"  # unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+# unique in your DAG folder (`mlops templates copy` derives it from MODEL_NAME)
+DAG_ID = "mlops_retrain_scheduled"
 CONN_ID = "mlops_warehouse"  # any DB-API connection: postgres, mysql, sqlite, redshift, snowflake...
 LABEL = "late"
-POSITIVE_LABEL = 1  # binary labels: the class precision/recall/F1/ROC AUC are about; None for multiclass/regression
+POSITIVE_LABEL = 1  # binary: the class precision/recall/F1/ROC AUC are about; None: multiclass/regression
 FEATURES = ["carrier", "origin", "dest", "hour", "distance", "month", "day_of_week",
             "temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib"]
 CATEGORICAL = ["carrier", "origin", "dest"]
 ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"
 MODEL_PARAMS = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31}
 TRAIN_MONTHS = 3
-THRESHOLDS = {"roc_auc": 0.65}  # absolute gates by scikit-learn scorer name or alias (f1_macro, log_loss, rmse...)
-COMPARE_METRIC = None  # challenger vs champion; None: roc_auc (binary), log_loss (multiclass), rmse (regression)
-PROMOTE_IF = "better"  # or "significantly_better": the improvement's 95% interval must lie above MIN_IMPROVEMENT
+# absolute gates by scikit-learn scorer name or alias (f1_macro, log_loss, rmse...)
+THRESHOLDS = {"roc_auc": 0.65}
+COMPARE_METRIC = None  # vs the champion; None: roc_auc (binary), log_loss (multiclass), rmse (regression)
+PROMOTE_IF = "better"  # or "significantly_better": the gain's 95% interval must lie above MIN_IMPROVEMENT
 MIN_IMPROVEMENT = 0.0  # the challenger must beat the champion by more than this (ties never promote)
 ON_DATA_GATE_FAIL = "fail"  # "fail" | "skip" | "warn" when a data-quality expectation fails
 ON_MODEL_GATE_FAIL = "warn"  # "fail" | "skip" | "warn": warn registers the challenger unpromoted
 SLICE_COLUMN = "carrier"  # per-slice metrics in the evaluation report
 CLUSTER_COLUMN = "dep_date"  # rows correlated within a value (one day's flights): the interval resamples days
-ALERT_CHANNELS = [{"type": "log"}]  # + {"type": "email", "to": [...]}, {"type": "slack", "conn_id": ...}, sns, webhook
-REQUIRE_APPROVAL = False  # True: a person approves each promotion in the UI (human-in-the-loop), seeing the verdict
+ALERT_CHANNELS = [{"type": "log"}]  # + {"type": "email", "to": [...]}, {"type": "slack", ...}, sns, webhook
+REQUIRE_APPROVAL = False  # True: a person approves each promotion (human-in-the-loop UI), seeing the verdict
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")  # monthly, for the month just ended
 START_DATE = dt.datetime(2013, 4, 1, tzinfo=dt.timezone.utc)
 SELECT = (f"SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date, {', '.join(FEATURES)}, "
@@ -45,13 +47,16 @@ TRAIN_SQL = SELECT + """ WHERE arr_delay IS NOT NULL
   AND sched_dep_at >= '{{ months_before(data_interval_start, params.train_months) }}'
   AND sched_dep_at < '{{ data_interval_start | ds }}' ORDER BY id"""
 EVAL_SQL = SELECT + """ WHERE arr_delay IS NOT NULL
-  AND sched_dep_at >= '{{ data_interval_start | ds }}' AND sched_dep_at < '{{ data_interval_end | ds }}' ORDER BY id"""
+  AND sched_dep_at >= '{{ data_interval_start | ds }}'
+  AND sched_dep_at < '{{ data_interval_end | ds }}' ORDER BY id"""
 EXPECTATIONS = [
     {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1000}},
     {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "carrier"}},
     {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "distance"}},
-    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "min_value": 1, "max_value": 5000}},
-    {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "origin", "value_set": ["EWR", "JFK", "LGA"]}},
+    {"type": "expect_column_values_to_be_between",
+     "kwargs": {"column": "distance", "min_value": 1, "max_value": 5000}},
+    {"type": "expect_column_values_to_be_in_set",
+     "kwargs": {"column": "origin", "value_set": ["EWR", "JFK", "LGA"]}},
     {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": LABEL, "value_set": [0, 1]}},
 ]
 # ---------------------------------------------------------------------------------
@@ -67,13 +72,19 @@ with DAG(
     user_defined_macros=MACROS,
     default_args={"retries": 0, "execution_timeout": dt.timedelta(hours=2)},
     params={
-        "train_months": Param(TRAIN_MONTHS, type="integer", minimum=1, maximum=24, description="Months of history to train on"),
+        "train_months": Param(TRAIN_MONTHS, type="integer", minimum=1, maximum=24,
+                              description="Months of history to train on"),
         "model_params": Param(MODEL_PARAMS, type="object", description=f"Parameters of {ESTIMATOR}"),
-        "thresholds": Param(THRESHOLDS, type="object", description='Absolute gates by scikit-learn scorer name, e.g. {"roc_auc": 0.7}'),
-        "compare_metric": Param(COMPARE_METRIC, type=["null", "string"], description="Metric compared with the champion (empty: the task's default)"),
-        "promote_if": Param(PROMOTE_IF, enum=["better", "significantly_better"], description="What beating the champion means"),
-        "min_improvement": Param(MIN_IMPROVEMENT, type="number", minimum=0, description="Margin over the champion"),
-        "positive_label": Param(POSITIVE_LABEL, type=["null", "string", "integer", "boolean"], description="Positive class of a binary label"),
+        "thresholds": Param(THRESHOLDS, type="object",
+                            description='Absolute gates by scikit-learn scorer name, e.g. {"roc_auc": 0.7}'),
+        "compare_metric": Param(COMPARE_METRIC, type=["null", "string"],
+                                description="Metric compared with the champion (empty: the task's default)"),
+        "promote_if": Param(PROMOTE_IF, enum=["better", "significantly_better"],
+                            description="What beating the champion means"),
+        "min_improvement": Param(MIN_IMPROVEMENT, type="number", minimum=0,
+                                 description="Margin over the champion"),
+        "positive_label": Param(POSITIVE_LABEL, type=["null", "string", "integer", "boolean"],
+                                description="Positive class of a binary label"),
         "seed": Param(42, type="integer", minimum=0, description="Random seed of the estimator"),
     },
     tags=["mlops", "retraining", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
@@ -81,7 +92,7 @@ with DAG(
     retrain_chain(model_name=MODEL_NAME, conn_id=CONN_ID, train_sql=TRAIN_SQL, eval_sql=EVAL_SQL, label=LABEL,
                   features=FEATURES, categorical=CATEGORICAL, estimator=ESTIMATOR, expectations=EXPECTATIONS,
                   positive_label="{{ params.positive_label }}", compare_metric="{{ params.compare_metric }}",
-                  promote_if="{{ params.promote_if }}", bootstrap="promote", on_data_gate_fail=ON_DATA_GATE_FAIL,
-                  on_model_gate_fail=ON_MODEL_GATE_FAIL, slice_column=SLICE_COLUMN, cluster_column=CLUSTER_COLUMN,
-                  alert_channels=ALERT_CHANNELS,
-                  require_approval=REQUIRE_APPROVAL)
+                  promote_if="{{ params.promote_if }}", bootstrap="promote",
+                  on_data_gate_fail=ON_DATA_GATE_FAIL, on_model_gate_fail=ON_MODEL_GATE_FAIL,
+                  slice_column=SLICE_COLUMN, cluster_column=CLUSTER_COLUMN,
+                  alert_channels=ALERT_CHANNELS, require_approval=REQUIRE_APPROVAL)
