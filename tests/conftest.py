@@ -22,6 +22,7 @@ os.environ.update(
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "MLOPS_ARTIFACT_ROOT": f"file://{_SESSION_DIR / 'artifacts'}",
+        "MLOPS_COMPILED_CACHE": str(_SESSION_DIR / "compiled-cache"),
     }
 )
 os.environ.pop("MLOPS_ARTIFACT_CONN_ID", None)

@@ -95,6 +95,7 @@ class ScoringResult:
     rows_per_second: float
     columns: list[str]
     output_sha256: str
+    engine: dict[str, Any] | None = None  # core.compiled.Engine: scikit-learn or compiled, and why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,6 +176,10 @@ def _sklearn_only(model: Any) -> bool:
 def _plan_workers(model: Any) -> tuple[int, Callable[[], Any]]:
     """(number of predict workers, factory of the per-worker OpenMP limit context)."""
     budget = _cpu_budget()
+    if hasattr(model, "thread_budget"):  # a compiled model: one predictor per worker thread
+        workers = min(budget, _MAX_WORKERS)
+        per_worker = max(1, budget // workers)
+        return workers, lambda: model.thread_budget(per_worker)
     workers = min(budget, _MAX_WORKERS) if _sklearn_only(model) else 1
     if workers > 1:
         try:
@@ -224,6 +229,17 @@ def _open_input(store: ArtifactStore, input_uri: str, spec: FeatureSpec, passthr
         fh.close()
         raise
     return key, pf, fh, outputs, total
+
+
+def _sample(pf, spec: FeatureSpec, where: str):
+    """The first :data:`~mlops_provider.core.compiled.CHECK_ROWS` rows' features, prepared (the
+    sample a compiled model is checked on)."""
+    from mlops_provider.core.compiled import CHECK_ROWS
+
+    batch = next(pf.iter_batches(batch_size=CHECK_ROWS, columns=spec.features), None)
+    if batch is None:
+        raise EmptyDatasetError(f"{where} has 0 rows; nothing to score.")
+    return prepare_frame(batch.to_pandas(), spec, where)
 
 
 class _Pipeline:
@@ -414,22 +430,47 @@ def batch_score(
     batch_size: int = 131_072,
     progress: Callable[[int, int, float], None] | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    compiled: str = "auto",
 ) -> ScoringResult:
     """Score ``input_uri`` with ``model`` into ``<output_key>/predictions.parquet`` (atomically),
-    then write ``<output_key>/manifest.json`` (see the module docstring)."""
+    then write ``<output_key>/manifest.json`` (see the module docstring).
+
+    ``compiled`` (``"auto"``, ``"off"``, ``"require"``): whether a tree ensemble's trees are scored
+    as compiled code, checked first against scikit-learn on a sample of this input (see
+    :mod:`mlops_provider.core.compiled`); the result's ``engine`` says which scored and why."""
+    from mlops_provider.core import compiled as compiled_mod
+
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise InvalidInputError(
             f"The 'batch_size' parameter must be an int >= 1. Got {batch_size!r} instead."
+        )
+    if compiled not in compiled_mod.MODES:
+        raise InvalidInputError(
+            f"The 'compiled' parameter must be one of {list(compiled_mod.MODES)}. Got {compiled!r} instead."
         )
     progress = progress or _progress_logger()
     key, pf, fh, outputs, total = _open_input(store, input_uri, spec, passthrough)
     passthrough = list(passthrough)
     out_key = f"{output_key.strip('/')}/{PREDICTIONS_FILE}"
+    try:
+        scorer, engine = compiled_mod.prepare(
+            model,
+            spec,
+            mode=compiled,
+            model_sha256=model_sha256,
+            sample=_sample(pf, spec, f"The scoring input {store.uri(key)}") if compiled != "off" else None,
+            rows=total,
+            store=store,
+            threads=_cpu_budget(),
+        )
+    except BaseException:
+        fh.close()
+        raise
     pipeline = _Pipeline(
         store,
         key,
         pf,
-        model,
+        scorer,
         spec,
         passthrough=passthrough,
         outputs=outputs,
@@ -455,6 +496,9 @@ def batch_score(
         columns=passthrough + outputs["columns"],
         output_sha256=sink.sha256,
     )
+    if isinstance(scorer, compiled_mod.CompiledModel):
+        engine.tie_rows = scorer.tie_rows
+    result.engine = engine.to_dict()
     manifest = result.to_dict()
     manifest["class_columns"] = outputs["class_columns"] or None
     manifest["score_class"] = outputs["score_class"]

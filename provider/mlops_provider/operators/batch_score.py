@@ -73,8 +73,12 @@ class BatchScoreOperator(MlopsBaseOperator):
     :param trusted_types: extra types the model file may hold.
     :param window: the data window scored (e.g. ``["2013-08-01", "2013-09-01"]``), recorded in the
         predictions' manifest so a later run can re-score it (templated).
-    :return: rows, input and output URIs, output sha256, model version and sha256, rows/s (and
-        ``map_index`` when mapped).
+    :param compiled: ``"auto"`` (default), ``"off"`` or ``"require"``: score a tree ensembles' trees
+        as compiled code (the ``compiled`` extra), checked against scikit-learn on a sample of the
+        input first; ``auto`` falls back to scikit-learn with a log line saying why, ``require`` fails
+        instead (see :mod:`mlops_provider.core.compiled`; templated).
+    :return: rows, input and output URIs, output sha256, model version and sha256, rows/s, the
+        ``engine`` that scored (and ``map_index`` when mapped).
     """
 
     template_fields: Sequence[str] = (
@@ -83,6 +87,7 @@ class BatchScoreOperator(MlopsBaseOperator):
         "model_ref",
         "output_key",
         "window",
+        "compiled",
         "artifact_root",
     )
     ui_color = "#e6e3f6"
@@ -99,6 +104,7 @@ class BatchScoreOperator(MlopsBaseOperator):
         batch_size: int = 131_072,
         trusted_types: list[str] | None = None,
         window: Any = None,
+        compiled: str = "auto",
         artifact_root: str | None = None,
         **kwargs: Any,
     ):
@@ -111,6 +117,7 @@ class BatchScoreOperator(MlopsBaseOperator):
         self.batch_size = batch_size
         self.trusted_types = trusted_types
         self.window = window
+        self.compiled = compiled
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.steps.score import ScoreParams, score_batch
@@ -125,6 +132,7 @@ class BatchScoreOperator(MlopsBaseOperator):
             batch_size=self.batch_size,
             trusted_types=self.trusted_types,
             window=self.window,
+            compiled=self.compiled,
         )
         dataset = self.as_uri(self.dataset, "dataset")
         store = self.store()

@@ -20,9 +20,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from mlops_provider.core.compiled import MODES as COMPILED_MODES
 from mlops_provider.core.errors import IntegrityError, InvalidInputError, InvalidParameterError
 from mlops_provider.core.names import CHAMPION, NAME_RULE, check_version, parse_ref
-from mlops_provider.core.params import Constraint, Interval, Key, Name, NonEmptyStr, Params, dataset_uri
+from mlops_provider.core.params import (
+    Constraint,
+    Interval,
+    Key,
+    Name,
+    NonEmptyStr,
+    Options,
+    Params,
+    dataset_uri,
+)
 from mlops_provider.core.partitions import MAX_PARTITIONS, SUCCESS
 from mlops_provider.core.steps.run import RunInfo
 from mlops_provider.core.storage import ArtifactStore
@@ -134,7 +144,8 @@ class ScoreParams(Params):
     :param output_key: the output folder (default ``predictions/<model>/<dag_id>/<run_id>``; for a
     mapped run ``runs/<dag_id>/<run_id>/<task_id>``, with ``part-<map_index>`` appended).
     :param batch_size: rows per batch. :param trusted_types: extra types the model file may hold.
-    :param window: the data window scored, recorded in the manifest."""
+    :param window: the data window scored, recorded in the manifest. :param compiled: ``"auto"``,
+    ``"off"`` or ``"require"``: score a tree ensemble compiled (:mod:`mlops_provider.core.compiled`)."""
 
     _step: ClassVar[str] = "score_batch"
     _parameter_constraints: ClassVar = {
@@ -142,6 +153,7 @@ class ScoreParams(Params):
         "model_ref": [ModelRef()],
         "output_key": [Key()],
         "batch_size": [Interval(int, 1, None)],
+        "compiled": [Options(COMPILED_MODES)],
     }
 
     model_name: str
@@ -151,6 +163,7 @@ class ScoreParams(Params):
     batch_size: int = 131_072
     trusted_types: list[str] | None = None
     window: Any = None
+    compiled: str = "auto"
 
     def validate(self, caller: str) -> None:
         super().validate(caller)
@@ -256,9 +269,14 @@ def score_batch(
         batch_size=params.batch_size,
         progress=progress,
         extra_manifest=extra,
+        compiled=params.compiled,
     )
     log.info(
-        "Wrote %d predictions to %s (%.0f rows/s)", result.rows, result.output_uri, result.rows_per_second
+        "Wrote %d predictions to %s (%.0f rows/s, %s)",
+        result.rows,
+        result.output_uri,
+        result.rows_per_second,
+        "compiled" if (result.engine or {}).get("engine") == "tl2cgen" else "scikit-learn",
     )
     return ScoreResult(result, mv, int(run.map_index) if _mapped(run) else None)
 
