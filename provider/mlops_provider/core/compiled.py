@@ -374,23 +374,21 @@ class CompiledModel:
                 f"{est.n_features_in_} / {expected_out}"
             )
 
-    def _predictor(self) -> Any:
+    def _predictor(self, threads: int | None = None) -> Any:
+        """The calling thread's predictor (created with ``threads``, default :attr:`threads`)."""
         pr = getattr(self._local, "predictor", None)
         if pr is None:
             import tl2cgen
 
-            pr = self._local.predictor = tl2cgen.Predictor(self.library, nthread=self.threads)
+            n = max(1, int(threads or self.threads))
+            pr = self._local.predictor = tl2cgen.Predictor(self.library, nthread=n)
         return pr
 
     @contextlib.contextmanager
     def thread_budget(self, threads: int):
         """Within this block, the calling thread predicts with its own predictor of ``threads`` threads."""
         self._local.predictor = None
-        saved, self.threads = self.threads, max(1, int(threads))
-        try:
-            self._predictor()
-        finally:
-            self.threads = saved
+        self._predictor(threads)
         try:
             yield self
         finally:
