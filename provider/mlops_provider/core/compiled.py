@@ -52,6 +52,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_provider.core import compiled_boosters as boosters
 from mlops_provider.core.errors import MlopsError
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ _CHUNK_ROWS = 65_536
 _HGB = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
 _FOREST = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
 _GB = ("GradientBoostingClassifier", "GradientBoostingRegressor")
+_BOOSTERS = boosters.LGB + boosters.XGB
 _HGB_REG_LOSSES = ("squared_error", "absolute_error", "quantile", "poisson", "gamma")
 
 
@@ -113,6 +115,8 @@ def _family(estimator: Any) -> str | None:
 
         if getattr(sklearn.ensemble, name, None) is cls:  # the class itself, not a subclass
             return name
+    if cls.__module__.startswith(("lightgbm.", "xgboost.")):
+        return boosters.family(estimator)
     return None
 
 
@@ -133,8 +137,10 @@ def unsupported_reason(estimator: Any) -> str | None:
     if fam is None:
         return (
             f"{type(estimator).__name__} is not a supported tree ensemble (HistGradientBoosting, "
-            "RandomForest, ExtraTrees, GradientBoosting)"
+            "RandomForest, ExtraTrees, GradientBoosting, LightGBM, XGBoost)"
         )
+    if fam in _BOOSTERS:
+        return boosters.unsupported_reason(estimator)
     if fam in _HGB:
         if not hasattr(estimator, "_predictors"):
             return f"{fam} is not fitted"
@@ -168,6 +174,8 @@ def unsupported_reason(estimator: Any) -> str | None:
 def node_count(estimator: Any) -> int:
     """Nodes over every tree of a supported ensemble."""
     fam = _family(estimator)
+    if fam in _BOOSTERS:
+        return boosters.node_count(estimator)
     if fam in _HGB:
         return int(sum(len(p.nodes) for it in estimator._predictors for p in it))
     trees = estimator.estimators_
@@ -281,23 +289,19 @@ def _sweep(folder: Path, older_than: float = 86_400.0) -> None:
 
 
 def _build(estimator: Any, folder: Path, key: str, lib: Path, meta_path: Path, meta: dict[str, Any]) -> None:
-    import tl2cgen
     import treelite
 
-    tl_model = treelite.sklearn.import_model(estimator)
+    if _family(estimator) in _BOOSTERS:
+        tl_model = boosters.import_model(estimator)
+    else:
+        tl_model = treelite.sklearn.import_model(estimator)
     # about one translation unit per 25 trees: gcc's time grows faster than linearly with a unit's size
     units = max(2, min(64, tl_model.num_tree // 25))
     _sweep(folder)
     tmp_lib = folder / f".tmp-{os.urandom(6).hex()}-{key}.so"
     tmp_meta = folder / f".tmp-{os.urandom(6).hex()}-{key}.json"
     try:
-        tl2cgen.export_lib(
-            tl_model,
-            toolchain="gcc",
-            libpath=str(tmp_lib),
-            params={"parallel_comp": units},
-            nthread=os.cpu_count() or 1,
-        )
+        boosters.export_lib(tl_model, str(tmp_lib), units=units, nthread=os.cpu_count() or 1)
         tmp_meta.write_text(json.dumps({**meta, "lib_sha256": _sha256_file(tmp_lib)}, sort_keys=True))
         # a new inode each time: a process that loaded the previous file keeps its mapping intact
         os.replace(tmp_lib, lib)
@@ -347,9 +351,12 @@ class CompiledModel:
         self.threads = max(1, int(threads))
         self.classes_ = getattr(est, "classes_", None)
         self.is_classifier = self.classes_ is not None
-        self.float32 = self.family not in _HGB  # tree_-based estimators compare float32(x)
-        self.margin = self.family not in _FOREST  # forests: averaged leaf values are the output
-        self.loss = getattr(est, "_loss", None) if self.family not in _FOREST else None
+        self.float32 = self.family in _FOREST + _GB  # tree_-based estimators compare float32(x)
+        self.booster = self.family in _BOOSTERS
+        # the library's output: raw margins, except forests' averaged leaf values and XGBoost's link
+        self.margin = boosters.margin_output(est) if self.booster else self.family not in _FOREST
+        self.loss = getattr(est, "_loss", None) if self.family in _HGB + _GB else None
+        self.lgb_categorical = boosters.categorical_columns(est) if self.booster else []
         self.known_categories: dict[int, Any] = {}
         pre = getattr(est, "_preprocessor", None)
         if self.family in _HGB and pre is not None:
@@ -360,14 +367,14 @@ class CompiledModel:
             }
         self._local = threading.local()
         self._ties = 0
-        self._ties_lock = threading.Lock()
+        self._ties_lock = threading.Lock()  # also serialises the (rare) re-scoring by the model
         self._check_shape(self._predictor())
 
     def _check_shape(self, pr: Any) -> None:
         est = self.estimator
         n_out = int(pr.num_class[0]) if len(pr.num_class) else 1
         k = len(self.classes_) if self.is_classifier else 1
-        expected_out = 1 if (k == 2 and self.margin) else k
+        expected_out = 1 if (k == 2 and self.family not in _FOREST) else k
         if pr.num_feature != est.n_features_in_ or pr.num_target != 1 or n_out != expected_out:
             raise _NotCompiled(
                 f"the compiled library has {pr.num_feature} features / {n_out} outputs, the model "
@@ -412,12 +419,17 @@ class CompiledModel:
         import tl2cgen
 
         pr = self._predictor()
+        est = self.estimator
         n = Xt.shape[0]
         out = None
         for s in range(0, max(n, 1), _CHUNK_ROWS):
             xb = Xt[s : s + _CHUNK_ROWS]
             if self.float32:
                 xb = xb.astype(np.float32).astype(np.float64)
+            elif self.lgb_categorical:
+                xb = boosters.fix_categories(
+                    est, np.array(xb, dtype=np.float64, copy=True), self.lgb_categorical
+                )
             elif self.known_categories:
                 # scikit-learn treats unseen, negative and non-integer categories as missing
                 xb = np.array(xb, dtype=np.float64, copy=True)
@@ -434,6 +446,8 @@ class CompiledModel:
     def _proba(self, raw: Any) -> Any:
         import numpy as np
 
+        if self.booster:
+            return boosters.proba(self.estimator, raw)
         if not self.margin:
             return raw  # forests: the mean of the trees' class fractions
         arg = np.ascontiguousarray(raw[:, 0] if raw.shape[1] == 1 else raw)
@@ -454,8 +468,8 @@ class CompiledModel:
         if near.any():  # a label could differ: these rows get scikit-learn's exact probabilities
             idx = np.flatnonzero(near)
             rows = X.iloc[idx] if hasattr(X, "iloc") else X[idx]
-            proba[idx] = self.model.predict_proba(rows)
             with self._ties_lock:
+                proba[idx] = self.model.predict_proba(rows)
                 self._ties += len(idx)
         return proba
 
@@ -465,7 +479,10 @@ class CompiledModel:
         if self.is_classifier:
             proba = self.predict_proba(X)
             return np.asarray(self.classes_)[proba.argmax(axis=1)]
-        raw = self._raw(self._transform(X))[:, 0]
+        raw = self._raw(self._transform(X))
+        if self.booster:
+            return boosters.values(self.estimator, raw)
+        raw = raw[:, 0]
         if self.family in _HGB and self.loss is not None:
             return self.loss.link.inverse(np.ascontiguousarray(raw))
         return raw

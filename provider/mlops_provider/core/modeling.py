@@ -126,7 +126,8 @@ def make_estimator(
         params["random_state"] = int(seed)
     est.set_params(**params)
     validate = getattr(est, "_validate_params", None)
-    if validate is not None:
+    # LightGBM's and XGBoost's wrappers inherit _validate_params but declare no constraints
+    if validate is not None and hasattr(est, "_parameter_constraints"):
         try:
             validate()
         except (ValueError, TypeError) as err:

@@ -69,6 +69,8 @@ TRUSTED_TYPES = frozenset(
         "sklearn.gaussian_process.kernels.RationalQuadratic",
         "sklearn.gaussian_process.kernels.Sum",
         "sklearn.gaussian_process.kernels.WhiteKernel",
+        # a plain container (LightGBM's wrapper keeps its evaluation results in one)
+        "collections.OrderedDict",
         "lightgbm.sklearn.LGBMClassifier",
         "lightgbm.sklearn.LGBMRegressor",
         "lightgbm.basic.Booster",
