@@ -297,6 +297,16 @@ def test_auto_leaves_small_inputs_and_large_ensembles_to_scikit_learn(store, cac
     assert result.engine["engine"] == "scikit-learn" and "nodes, more than" in result.engine["reason"]
 
 
+def test_auto_leaves_forests_to_scikit_learn(store, cache, frames, monkeypatch):
+    train, frame = frames
+    model, res = _train(train, "rf", "binary")
+    monkeypatch.setattr(compiled, "AUTO_MIN_ROWS", 0)
+    result, _ = _score(store, model, res.spec, frame, "auto", "a")
+    assert result.engine["engine"] == "scikit-learn"
+    assert "RandomForestClassifier: forests score no faster compiled" in result.engine["reason"]
+    assert not cache.exists()
+
+
 def test_off_never_compiles(store, cache, frames, hgb, monkeypatch):
     model, res = hgb
     _, frame = frames

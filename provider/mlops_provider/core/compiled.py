@@ -4,10 +4,11 @@ compiled by Treelite + TL2cgen (the ``compiled`` extra, and a C compiler on the 
 :func:`prepare` decides, once per scoring run, whether a model is scored compiled:
 
 * ``mode="off"``: never. ``"require"``: always, or the run fails with :class:`CompiledScoringError`.
-  ``"auto"`` (the default): when the extra is installed, the model is supported, the input has at
-  least :data:`AUTO_MIN_ROWS` rows (or its library is already compiled) and the ensemble has at
-  most :data:`AUTO_MAX_NODES` nodes (a large forest compiles for minutes into code slower than
-  scikit-learn's); otherwise scikit-learn scores, with a log line saying why.
+  ``"auto"`` (the default): when the extra is installed, the model is a supported boosted ensemble
+  (not a forest: RandomForest/ExtraTrees compile for minutes into code no faster than
+  scikit-learn's), the input has at least :data:`AUTO_MIN_ROWS` rows (or its library is already
+  compiled) and the ensemble has at most :data:`AUTO_MAX_NODES` nodes; otherwise scikit-learn
+  scores, with a log line saying why.
 * Supported: a fitted ``HistGradientBoosting{Classifier,Regressor}`` (missing values, native
   categorical features), ``RandomForest*`` / ``ExtraTrees*`` (single output) and
   ``GradientBoosting*`` (default or ``"zero"`` init), alone or as the last step of a ``Pipeline``.
@@ -630,6 +631,11 @@ def prepare(
 
 def _auto_worthwhile(engine: Engine, model_sha256: str, rows: int, store: Any) -> None:
     """Raise :class:`_NotCompiled` when ``auto`` should leave this run to scikit-learn."""
+    if engine.estimator in _FOREST:
+        raise _NotCompiled(
+            f"{engine.estimator}: forests score no faster compiled (measured 0.36-0.73x scikit-learn's "
+            "speed, after minutes of compiling); use compiled='require' to compile it anyway"
+        )
     if engine.nodes > AUTO_MAX_NODES:
         raise _NotCompiled(
             f"{engine.estimator} has {engine.nodes} nodes, more than compiled='auto' compiles "
