@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlops_provider.core import compiled, datasets, modeling, scoring
-from mlops_provider.core.errors import InvalidParameterError
+from mlops_provider.core.errors import InvalidInputError, InvalidParameterError, ModelExecutionError
 from mlops_provider.core.serialization import dump_model
 from mlops_provider.core.storage import ArtifactStore
 from mlops_provider.examples.nycflights import CATEGORICAL, FEATURES
@@ -202,20 +202,33 @@ def test_native_categorical_splits_with_unseen_negative_and_missing_categories(c
         np.testing.assert_allclose(cm.predict(X2), est.predict(X2), rtol=1e-9, atol=1e-9)
 
 
-def test_rows_at_a_tie_get_scikit_learns_labels(cache):
-    """Two fully grown trees vote 1-1 on many rows (probability exactly 0.5): those rows are
-    re-scored by scikit-learn, so labels equal its own."""
+@pytest.mark.parametrize("trees", [2, 6])
+def test_rows_at_a_tie_get_scikit_learns_labels(cache, trees):
+    """Fully grown trees vote 1-1 (or 3-3, sums of sixths that may differ in the last bit) on many
+    rows: those rows are re-scored by scikit-learn, so every label is its own."""
     from sklearn.ensemble import RandomForestClassifier
 
+    from mlops_provider.core.modeling import FeatureSpec, predict
+
     X, y = _bare_data("multiclass", 0.0)
-    est = RandomForestClassifier(n_estimators=2, random_state=3).fit(X, y)
+    est = RandomForestClassifier(n_estimators=trees, random_state=3).fit(X, y)
     cm = _compiled_model(est, X, cache)
     rng = np.random.default_rng(1)
     X2 = X + rng.normal(scale=X.std(axis=0) * 0.5, size=X.shape)
     proba = est.predict_proba(X2)
-    assert (np.sort(proba, axis=1)[:, -1] == np.sort(proba, axis=1)[:, -2]).any()  # there are ties
+    top = np.sort(proba, axis=1)
+    assert (np.abs(top[:, -1] - top[:, -2]) < 1e-12).sum() >= 5  # there are ties
     np.testing.assert_array_equal(cm.predict(X2), est.predict(X2))
-    assert cm.tie_rows > 0
+    assert cm.tie_rows >= 5
+    # a binary model whose positive class is the first one: our rule (P(positive) >= 0.5) holds too
+    keep = y < 2
+    binary = RandomForestClassifier(n_estimators=trees, random_state=3).fit(X[keep], y[keep])
+    spec = FeatureSpec(label="y", numeric=[], categorical=[], task="classification", positive_label=0)
+    spec.classes = [0, 1]
+    cmb = _compiled_model(binary, X, cache)
+    ref, got = predict(binary, X2, spec), predict(cmb, X2, spec)
+    assert (np.abs(ref.proba[:, 0] - 0.5) < 1e-12).sum() >= 3
+    np.testing.assert_array_equal(got.pred, ref.pred)
 
 
 # --------------------------------------------------------------------------- fall back or fail
@@ -321,7 +334,9 @@ def test_an_unknown_mode_is_refused_naming_the_parameter(store, hgb):
     with pytest.raises(InvalidParameterError, match=r"'compiled'.*'auto'.*'fast'"):
         ScoreParams("m", compiled="fast").validate("BatchScoreOperator")
     model, res = hgb
-    with pytest.raises(Exception, match=r"'compiled' parameter must be one of \['auto', 'off', 'require'\]"):
+    with pytest.raises(
+        InvalidInputError, match=r"'compiled' parameter must be one of \['auto', 'off', 'require'\]"
+    ):
         scoring.batch_score(
             store, model, res.spec, model_name="m", model_version=1, model_sha256="0" * 64,
             input_uri="x", output_key="o", compiled="fast",
@@ -370,7 +385,10 @@ def test_nothing_compiled_reaches_the_artifact_store(store, cache, frames, hgb):
     assert result.engine["engine"] == "tl2cgen"
     written = files_under(Path(store.path()))
     assert not [f for f in written if f.endswith((".so", ".c", ".h", ".o", ".lock"))], written
-    assert [p.suffix for p in cache.iterdir() if not p.name.startswith(".")]  # the library is in the cache
+    key = result.engine["cache_key"]
+    assert (cache / f"{key}.so").is_file() and (cache / f"{key}.json").is_file()  # in the cache instead
+    assert stat.S_IMODE((cache / f"{key}.so").stat().st_mode) == 0o700
+    assert stat.S_IMODE((cache / f"{key}.json").stat().st_mode) == 0o600
 
 
 def test_a_cache_inside_the_artifact_root_is_refused(store, frames, hgb, monkeypatch):
@@ -384,11 +402,95 @@ def test_a_cache_inside_the_artifact_root_is_refused(store, frames, hgb, monkeyp
     assert result.engine["engine"] == "scikit-learn" and "inside the artifact root" in result.engine["reason"]
 
 
-def test_a_cache_others_can_write_is_refused(cache):
+def test_a_cache_others_can_reach_is_refused(cache, tmp_path, monkeypatch):
     cache.mkdir(mode=0o700)
-    os.chmod(cache, 0o777)
-    with pytest.raises(compiled.CompiledScoringError, match=r"not writable by group or others.*0o777"):
-        compiled.cache_dir()
+    for mode in (0o777, 0o750):
+        os.chmod(cache, mode)
+        with pytest.raises(
+            compiled.CompiledScoringError, match=rf"no access for group or others.*{oct(mode)}"
+        ):
+            compiled.cache_dir()
     os.chmod(cache, 0o700)
     assert compiled.cache_dir() == cache.resolve()
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    # a parent others may write (and not sticky, unlike /tmp) would let them swap the cache
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    monkeypatch.setenv("MLOPS_COMPILED_CACHE", str(shared / "cache"))
+    with pytest.raises(compiled.CompiledScoringError, match="another user could use to replace it"):
+        compiled.cache_dir()
+    # a symlink to a cache inside the artifact root is the artifact root
+    root = tmp_path / "artifacts"
+    (root / "runs").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(root / "runs")
+    monkeypatch.setenv("MLOPS_COMPILED_CACHE", str(tmp_path / "link" / "cache"))
+    with pytest.raises(compiled.CompiledScoringError, match="inside the artifact root"):
+        compiled.cache_dir(ArtifactStore(f"file://{root}"))
+
+
+def test_a_library_others_could_have_written_is_rebuilt_not_loaded(cache, monkeypatch):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    X, y = _bare_data("binary", 0.0)
+    est = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, y)
+    folder, key = compiled.cache_dir(), compiled.cache_key("c" * 64)
+    lib, hit, _ = compiled.compile_library(est, folder, key)
+    assert not hit and compiled.compile_library(est, folder, key)[1]
+    os.chmod(lib, 0o775)  # e.g. a umask 0002 copy: group members could have replaced it
+    lib2, hit, _ = compiled.compile_library(est, folder, key)
+    assert not hit and stat.S_IMODE(lib2.stat().st_mode) == 0o700
+
+
+def test_auto_survives_what_breaks_the_compiled_path(
+    store, cache, frames, hgb, monkeypatch, tmp_path, caplog
+):
+    """A library that will not load, a cache that cannot be created: auto scores with scikit-learn
+    (a warning with the reason), require fails naming it."""
+    import tl2cgen
+    from tl2cgen.exception import TL2cgenError
+
+    model, res = hgb
+    _, frame = frames
+    monkeypatch.setattr(compiled, "AUTO_MIN_ROWS", 0)
+
+    def no_load(*a, **k):
+        raise TL2cgenError("failed to map segment from shared object")
+
+    with monkeypatch.context() as m:
+        m.setattr(tl2cgen, "Predictor", no_load)
+        with caplog.at_level(logging.WARNING, logger="mlops_provider.core.compiled"):
+            result, got = _score(store, model, res.spec, frame, "auto", "a")
+        assert (
+            result.engine["engine"] == "scikit-learn" and "failed to map segment" in result.engine["reason"]
+        )
+        assert any(r.levelno == logging.WARNING and "failed to map" in r.getMessage() for r in caplog.records)
+        with pytest.raises(compiled.CompiledScoringError, match="failed to map segment"):
+            _score(store, model, res.spec, frame, "require", "r")
+    X = modeling.prepare_frame(frame, res.spec)
+    np.testing.assert_array_equal(got["score"], model.predict_proba(X)[:, 1])
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("MLOPS_COMPILED_CACHE", str(tmp_path / "a-file" / "cache"))
+    result, _ = _score(store, model, res.spec, frame, "auto", "b")
+    assert result.engine["engine"] == "scikit-learn" and "cannot be created" in result.engine["reason"]
+
+
+def test_a_value_too_large_for_float32_fails_as_with_scikit_learn(store, cache, frames):
+    """GradientBoosting's trees see float32: scikit-learn refuses 1e39; so does the compiled path."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    train, frame = frames
+    model, res = _train(train, "gb", "regression")
+    bad = frame.assign(distance=frame["distance"].astype(float))
+    bad.loc[5, "distance"] = 1e39
+    for mode in ("off", "require"):
+        with pytest.raises(ModelExecutionError, match="too large for dtype"):
+            _score(store, model, res.spec, bad, mode, mode)
+    X, y = _bare_data("regression", 0.0)
+    est = GradientBoostingRegressor(n_estimators=5, random_state=0).fit(X, y)
+    cm = _compiled_model(est, X, cache)
+    X[3, 2] = 1e39
+    with pytest.raises(ValueError, match="too large for dtype"):
+        est.predict(X)
+    with pytest.raises(ValueError, match="too large for dtype"):
+        cm.predict(X)

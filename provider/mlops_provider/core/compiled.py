@@ -70,6 +70,7 @@ CHECK_ROWS = 10_000
 TOLERANCE = 1e-9
 FORMAT_VERSION = "mlops-compiled-1"  # bump when the generated code or its use changes
 _CACHE_ENV = "MLOPS_COMPILED_CACHE"
+_HEX = frozenset("0123456789abcdef")
 _CHUNK_ROWS = 65_536
 _HGB = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
 _FOREST = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
@@ -84,7 +85,11 @@ class CompiledScoringError(MlopsError):
 
 
 class _NotCompiled(Exception):
-    """Why a model is scored by scikit-learn (internal)."""
+    """Why a model is scored by scikit-learn (internal); ``expected`` reasons are logged as info."""
+
+    def __init__(self, message: str, *, expected: bool = False):
+        super().__init__(message)
+        self.expected = expected
 
 
 @dataclass
@@ -218,11 +223,29 @@ def runtime_versions() -> dict[str, str]:
         "machine": platform.machine(),
         "system": platform.system(),
         "gcc": _compiler()[1],
+        **_booster_versions(),
     }
+
+
+def _booster_versions() -> dict[str, str]:
+    """LightGBM's and XGBoost's versions where installed (their import code is theirs)."""
+    from importlib import metadata
+
+    out = {}
+    for dist in ("lightgbm", "xgboost", "xgboost-cpu"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
 
 
 def cache_key(model_sha256: str, versions: dict[str, str] | None = None) -> str:
     """The cache key of a model (its file's sha256) under the current (or given) runtime versions."""
+    if not (isinstance(model_sha256, str) and len(model_sha256) == 64 and set(model_sha256) <= _HEX):
+        raise CompiledScoringError(
+            f"The 'model_sha256' must be the 64 hex digits of the model file's sha256. Got {model_sha256!r}."
+        )
     payload = json.dumps({"model_sha256": model_sha256, **(versions or runtime_versions())}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -236,11 +259,15 @@ def cache_dir(store: Any = None, *, create: bool = True) -> Path:
     ``$XDG_CACHE_HOME/mlops-provider/compiled`` (``~/.cache/...``); created 0700 (unless ``create``
     is False: then only its path, checked not to be inside the artifact root).
 
-    :raises CompiledScoringError: if it is not a directory owned by this user, is writable by group
-        or others, or lies inside ``store``'s (local) artifact root."""
+    :raises CompiledScoringError: if it is not a directory owned by this user with no access for
+        group or others (0700), if an ancestor others may write could swap it, or if it lies inside
+        ``store``'s (local) artifact root."""
     env = os.environ.get(_CACHE_ENV, "").strip()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlops-provider" / "compiled"
-    path = Path(env).expanduser() if env else base
+    if env:
+        path = Path(env).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = Path(base) / "mlops-provider" / "compiled"
     if not path.is_absolute():
         raise CompiledScoringError(f"${_CACHE_ENV} must be an absolute path. Got {env!r} instead.")
     path = path.resolve()
@@ -253,13 +280,26 @@ def cache_dir(store: Any = None, *, create: bool = True) -> Path:
             )
     if not create:
         return path
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = path.stat()
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = path.lstat()
+    except OSError as err:
+        raise CompiledScoringError(f"The compiled-library cache {path} cannot be created: {err}") from err
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise CompiledScoringError(
-            f"The compiled-library cache {path} must be a directory owned by uid {os.getuid()} and not "
-            f"writable by group or others. Got uid {st.st_uid}, mode {oct(st.st_mode & 0o777)} instead."
+            f"The compiled-library cache {path} must be a directory owned by uid {os.getuid()} with no "
+            f"access for group or others (chmod 700). Got uid {st.st_uid}, mode {oct(st.st_mode & 0o777)} "
+            "instead."
         )
+    for parent in path.parents:  # none of them may let another user swap the cache for theirs
+        pst = parent.stat()
+        shared = pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX
+        if pst.st_uid not in (0, os.getuid()) or shared:
+            raise CompiledScoringError(
+                f"The compiled-library cache {path} lies under {parent} (uid {pst.st_uid}, mode "
+                f"{oct(pst.st_mode & 0o7777)}), which another user could use to replace it. Set "
+                f"${_CACHE_ENV} to a directory whose parents only you or root can write."
+            )
     return path
 
 
@@ -271,13 +311,24 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _private_file(path: Path) -> bool:
+    """A regular file (not a symlink) of this user that group and others cannot write."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def _cached(lib: Path, meta_path: Path, expected: dict[str, Any]) -> bool:
+    if not (_private_file(lib) and _private_file(meta_path)):
+        return False
     try:
         meta = json.loads(meta_path.read_text())
         sha = meta.pop("lib_sha256")
     except (OSError, ValueError, KeyError, AttributeError):
         return False
-    return meta == expected and lib.is_file() and _sha256_file(lib) == sha
+    return meta == expected and _sha256_file(lib) == sha
 
 
 def _sweep(folder: Path, older_than: float = 86_400.0) -> None:
@@ -289,7 +340,9 @@ def _sweep(folder: Path, older_than: float = 86_400.0) -> None:
                 p.unlink()
 
 
-def _build(estimator: Any, folder: Path, key: str, lib: Path, meta_path: Path, meta: dict[str, Any]) -> None:
+def _build(
+    estimator: Any, folder: Path, key: str, lib: Path, meta_path: Path, meta: dict[str, Any], threads: int = 1
+) -> None:
     import treelite
 
     if _family(estimator) in _BOOSTERS:
@@ -302,8 +355,11 @@ def _build(estimator: Any, folder: Path, key: str, lib: Path, meta_path: Path, m
     tmp_lib = folder / f".tmp-{os.urandom(6).hex()}-{key}.so"
     tmp_meta = folder / f".tmp-{os.urandom(6).hex()}-{key}.json"
     try:
-        boosters.export_lib(tl_model, str(tmp_lib), units=units, nthread=os.cpu_count() or 1)
-        tmp_meta.write_text(json.dumps({**meta, "lib_sha256": _sha256_file(tmp_lib)}, sort_keys=True))
+        boosters.export_lib(tl_model, str(tmp_lib), units=units, nthread=max(1, threads))
+        os.chmod(tmp_lib, 0o700)
+        fd = os.open(tmp_meta, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps({**meta, "lib_sha256": _sha256_file(tmp_lib)}, sort_keys=True))
         # a new inode each time: a process that loaded the previous file keeps its mapping intact
         os.replace(tmp_lib, lib)
         os.replace(tmp_meta, meta_path)
@@ -313,8 +369,9 @@ def _build(estimator: Any, folder: Path, key: str, lib: Path, meta_path: Path, m
                 p.unlink()
 
 
-def compile_library(estimator: Any, folder: Path, key: str) -> tuple[Path, bool, float]:
-    """(the library of ``estimator`` under ``key`` in ``folder``, whether it was cached, seconds)."""
+def compile_library(estimator: Any, folder: Path, key: str, threads: int = 1) -> tuple[Path, bool, float]:
+    """(the library of ``estimator`` under ``key`` in ``folder``, whether it was cached, seconds);
+    ``threads`` compiler processes at most."""
     fam = _family(estimator)
     lib, meta_path = folder / f"{key}.so", folder / f"{key}.json"
     expected = {
@@ -324,12 +381,13 @@ def compile_library(estimator: Any, folder: Path, key: str) -> tuple[Path, bool,
         "n_classes": len(getattr(estimator, "classes_", [])) or None,
     }
     t0 = time.perf_counter()
-    with open(folder / f"{key}.lock", "a+") as lock:
+    fd = os.open(folder / f"{key}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "r+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one compile per key at a time, across processes
         try:
             hit = _cached(lib, meta_path, expected)
             if not hit:
-                _build(estimator, folder, key, lib, meta_path, expected)
+                _build(estimator, folder, key, lib, meta_path, expected, threads)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return lib, hit, time.perf_counter() - t0
@@ -358,6 +416,7 @@ class CompiledModel:
         self.margin = boosters.margin_output(est) if self.booster else self.family not in _FOREST
         self.loss = getattr(est, "_loss", None) if self.family in _HGB + _GB else None
         self.lgb_categorical = boosters.categorical_columns(est) if self.booster else []
+        self.objective = boosters.objective(est) if self.booster else None
         self.known_categories: dict[int, Any] = {}
         pre = getattr(est, "_preprocessor", None)
         if self.family in _HGB and pre is not None:
@@ -426,7 +485,12 @@ class CompiledModel:
         for s in range(0, max(n, 1), _CHUNK_ROWS):
             xb = Xt[s : s + _CHUNK_ROWS]
             if self.float32:
-                xb = xb.astype(np.float32).astype(np.float64)
+                x32 = xb.astype(np.float32)
+                if np.isinf(x32).any() and (np.isinf(x32) & np.isfinite(xb)).any():
+                    raise ValueError(  # what scikit-learn's trees raise on the same rows
+                        "Input X contains infinity or a value too large for dtype('float32')."
+                    )
+                xb = x32.astype(np.float64)
             elif self.lgb_categorical:
                 xb = boosters.fix_categories(
                     est, np.array(xb, dtype=np.float64, copy=True), self.lgb_categorical
@@ -448,7 +512,7 @@ class CompiledModel:
         import numpy as np
 
         if self.booster:
-            return boosters.proba(self.estimator, raw)
+            return boosters.proba(self.estimator, raw, self.objective)
         if not self.margin:
             return raw  # forests: the mean of the trees' class fractions
         arg = np.ascontiguousarray(raw[:, 0] if raw.shape[1] == 1 else raw)
@@ -465,7 +529,7 @@ class CompiledModel:
             near = np.abs(proba[:, 1] - 0.5) <= TOLERANCE
         else:
             top2 = np.partition(proba, proba.shape[1] - 2, axis=1)[:, -2:]
-            near = (top2[:, 1] - top2[:, 0]) <= TOLERANCE
+            near = (top2[:, 1] - top2[:, 0]) <= 2 * TOLERANCE  # each side may be off by TOLERANCE
         if near.any():  # a label could differ: these rows get scikit-learn's exact probabilities
             idx = np.flatnonzero(near)
             rows = X.iloc[idx] if hasattr(X, "iloc") else X[idx]
@@ -482,7 +546,7 @@ class CompiledModel:
             return np.asarray(self.classes_)[proba.argmax(axis=1)]
         raw = self._raw(self._transform(X))
         if self.booster:
-            return boosters.values(self.estimator, raw)
+            return boosters.values(self.estimator, raw, self.objective)
         raw = raw[:, 0]
         if self.family in _HGB and self.loss is not None:
             return self.loss.link.inverse(np.ascontiguousarray(raw))
@@ -496,7 +560,12 @@ def _check(model: Any, compiled: CompiledModel, X: Any, spec: Any) -> float:
 
     from mlops_provider.core.modeling import predict
 
-    ref, got = predict(model, X, spec), predict(compiled, X, spec)
+    try:
+        ref = predict(model, X, spec)
+    except MlopsError as err:  # the input itself is the problem: scikit-learn would fail the run too
+        err.from_reference = True
+        raise
+    got = predict(compiled, X, spec)
     if ref.proba is not None:
         diff = float(np.abs(np.asarray(ref.proba) - np.asarray(got.proba)).max(initial=0.0))
         labels = int(np.sum(np.asarray(ref.pred) != np.asarray(got.pred)))
@@ -541,10 +610,23 @@ def _library_available() -> None:
         import treelite  # noqa: F401
     except ImportError as err:
         raise _NotCompiled(
-            f"treelite/tl2cgen are not installed ({err}); pip install 'airflow-provider-mlops[compiled]'"
+            f"treelite/tl2cgen are not installed ({err}); pip install 'airflow-provider-mlops[compiled]'",
+            expected=True,
         ) from err
     if _compiler()[0] is None:
         raise _NotCompiled("no C compiler ('gcc') on PATH")
+
+
+def _checked_sample(model: Any, spec: Any, sample: Any) -> Any:
+    """The check sample plus :func:`edge_rows`, unless the model itself refuses those rows."""
+    from mlops_provider.core.modeling import predict
+
+    rows = edge_rows(sample, spec)
+    try:
+        predict(model, rows.iloc[len(sample) :], spec)
+    except Exception:  # the model cannot score them: check on the input's own rows only
+        return sample
+    return rows
 
 
 def _compile_checked(
@@ -556,19 +638,25 @@ def _compile_checked(
     engine.cache_key = key
     _, est = split_pipeline(model)
     try:
-        lib, hit, seconds = compile_library(est, folder, key)
+        lib, hit, seconds = compile_library(est, folder, key, threads)
     except MlopsError:
         raise
     except Exception as err:
-        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
-        raise _NotCompiled(f"the compile failed: {type(err).__name__}: {first}") from err
+        raise _NotCompiled(f"the compile failed: {_why(err)}") from err
     engine.cache_hit, engine.compile_seconds = hit, round(seconds, 3)
     compiled = CompiledModel(model, lib, threads=threads)
-    X = edge_rows(sample, spec)
+    X = _checked_sample(model, spec, sample() if callable(sample) else sample)
     engine.max_abs_diff = _check(model, compiled, X, spec)
     engine.check_rows = len(X)
     compiled._ties = 0  # count the run's rows only
     return compiled
+
+
+def _why(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    if isinstance(err, (_NotCompiled, CompiledScoringError)):
+        return text
+    return f"{type(err).__name__}: {text.splitlines()[0][:300]}"
 
 
 def prepare(
@@ -584,11 +672,14 @@ def prepare(
 ) -> tuple[Any, Engine]:
     """(the model to score with: ``model`` or a checked :class:`CompiledModel`, the :class:`Engine`).
 
-    :param sample: prepared feature rows of the input (:func:`mlops_provider.core.modeling.prepare_frame`)
-        the compiled model is checked on. :param rows: rows to be scored (``auto`` compiles for
-        :data:`AUTO_MIN_ROWS` or more unless already cached). :param store: the artifact store the
-        cache must stay out of. :raises CompiledScoringError: with ``mode="require"`` when the model
-        cannot be scored compiled."""
+    :param sample: prepared feature rows of the input (:func:`mlops_provider.core.modeling.prepare_frame`),
+        or a function returning them, called only when a compiled model is to be checked.
+    :param rows: rows to be scored (``auto`` compiles for :data:`AUTO_MIN_ROWS` or more unless
+        already cached). :param store: the artifact store the cache must stay out of.
+    :param threads: CPUs the compile and the check may use.
+    :raises CompiledScoringError: with ``mode="require"`` when the model cannot be scored compiled.
+        With ``"auto"`` nothing that goes wrong here fails the run: scikit-learn scores, and the
+        reason is logged (a warning unless it is an expected one: small input, unsupported model)."""
     if mode not in MODES:
         raise CompiledScoringError(
             f"The 'compiled' parameter must be one of {list(MODES)}. Got {mode!r} instead."
@@ -601,21 +692,21 @@ def prepare(
         engine.estimator = type(est).__name__
         reason = unsupported_reason(est)
         if reason:
-            raise _NotCompiled(reason)
+            raise _NotCompiled(reason, expected=True)
         engine.nodes = node_count(est)
         if mode == "auto":
             _auto_worthwhile(engine, model_sha256, rows, store)
         compiled = _compile_checked(
             model, spec, engine, model_sha256=model_sha256, sample=sample, store=store, threads=threads
         )
-    except (_NotCompiled, CompiledScoringError) as err:
-        if mode == "require":
-            raise CompiledScoringError(
-                f"compiled='require' but the model cannot be scored compiled: {err}"
-            ) from err
-        engine.reason = str(err)
-        log.info("Scoring with scikit-learn, not compiled: %s", err)
-        return model, engine
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except MlopsError as err:
+        if getattr(err, "from_reference", False):
+            raise
+        return _not_compiled(model, engine, err)
+    except BaseException as err:
+        return _not_compiled(model, engine, err)
     engine.engine = "tl2cgen"
     log.info(
         "Scoring compiled (%s, %d nodes; library %s in %.1f s; checked on %d rows, max |diff| %.2g)",
@@ -629,17 +720,33 @@ def prepare(
     return compiled, engine
 
 
+def _not_compiled(model: Any, engine: Engine, err: BaseException) -> tuple[Any, Engine]:
+    """``require``: raise; ``auto``: fall back to scikit-learn, saying why."""
+    if engine.mode == "require":
+        raise CompiledScoringError(
+            f"compiled='require' but the model cannot be scored compiled: {_why(err)}"
+        ) from err
+    engine.reason = _why(err)
+    if getattr(err, "expected", False):
+        log.info("Scoring with scikit-learn, not compiled: %s", engine.reason)
+    else:
+        log.warning("Scoring with scikit-learn, not compiled: %s", engine.reason, exc_info=err)
+    return model, engine
+
+
 def _auto_worthwhile(engine: Engine, model_sha256: str, rows: int, store: Any) -> None:
     """Raise :class:`_NotCompiled` when ``auto`` should leave this run to scikit-learn."""
     if engine.estimator in _FOREST:
         raise _NotCompiled(
             f"{engine.estimator}: forests score no faster compiled (measured 0.36-0.73x scikit-learn's "
-            "speed, after minutes of compiling); use compiled='require' to compile it anyway"
+            "speed, after minutes of compiling); use compiled='require' to compile it anyway",
+            expected=True,
         )
     if engine.nodes > AUTO_MAX_NODES:
         raise _NotCompiled(
             f"{engine.estimator} has {engine.nodes} nodes, more than compiled='auto' compiles "
-            f"({AUTO_MAX_NODES}); use compiled='require' to compile it anyway"
+            f"({AUTO_MAX_NODES}); use compiled='require' to compile it anyway",
+            expected=True,
         )
     if rows >= AUTO_MIN_ROWS:
         return
@@ -654,7 +761,8 @@ def _auto_worthwhile(engine: Engine, model_sha256: str, rows: int, store: Any) -
     if not cached:
         raise _NotCompiled(
             f"{rows} rows, fewer than compiled='auto' compiles for ({AUTO_MIN_ROWS}) and no compiled "
-            "library cached"
+            "library cached",
+            expected=True,
         )
 
 

@@ -65,6 +65,11 @@ def _lgb_objective(est: Any) -> str:
     return str(est.booster_.dump_model(num_iteration=1).get("objective", ""))
 
 
+def objective(est: Any) -> str | None:
+    """LightGBM's resolved objective (what :func:`proba` and :func:`values` need), else None."""
+    return _lgb_objective(est) if family(est) in LGB else None
+
+
 def _xgb_booster(est: Any) -> Any:
     """The booster the wrapper predicts with (up to ``best_iteration`` after early stopping)."""
     bst = est.get_booster()
@@ -247,7 +252,7 @@ def fix_categories(est: Any, X: Any, columns: list[int]) -> Any:
     return X
 
 
-def proba(est: Any, out: Any) -> Any:
+def proba(est: Any, out: Any, lgb_objective: str | None = None) -> Any:
     """``predict_proba`` from the library's output (LightGBM: margins; XGBoost: probabilities)."""
     import numpy as np
 
@@ -257,7 +262,7 @@ def proba(est: Any, out: Any) -> Any:
             p = np.column_stack([np.float32(1) - p[:, 0], p[:, 0]])
         return p.astype(np.float64)
     raw = np.asarray(out, dtype=np.float64)
-    obj = _lgb_objective(est).split(" ")
+    obj = (lgb_objective or _lgb_objective(est)).split(" ")
     if obj[0] == "multiclass":  # LightGBM's softmax: max subtracted, sequential sum
         e = np.exp(raw - raw.max(axis=1, keepdims=True))
         total = np.zeros(len(raw))
@@ -272,13 +277,13 @@ def proba(est: Any, out: Any) -> Any:
     return np.column_stack([1.0 - p[:, 0], p[:, 0]]) if p.shape[1] == 1 else p
 
 
-def values(est: Any, out: Any) -> Any:
+def values(est: Any, out: Any, lgb_objective: str | None = None) -> Any:
     """A regressor's ``predict`` from the library's output."""
     import numpy as np
 
     raw = np.asarray(out, dtype=np.float64).reshape(len(out), -1)[:, 0]
     if family(est) == "XGBRegressor":
         return raw.astype(np.float32).astype(np.float64)
-    if _LGB_LINKS[_lgb_objective(est).split(" ")[0]] == "exp":
+    if _LGB_LINKS[(lgb_objective or _lgb_objective(est)).split(" ")[0]] == "exp":
         return np.exp(raw)
     return raw

@@ -458,27 +458,27 @@ def batch_score(
             spec,
             mode=compiled,
             model_sha256=model_sha256,
-            sample=_sample(pf, spec, f"The scoring input {store.uri(key)}") if compiled != "off" else None,
+            sample=lambda: _sample(pf, spec, f"The scoring input {store.uri(key)}"),
             rows=total,
             store=store,
             threads=_cpu_budget(),
         )
+        pipeline = _Pipeline(
+            store,
+            key,
+            pf,
+            scorer,
+            spec,
+            passthrough=passthrough,
+            outputs=outputs,
+            version=int(model_version),
+            batch_size=batch_size,
+            total=total,
+            progress=progress,
+        )
     except BaseException:
         fh.close()
         raise
-    pipeline = _Pipeline(
-        store,
-        key,
-        pf,
-        scorer,
-        spec,
-        passthrough=passthrough,
-        outputs=outputs,
-        version=int(model_version),
-        batch_size=batch_size,
-        total=total,
-        progress=progress,
-    )
     with fh, store.open_atomic(out_key) as sink:
         pipeline.run(sink)
     seconds = time.perf_counter() - pipeline.t0
