@@ -25,10 +25,11 @@ test: install          ## the whole test suite (installs Debian's chromium for t
 airflow: install       ## airflow standalone on 127.0.0.1:8080 with these DAGs
 	scripts/airflow_standalone.sh
 
-bench: install         ## scoring throughput/memory, DAG import time, drift vs Evidently
+bench: install         ## scoring throughput/memory (compiled too), DAG import time, drift vs Evidently, shell cost
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_import_time.py
 	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_shell.py
 
 lint: install
 	$(BIN)/ruff check .
