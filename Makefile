@@ -22,7 +22,7 @@ test: install          ## the whole test suite (installs Debian's chromium for t
 	scripts/ensure_docker_compose.sh
 	$(BIN)/python -m pytest -q
 
-airflow: install       ## airflow standalone on 127.0.0.1:8080 with these DAGs
+airflow: install       ## airflow standalone on 127.0.0.1:8080 (PORT=... for another) with these DAGs
 	scripts/airflow_standalone.sh
 
 bench: install         ## scoring throughput/memory (compiled too), DAG import time, drift vs Evidently, shell cost
