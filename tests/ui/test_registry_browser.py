@@ -54,6 +54,17 @@ def test_anonymous_requests_get_401_or_403(server, registry_info):
     assert r.status_code in (401, 403)
 
 
+def test_the_registry_without_its_trailing_slash_redirects(server):
+    url, jwt = server["url"], token(server)
+    r = httpx.get(f"{url}/mlops?x=1", headers={"Authorization": f"Bearer {jwt}"}, timeout=10)
+    assert r.status_code == 308 and r.headers["location"] == "/mlops/?x=1", (r.status_code, r.headers)
+    r = httpx.get(
+        f"{url}/mlops", headers={"Authorization": f"Bearer {jwt}"}, timeout=10, follow_redirects=True
+    )
+    assert r.status_code == 200 and MODEL in r.text
+    assert httpx.get(f"{url}/mlopsx", timeout=10).status_code != 308  # only the exact prefix
+
+
 def test_api_token_works_and_the_plugin_is_registered(server):
     url, jwt = server["url"], token(server)
     r = httpx.get(f"{url}/mlops/", headers={"Authorization": f"Bearer {jwt}"}, timeout=10)

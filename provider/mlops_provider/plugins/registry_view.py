@@ -692,11 +692,37 @@ async def rollback(name: str, request: Request, user: Any = Depends(current_user
 
 
 # --------------------------------------------------------------------------- the plugin
+class TrailingSlashRedirect:
+    """ASGI middleware on Airflow's root app: ``/mlops`` (no slash; the sub-app is mounted at
+    ``/mlops/``) redirects to ``/mlops/`` with its query string, instead of the UI's 404."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") == "http" and scope.get("path") == URL_PREFIX:
+            query = scope.get("query_string", b"").decode("latin-1")
+            location = f"{scope.get('root_path', '')}{URL_PREFIX}/" + (f"?{query}" if query else "")
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 308,
+                    "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
+
+
 class MlopsRegistryPlugin(AirflowPlugin):
     """Model registry pages on the api-server, with a "Model registry" entry in the Browse menu."""
 
     name = PLUGIN_NAME
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "MLOps model registry"}]
+    fastapi_root_middlewares = [
+        {"middleware": TrailingSlashRedirect, "args": [], "kwargs": {}, "name": "MLOps /mlops -> /mlops/"}
+    ]
     external_views = [
         {
             "name": NAV_NAME,
