@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import io
 import os
+import re
 import secrets
 from urllib.parse import quote
 
@@ -306,3 +307,37 @@ def test_links_follow_a_base_url_path_prefix(env):
     )
     assert f'class="airflow-run" href="/airflow/dags/{DAG_ID}/runs/' in r.text
     assert 'href="/airflow/mlops/models/flight_delay"' in r.text and 'href="/airflow/">Airflow' in r.text
+
+
+def test_a_snapshot_folder_links_its_manifest_and_data_which_resolve(env):
+    """Extract records a snapshot as a folder; the artifact server serves files, so the version
+    page links the snapshot's manifest and data (both 200), not the folder (a 404)."""
+    import pyarrow as pa
+
+    from mlops_provider.core import datasets
+    from mlops_provider.plugins import pages
+    from mlops_provider.plugins.registry_view import URL_PREFIX, _ctx
+
+    store = env["store"]
+    snap = datasets.write_snapshot(store, "ui_snapshot", [pa.table({"x": [1, 2, 3]})], source="test")
+
+    class Request:
+        scope = {"root_path": URL_PREFIX}
+        state = type("State", (), {"mlops_user": "alice"})()
+
+    card = pages.dataset_card(_ctx(Request(), store), "Training data", {"uri": snap.uri, "rows": 3})
+    hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', card)]
+    key = store.key_of(snap.uri)
+    assert hrefs == [
+        f"/mlops/artifacts/{quote(key)}/manifest.json",
+        f"/mlops/artifacts/{quote(key)}/data.parquet",
+    ]
+    for href in hrefs:
+        r = get(env, href)
+        assert r.status_code == 200, (href, r.status_code, r.text[:200])
+    assert get(env, f"/mlops/artifacts/{quote(key)}").status_code == 404  # what the page used to link
+    # a URI naming a file still links that file
+    file_card = pages.dataset_card(
+        _ctx(Request(), store), "Evaluation data", {"uri": f"{snap.uri}/data.parquet"}
+    )
+    assert f'href="/mlops/artifacts/{quote(key)}/data.parquet"' in file_card

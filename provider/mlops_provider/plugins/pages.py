@@ -326,11 +326,29 @@ def _link_uri(ctx: Ctx, uri: Any, label: str | None = None) -> str:
     return f"<code>{e(uri)}</code>"
 
 
+def _dataset_links(ctx: Ctx, uri: Any) -> str:
+    """A snapshot is a folder (the artifact server serves files): link its manifest and its data;
+    a URI naming a file links the file."""
+    if not isinstance(uri, str) or not uri:
+        return ""
+    last = uri.rstrip("/").rsplit("/", 1)[-1]
+    if "." in last:
+        return _link_uri(ctx, uri, uri)
+    base = uri.rstrip("/")
+    links = [
+        _link_uri(ctx, f"{base}/manifest.json", "manifest"),
+        _link_uri(ctx, f"{base}/data.parquet", "data"),
+    ]
+    if not all(link.startswith("<a ") for link in links):
+        return f"<code>{e(uri)}</code>"
+    return f"<code>{e(uri)}</code> ({links[0]}, {links[1]} (Parquet))"
+
+
 def dataset_card(ctx: Ctx, role: str, ds: Mapping[str, Any] | None) -> str:
     if not ds:
         return f'<div class="card"><h3>{e(role)}</h3><p class="muted">not recorded</p></div>'
     items = [
-        ("URI", _link_uri(ctx, ds.get("uri"), ds.get("uri"))),
+        ("URI", _dataset_links(ctx, ds.get("uri"))),
         ("sha256", f'<code class="sha">{e(ds.get("sha256"))}</code>' if ds.get("sha256") else ""),
         ("Rows", e(fmt_num(ds.get("rows")))),
         ("Source", e(ds.get("source"))),
