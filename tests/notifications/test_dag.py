@@ -122,3 +122,57 @@ def test_gate_alert_operator_emails_after_a_failed_gate(
     (dag_cb,) = http_receiver.json_bodies("/dag-callback")
     assert dag_cb["gates"][0]["failures"] == gate["failures"] and dag_cb["run_id"] == dr.run_id
     assert http_receiver.json_bodies("/quiet") == []  # the passing gate sent nothing
+
+
+BLOCKED_DAG_ID = "mlops_gate_not_run_test"
+BLOCKED_DAG_FILE = """
+import datetime as dt
+
+from airflow.sdk import DAG
+
+from mlops_provider.notifications.quality_gate import GateAlertOperator
+from mlops_provider.operators.config import CheckRetrainConfigOperator
+from mlops_provider.operators.validate import ValidateDataOperator
+
+with DAG(
+    dag_id={dag_id!r},
+    schedule=None,
+    start_date=dt.datetime(2013, 7, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+):
+    check = CheckRetrainConfigOperator(
+        task_id="check_config", model_name="flights_delay",
+        estimator="sklearn.ensemble.HistGradientBoostingClassifier", model_params={{"max_iter": "ten"}},
+    )
+    gate = ValidateDataOperator(task_id="validate_train", dataset={snapshot!r}, expectations={suite!r})
+    check >> gate >> GateAlertOperator(
+        task_id="gate_alert", gate_task_ids=["validate_train"],
+        channels=[{{"type": "webhook", "conn_id": "notify_webhook", "endpoint": "/not-run"}}],
+    )
+"""
+
+
+@pytest.fixture
+def blocked_dag(airflow_db, defect_snapshot, tmp_path, monkeypatch):
+    from tests.helpers import dag_bag_of
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
+    dag_file = textwrap.dedent(
+        BLOCKED_DAG_FILE.format(snapshot=defect_snapshot.uri, suite=SUITE, dag_id=BLOCKED_DAG_ID)
+    )
+    bag = dag_bag_of(tmp_path / "dags", monkeypatch, "mlops-not-run-tests", {"not_run_dag.py": dag_file})
+    return bag.dags[BLOCKED_DAG_ID]
+
+
+def test_a_gate_that_did_not_run_is_reported_with_the_failure_that_stopped_it(blocked_dag, http_receiver):
+    dr = blocked_dag.test(logical_date=dt.datetime(2013, 7, 1, tzinfo=dt.timezone.utc))
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states == {"check_config": "failed", "validate_train": "upstream_failed", "gate_alert": "success"}
+    (alert,) = http_receiver.json_bodies("/not-run")
+    (gate,) = alert["gates"]
+    assert gate["status"] == "not_run" and alert["status"] == "not_run"  # not a failed gate
+    assert gate["cause"]["task_id"] == "check_config" and gate["cause"]["error"] == "InvalidParameterError"
+    assert gate["summary"].startswith("not run because check_config failed: InvalidParameterError: ")
+    assert "max_iter" in gate["summary"] and "ten" in gate["summary"]
+    subject = "[MLOps] gate task validate_train NOT RUN: validate_train — not run because check_config failed"
+    assert alert["subject"].startswith(subject)

@@ -150,11 +150,34 @@ def test_passed_warned_skipped_and_missing_gates(data_gate_result, model_gate_re
     )
     assert both.status == "failed" and both.payload["gate"] == "mixed"
     assert both.subject == (
-        f"[MLOps] 3 quality gates FAILED in {DAG}: validate_eval (data), evaluate (model), "
-        "validate_train (no result)"
+        f"[MLOps] 2 quality gates FAILED in {DAG}: validate_eval (data), evaluate (model)"
     )
-    assert [g["status"] for g in both.payload["gates"]] == ["failed", "warned", "error", "passed"]
+    # a gate that did not run is not a failed gate
+    assert [g["status"] for g in both.payload["gates"]] == ["failed", "warned", "not_run", "passed"]
     assert "no gate result in XCom (task state: upstream_failed)" in both.text
+
+
+def test_a_gate_that_did_not_run_names_the_task_that_failed(data_gate_result):
+    cause = {"task_id": "train", "error": "InvalidParameterError", "message": "max_iter must be an int"}
+    alert = render({"task_id": "evaluate", "task_state": "upstream_failed", "cause": cause})
+    (gate,) = alert.payload["gates"]
+    assert gate["status"] == "not_run" and alert.has_problems  # sent, but not as a failed gate
+    expected = "not run because train failed: InvalidParameterError: max_iter must be an int"
+    assert gate["summary"] == expected and expected in alert.text and expected in alert.html
+    assert alert.subject == f"[MLOps] gate task evaluate NOT RUN: evaluate — {expected}"
+    assert "FAILED" not in alert.subject
+    # with a failed gate next to it, the alert is about the failed gate; the other is "not run"
+    missing = {"task_id": "evaluate", "task_state": "upstream_failed", "cause": cause}
+    both = render({**data_gate_result, "task_id": "validate_eval", "task_state": "failed"}, missing)
+    assert both.status == "failed" and "evaluate (not run)" in both.subject
+    # the gate task itself failed without a result: an error, with its own recorded error
+    own = {"task_id": "evaluate", "error": "CorruptArtifactError", "message": "not Parquet"}
+    errored = render({"task_id": "evaluate", "task_state": "failed", "cause": own})
+    assert errored.payload["gates"][0]["status"] == "error"
+    assert "failed without a gate result: CorruptArtifactError: not Parquet" in errored.text
+    # nothing known: still not counted as failed, and no alert for it alone
+    quiet = render({"task_id": "evaluate", "task_state": "upstream_failed"})
+    assert quiet.payload["gates"][0]["status"] == "not_run" and not quiet.has_problems
 
 
 def test_links_outside_the_artifact_root_stay_raw(data_gate_result):

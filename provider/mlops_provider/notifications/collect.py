@@ -42,21 +42,54 @@ def collect_gate_results(context: Context, task_ids: Iterable[str]) -> list[dict
             entry["task_state"] = states.get(task_id)
             if isinstance(value, list) and len(items) > 1:
                 entry["map_index"] = map_index
+            if not entry.get("gate") and entry["task_state"] != "success":
+                cause = _failure_cause(context, dag_id, run_id, task_id, entry["task_state"])
+                if cause:
+                    entry["cause"] = cause
             out.append(entry)
     return out
 
 
-def _pull(ti: Any, dag_id: str, run_id: str, task_id: str) -> Any:
+def _failure_cause(
+    context: Context, dag_id: str, run_id: str, task_id: str, state: str | None
+) -> dict[str, Any] | None:
+    """For a gate task without a result: the task that failed (itself, or a failed upstream task)
+    with the error it recorded (``{"task_id", "error", "message"}``), if any."""
+    ti = context.get("ti")
+    if state == "failed":
+        failed = [task_id]
+    else:
+        states = _task_states(context, dag_id, run_id, None)
+        failed = [t for t, s in states.items() if s == "failed" and t != task_id]
+        upstream = _upstream_ids(context, task_id)
+        if upstream is not None:
+            failed = [t for t in failed if t in upstream]
+    for failed_id in failed:
+        recorded = _pull(ti, dag_id, run_id, failed_id, key="mlops_error")
+        if isinstance(recorded, dict):
+            return {"task_id": failed_id, "error": recorded.get("error"), "message": recorded.get("message")}
+    return {"task_id": failed[0], "error": None, "message": None} if failed else None
+
+
+def _upstream_ids(context: Context, task_id: str) -> set[str] | None:
+    dag = context.get("dag") or getattr(getattr(context.get("ti"), "task", None), "dag", None)
+    try:
+        return set(dag.get_task(task_id).get_flat_relative_ids(upstream=True))
+    except Exception:
+        return None
+
+
+def _pull(ti: Any, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
     errors = []
     if ti is not None:
         try:
-            return ti.xcom_pull(task_ids=task_id, key="return_value")
+            return ti.xcom_pull(task_ids=task_id, key=key)
         except Exception as err:  # e.g. a DAG-level callback run in-process by dag.test(): no supervisor
             errors.append(err)
     try:
         from airflow.sdk.execution_time.xcom import XCom
 
-        return XCom.get_one(key="return_value", dag_id=dag_id, task_id=task_id, run_id=run_id)
+        return XCom.get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id)
     except Exception as err:
         errors.append(err)
     try:  # same process as the metadata DB (dag.test, or a standalone scheduler callback)
@@ -65,18 +98,19 @@ def _pull(ti: Any, dag_id: str, run_id: str, task_id: str) -> Any:
 
         with create_session() as session:
             row = session.scalars(
-                XComModel.get_many(
-                    run_id=run_id, key="return_value", task_ids=task_id, dag_ids=dag_id, limit=1
-                )
+                XComModel.get_many(run_id=run_id, key=key, task_ids=task_id, dag_ids=dag_id, limit=1)
             ).first()
             return XComModel.deserialize_value(row) if row is not None else None
     except Exception as err:
         errors.append(err)
-    log.warning("Could not read the XCom of gate task %r: %s", task_id, "; ".join(map(str, errors)))
+    log.warning("Could not read the XCom %r of task %r: %s", key, task_id, "; ".join(map(str, errors)))
     return None
 
 
-def _task_states(context: Context, dag_id: str, run_id: str, task_ids: list[str]) -> dict[str, str | None]:
+def _task_states(
+    context: Context, dag_id: str, run_id: str, task_ids: list[str] | None
+) -> dict[str, str | None]:
+    """States of ``task_ids`` (every task of the run if None) in this run."""
     ti = context.get("ti")
     states: dict[str, str | None] = {}
     if ti is not None:
@@ -89,12 +123,12 @@ def _task_states(context: Context, dag_id: str, run_id: str, task_ids: list[str]
         dag_run = context.get("dag_run")
         try:
             for t in dag_run.get_task_instances():
-                if t.task_id in task_ids:
+                if task_ids is None or t.task_id in task_ids:
                     states[t.task_id] = _state_name(t.state)
         except Exception:
             pass
     own = getattr(ti, "task_id", None)
-    if own in task_ids and getattr(ti, "state", None) is not None:
+    if (task_ids is None or own in task_ids) and getattr(ti, "state", None) is not None:
         states[own] = _state_name(ti.state)  # the callback's own task: its state now (failed / success)
     return states
 

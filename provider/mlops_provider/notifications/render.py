@@ -94,7 +94,12 @@ class GateAlert:
 
     @property
     def has_problems(self) -> bool:
-        return any(g["status"] in PROBLEM_STATUSES for g in self.payload["gates"])
+        return any(_is_problem(g) for g in self.payload["gates"])
+
+
+def _is_problem(g: dict[str, Any]) -> bool:
+    """A failed, skipped or warned gate, or one that did not run because another task failed."""
+    return g["status"] in PROBLEM_STATUSES or (g["status"] == "not_run" and bool(g.get("cause")))
 
 
 def render_gate_alert(
@@ -291,16 +296,24 @@ def _model_entry(r: dict[str, Any], links: ArtifactLinker, base_url: str) -> dic
 
 
 def _missing_entry(r: dict[str, Any]) -> dict[str, Any]:
+    """A gate task without a result: it failed itself (``error``, with its error when recorded), or
+    it did not run (``not_run``, naming the task that failed before it and that task's error)."""
     state = r.get("task_state")
     state = str(state).lower().rsplit(".", 1)[-1] if state is not None else None
-    status = "error" if state in ("failed", "upstream_failed") else "not_run"
-    return {
-        "gate": None,
-        "status": status,
-        "name": r.get("task_id"),
-        "summary": f"no gate result in XCom (task state: {state or 'unknown'})",
-        "links": {},
-    }
+    cause = r.get("cause") if isinstance(r.get("cause"), dict) else None
+    parts = ((cause or {}).get("error"), (cause or {}).get("message"))
+    error = ": ".join(str(x) for x in parts if x)
+    if state == "failed":
+        summary = f"failed without a gate result: {error}" if error else "failed without a gate result"
+        status = "error"
+    elif cause:
+        summary = f"not run because {cause.get('task_id')} failed" + (f": {error}" if error else "")
+        status = "not_run"
+    else:
+        summary = f"no gate result in XCom (task state: {state or 'unknown'})"
+        status = "not_run"
+    name = r.get("task_id")
+    return {"gate": None, "status": status, "name": name, "summary": summary, "cause": cause, "links": {}}
 
 
 def _value(v: Any) -> str:
@@ -366,14 +379,22 @@ def _subject(p: dict[str, Any]) -> str:
 
 def _subject_text(p: dict[str, Any]) -> str:
     gates = p["gates"]
-    problems = [g for g in gates if g["status"] in PROBLEM_STATUSES]
+    problems = [g for g in gates if _is_problem(g)]
     focus = problems if problems else gates
     if len(focus) == 1:
         g = focus[0]
         kind = f"{g['gate']} gate" if g["gate"] else f"gate task {g['task_id']}"
-        return f"[MLOps] {kind} {g['status'].upper()}: {_gate_headline(g)}"
-    listed = ", ".join(f"{g['task_id'] or g['name']} ({g['gate'] or 'no result'})" for g in focus)
-    return f"[MLOps] {len(focus)} quality gates {p['status'].upper()} in {p['dag_id']}: {listed}"
+        return f"[MLOps] {kind} {_label(g['status'])}: {_gate_headline(g)}"
+    listed = ", ".join(f"{g['task_id'] or g['name']} ({_kind(g)})" for g in focus)
+    return f"[MLOps] {len(focus)} quality gates {_label(p['status'])} in {p['dag_id']}: {listed}"
+
+
+def _kind(g: dict[str, Any]) -> str:
+    return g["gate"] or ("not run" if g["status"] == "not_run" else "no result")
+
+
+def _label(status: str) -> str:
+    return status.replace("_", " ").upper()
 
 
 def _text(p: dict[str, Any]) -> str:
@@ -387,8 +408,8 @@ def _text(p: dict[str, Any]) -> str:
     for g in p["gates"]:
         lines.append("")
         title = f"{g['gate']} gate" if g["gate"] else "gate task"
-        lines.append(f"== {title.capitalize()} {g['status'].upper()}: {g['task_id'] or g['name']} ==")
-        lines.append(f"Status: {g['status'].upper()} — {STATUS_NOTE[g['status']]}")
+        lines.append(f"== {title.capitalize()} {_label(g['status'])}: {g['task_id'] or g['name']} ==")
+        lines.append(f"Status: {_label(g['status'])} — {STATUS_NOTE[g['status']]}")
         if g["gate"] == "data":
             ds = g["dataset"]
             lines.append(f"Suite: {g['suite']}")
@@ -500,7 +521,7 @@ def _html_body(p: dict[str, Any]) -> str:
         title = f"{g['gate']} gate" if g["gate"] else "gate task"
         out.append(
             f'<h3 style="margin:16px 0 4px 0">{e(title.capitalize())} '
-            f'<span style="color:{color}">{e(g["status"].upper())}</span>: '
+            f'<span style="color:{color}">{e(_label(g["status"]))}</span>: '
             f"{e(str(g['task_id'] or g['name']))}</h3>"
         )
         out.append(f'<p style="margin:0 0 6px 0">{e(STATUS_NOTE[g["status"]])}</p>')
@@ -671,7 +692,7 @@ def slack_message(alert: GateAlert) -> dict[str, Any]:
     for g in p["gates"]:
         title = f"{g['gate']} gate" if g["gate"] else "gate task"
         lines = [
-            f"*{esc(title.capitalize())} {g['status'].upper()}: {esc(g['task_id'] or g['name'])}* — "
+            f"*{esc(title.capitalize())} {_label(g['status'])}: {esc(g['task_id'] or g['name'])}* — "
             f"{esc(STATUS_NOTE[g['status']])}"
         ]
         if g["gate"] == "data":

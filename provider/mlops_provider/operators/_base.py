@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mlops_provider.core.storage import ArtifactStore
 
 ON_FAIL = ("fail", "skip", "warn")
+log = logging.getLogger(__name__)
 
 
 class MlopsBaseOperator(BaseOperator):
@@ -65,7 +66,14 @@ class MlopsBaseOperator(BaseOperator):
             return self.execute_step(context)
         except MlopsError as err:
             self.log.error("%s: %s", type(err).__name__, err)
+            _record_error(context, type(err).__name__, str(err))
             raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+        except AirflowSkipException:
+            raise
+        except Exception as err:
+            # not our message: it may quote a connection or a URL, so only its type is recorded
+            _record_error(context, type(err).__name__, None)
+            raise
 
     def execute_step(self, context: Context) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -204,3 +212,15 @@ class MlopsBaseOperator(BaseOperator):
 def quiet_library_logs() -> None:
     for name in ("great_expectations", "great_expectations._docs_decorators", "skops"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+#: XCom key of the error a failed task records, so an alert can say why a later gate did not run.
+ERROR_XCOM_KEY = "mlops_error"
+
+
+def _record_error(context: Context, error: str, message: str | None) -> None:
+    ti = context.get("ti")
+    try:
+        ti.xcom_push(key=ERROR_XCOM_KEY, value={"error": error, "message": (message or "")[:1000] or None})
+    except Exception as push_err:  # never hide the task's own error
+        log.debug("Could not record the error in XCom: %s", push_err)
