@@ -582,15 +582,7 @@ def _print_compiled_targets(a, methods: list[str], results: dict[tuple[int, str]
         if "ours" in methods:
             ratio = comp["rps"] / results[(n, "ours")]["rps"]
             print(f"  {_fmt_rows(n):>5} compiled/ours throughput      {ratio:6.2f}")
-    lo, hi = a.rows[0], a.rows[-1]
-    if hi != lo:
-        ratio = results[(hi, "compiled")]["peak"] / results[(lo, "compiled")]["peak"]
-        print(
-            f"  compiled peak RSS {_fmt_rows(hi)}/{_fmt_rows(lo)}       {ratio:6.2f}  (<= 1.20)  "
-            f"{_verdict(ratio <= 1.2)}"
-        )
-    peak = results[(hi, "compiled")]["peak"]
-    print(f"  compiled peak RSS at {_fmt_rows(hi):<5}      {peak:6.0f} MiB (< 1024)  {_verdict(peak < 1024)}")
+    _print_rss_targets(a, "compiled", results)
 
 
 def _print_ours_targets(a, methods: list[str], results: dict[tuple[int, str], dict]) -> None:
@@ -608,15 +600,20 @@ def _print_ours_targets(a, methods: list[str], results: dict[tuple[int, str], di
                 f"  {_fmt_rows(n):>5} ours/predict-only throughput  {ratio:6.2f}  (>= 0.75)  "
                 f"{_verdict(ratio >= 0.75)}"
             )
+    _print_rss_targets(a, "ours", results)
+
+
+def _print_rss_targets(a, method: str, results: dict[tuple[int, str], dict]) -> None:
+    """Peak RSS flat across sizes (largest / smallest <= 1.2) and under 1 GiB at the largest."""
     lo, hi = a.rows[0], a.rows[-1]
+    label = f"{method} peak RSS"
     if hi != lo:
-        ratio = results[(hi, "ours")]["peak"] / results[(lo, "ours")]["peak"]
-        print(
-            f"  ours peak RSS {_fmt_rows(hi)}/{_fmt_rows(lo)}           {ratio:6.2f}  (<= 1.20)  "
-            f"{_verdict(ratio <= 1.2)}"
-        )
-    peak = results[(hi, "ours")]["peak"]
-    print(f"  ours peak RSS at {_fmt_rows(hi):<5}          {peak:6.0f} MiB (< 1024)  {_verdict(peak < 1024)}")
+        ratio = results[(hi, method)]["peak"] / results[(lo, method)]["peak"]
+        what = f"{label} {_fmt_rows(hi)}/{_fmt_rows(lo)}"
+        print(f"  {what:<32}{ratio:6.2f}  (<= 1.20)  {_verdict(ratio <= 1.2)}")
+    peak = results[(hi, method)]["peak"]
+    what = f"{label} at {_fmt_rows(hi)}"
+    print(f"  {what:<32}{peak:6.0f} MiB (< 1024)  {_verdict(peak < 1024)}")
 
 
 _T0 = time.perf_counter()
