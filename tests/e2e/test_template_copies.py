@@ -206,7 +206,8 @@ def test_multiclass_metrics_are_scikit_learns_own(copies, multiclass_runs):
     assert got["rows"] == len(y) and 0.4 < got["accuracy"] < 0.6
     # the report has the N x N matrix, one-vs-rest curves and the per-class table
     folder = store.key_of(verdict["report_html_uri"]).rsplit("/", 1)[0]
-    assert {n for n in store.list_dir(folder) if n.endswith(".png")} >= {"confusion.png", "roc.png", "pr.png"}
+    pngs = {n for n in store.list_dir(folder) if n.endswith(".png")}
+    assert pngs >= {"confusion.png", "confusion_normalized.png", "roc.png", "pr.png"}
     page = store.read_bytes(f"{folder}/evaluation.html").decode()
     assert 'id="per-class"' in page and all(f"<code>{c}</code>" in page for c in CLASSES)
 

@@ -45,6 +45,7 @@ class Page(HTMLParser):
         self.row_classes: list[list[str]] = []
         self._cell: list[str] | None = None
         self._text: list[str] = []
+        self._href: str | None = None
         self.feed(text)
         self.close()
         if self.stack:
@@ -52,7 +53,10 @@ class Page(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         a = {k: v or "" for k, v in attrs}
+        if tag == "a":
+            self._href = a.get("href")
         if tag == "img":
+            a["_link"] = self._href or ""  # the link the image sits in (click to enlarge)
             self.imgs.append(a)
         if tag not in VOID:
             self.stack.append(tag)
@@ -77,6 +81,8 @@ class Page(HTMLParser):
             self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
             return
         self.stack.pop()
+        if tag == "a":
+            self._href = None
         if tag in ("td", "th") and self._cell is not None:
             self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
             self._cell = None
@@ -136,6 +142,7 @@ def assert_images_next_to_page(store, html_uri: str, page: Page, expected: set[s
         src = img["src"]
         assert "/" not in src and "://" not in src, f"{src} is not a relative link to a sibling"
         assert img.get("alt")
+        assert img["_link"] == src, f"{src} does not open full size on click"
         assert_real_png(html_path.parent / src)
 
 
@@ -404,18 +411,16 @@ def test_evaluation_report_on_real_flights_model(store, flights_models):
 
     folder = local_path(store, out["html_uri"]).parent
     assert out["html_uri"] == store.uri("models/flights_late/v4/report/evaluation.html")
-    assert files_under(folder) == ["calibration.png", "confusion.png", "evaluation.html", "pr.png", "roc.png"]
-    assert out["images"] == {
-        n: store.uri(f"models/flights_late/v4/report/{n}.png")
-        for n in ("roc", "pr", "confusion", "calibration")
-    }
+    matrices = ["confusion", "confusion_normalized", "confusion_champion", "confusion_champion_normalized"]
+    names = ["roc", "pr", *matrices, "calibration"]
+    assert files_under(folder) == sorted([f"{n}.png" for n in names] + ["evaluation.html"])
+    assert out["images"] == {n: store.uri(f"models/flights_late/v4/report/{n}.png") for n in names}
     page = parse_valid_html(local_path(store, out["html_uri"]).read_text("utf-8"))
-    assert_images_next_to_page(
-        store, out["html_uri"], page, {"roc.png", "pr.png", "confusion.png", "calibration.png"}
-    )
-    # the confusion image holds two matrices side by side when there is a champion
-    w, h = assert_real_png(folder / "confusion.png")
-    assert w > 1.5 * h
+    assert_images_next_to_page(store, out["html_uri"], page, {f"{n}.png" for n in names})
+    # one matrix per figure, each about square (not two squeezed side by side), readable at 1x
+    for n in matrices:
+        w, h = assert_real_png(folder / f"{n}.png")
+        assert 0.8 < w / h < 1.6 and h >= 400, (n, w, h)
 
     # verdict banner
     assert ("PASSED" if verdict["passed"] else "FAILED") in page.text
@@ -523,7 +528,10 @@ def test_evaluation_report_without_champion_escapes_and_handles_single_class_sli
     text = local_path(store, out["html_uri"]).read_text()
     page = parse_valid_html(text)
     assert_images_next_to_page(
-        store, out["html_uri"], page, {"roc.png", "pr.png", "confusion.png", "calibration.png"}
+        store,
+        out["html_uri"],
+        page,
+        {"roc.png", "pr.png", "confusion.png", "confusion_normalized.png", "calibration.png"},
     )
     assert "FAILED" in page.text and "REJECT" in page.text and "<title>Report &lt;for&gt; m</title>" in text
     assert SCRIPT not in text and "<b>" not in text and "m&lt;1&gt;" in text
@@ -674,3 +682,106 @@ def test_reports_module_is_light_and_leaves_pyplot_alone(tmp_path):
     for name in ("roc", "pr", "confusion", "calibration"):
         assert_real_png(tmp_path / "x" / f"{name}.png")
     parse_valid_html((tmp_path / "x" / "evaluation.html").read_text())
+
+
+# --------------------------------------------------------------------------- confusion matrices
+def _figure_texts(fig):
+    """Every visible text of a drawn figure with its size in pixels at the figure's dpi."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    out = []
+    for t in fig.findobj(Text):
+        if t.get_visible() and t.get_text().strip():
+            out.append((t.get_text(), t.get_fontsize() * fig.dpi / 72))
+    return out
+
+
+@pytest.mark.parametrize("k", [2, 3, 9, 15, 24])
+def test_confusion_figure_is_one_matrix_with_labels_of_at_least_11_px(k):
+    from sklearn.metrics import confusion_matrix
+
+    from mlops_provider.core.reports.plots import confusion_figure
+
+    rng = np.random.default_rng(k)
+    # real class names made long on purpose; predictions right 70 % of the time
+    names = [f"cultivar {c} of the Piedmont wine region"[: 12 + k] + f" #{c}" for c in range(k)]
+    y = rng.integers(0, k, 3000)
+    pred = np.where(rng.random(3000) < 0.7, y, rng.integers(0, k, 3000))
+    cm = confusion_matrix(y, pred, labels=list(range(k)))
+    for normalized in (False, True):
+        fig = confusion_figure(cm, names, "challenger", normalized=normalized)
+        images = [im for ax in fig.axes for im in ax.get_images()]
+        assert len(images) == 1  # one matrix (the colour bar is the other axes)
+        shown = images[0].get_array()
+        expected = cm / cm.sum(axis=1, keepdims=True) if normalized else cm
+        np.testing.assert_allclose(np.asarray(shown), expected)
+        texts = _figure_texts(fig)
+        small = [(t, round(px, 1)) for t, px in texts if px < 11]
+        assert not small, small
+        labels = {t for t, _ in texts}
+        assert all(n in labels for n in names)
+        cells = [t for t, _ in texts if t.replace(",", "").replace(".", "").split("\n")[0].isdigit()]
+        if k <= 15:  # cell values are written, and they are the matrix's
+            want = [f"{v:.2f}" if normalized else f"{v:,}" for v in expected.ravel()]
+            got = [c.split("\n")[0] for c in cells if c.split("\n")[0] in set(want)]
+            assert len(got) >= k * k
+
+
+def test_binary_confusion_matches_scikit_learn():
+    from sklearn.metrics import confusion_matrix
+
+    from mlops_provider.core.reports.plots import binary_confusion
+
+    rng = np.random.default_rng(3)
+    y = rng.random(5000) < 0.3
+    score = np.clip(y * 0.3 + rng.random(5000) * 0.7, 0, 1)
+    np.testing.assert_array_equal(binary_confusion(y, score), confusion_matrix(y, score >= 0.5))
+
+
+def test_multiclass_report_on_wine_has_one_matrix_per_figure_for_each_model(store):
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import confusion_matrix
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_wine()
+    names = np.array(["barolo", "grignolino", "barbera"], dtype=object)
+    X, y = data.data, names[data.target]
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, random_state=0, stratify=y)
+    challenger = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(Xtr, ytr)
+    champion = make_pipeline(StandardScaler(), LogisticRegression(C=0.001, max_iter=500)).fit(Xtr, ytr)
+    classes = list(challenger.classes_)
+
+    def preds(model):
+        return modeling.Predictions(model.predict(Xte), model.predict_proba(Xte), classes)
+
+    verdict = {"model": "wine", "passed": True, "decision": "promote", "reason": "ok", "checks": []}
+    out = write_evaluation_report(
+        store,
+        "wine/report",
+        verdict=verdict,
+        y_true=list(yte),
+        challenger=preds(challenger),
+        champion=preds(champion),
+    )
+    folder = local_path(store, out["html_uri"]).parent
+    pngs = {n for n in files_under(folder) if n.startswith("confusion")}
+    assert pngs == {
+        "confusion.png",
+        "confusion_normalized.png",
+        "confusion_champion.png",
+        "confusion_champion_normalized.png",
+    }
+    page = parse_valid_html(local_path(store, out["html_uri"]).read_text("utf-8"))
+    assert all(img["_link"] == img["src"] for img in page.imgs)
+    for n in pngs:
+        w, h = assert_real_png(folder / n)
+        assert 0.8 < w / h < 1.6, (n, w, h)
+    # the per-class table's support is the true class count
+    header, rows, _ = page.table("class")
+    want = confusion_matrix(yte, challenger.predict(Xte), labels=classes).sum(axis=1)
+    support = header.index("support")
+    assert [int(r[support].replace(",", "")) for r in rows] == list(want)

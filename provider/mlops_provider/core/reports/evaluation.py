@@ -12,8 +12,8 @@ from mlops_provider.core import metrics as _metrics
 from mlops_provider.core.errors import InvalidInputError
 from mlops_provider.core.reports.plots import (
     calibration_png,
-    confusion_multiclass_png,
-    confusion_png,
+    confusion_multiclass_pngs,
+    confusion_pngs,
     one_vs_rest_png,
     plotted_models,
     pr_png,
@@ -322,12 +322,14 @@ def _comparison_html(verdict: Mapping[str, Any]) -> str:
 
 
 _CAPTIONS = {
-    "confusion_champion.png": "Champion: confusion matrix",
+    "confusion_champion.png": "Champion: confusion matrix (counts)",
+    "confusion_champion_normalized.png": "Champion: confusion matrix, share of each actual class",
     "roc_champion.png": "Champion: one-vs-rest ROC curves",
     "pr_champion.png": "Champion: one-vs-rest precision-recall curves",
     "roc.png": "ROC curve",
     "pr.png": "Precision-recall curve",
-    "confusion.png": "Confusion matrix at threshold 0.5",
+    "confusion.png": "Challenger: confusion matrix (counts)",
+    "confusion_normalized.png": "Challenger: confusion matrix, share of each actual class",
     "calibration.png": "Calibration (reliability) and score distribution",
     "residuals.png": "Residuals vs predicted",
     "predicted_vs_actual.png": "Predicted vs actual",
@@ -370,8 +372,9 @@ def _render_evaluation_html(
         if ds.get(k) is not None:
             info.append((f"Evaluation dataset {k}", f"<code>{h.escape(ds[k])}</code>"))
     figures = "".join(
-        f'<figure><img src="{h.escape(name)}" alt="{h.escape(_CAPTIONS.get(name, name))}" loading="lazy">'
-        f"<figcaption>{h.escape(_CAPTIONS.get(name, name))}</figcaption></figure>"
+        f'<figure><a href="{h.escape(name)}" target="_blank" rel="noopener" title="Open full size">'
+        f'<img src="{h.escape(name)}" alt="{h.escape(_CAPTIONS.get(name, name))}" loading="lazy"></a>'
+        f"<figcaption>{h.escape(_CAPTIONS.get(name, name))} (click to enlarge)</figcaption></figure>"
         for name in images
     )
     checks = list(verdict.get("checks") or [])
@@ -412,7 +415,7 @@ def _plots(task: str, y, models, positive_label: Any) -> tuple[dict[str, bytes],
         two = bool(y_pos.any() and not y_pos.all())
         pngs["roc.png"] = roc_png(y_pos, models, two)
         pngs["pr.png"] = pr_png(y_pos, models, two)
-        pngs["confusion.png"] = confusion_png(y_pos, models, positive_label)
+        pngs.update(confusion_pngs(y_pos, models, positive_label))
         pngs["calibration.png"] = calibration_png(y_pos, models, two)
     else:
         pngs["residuals.png"] = residuals_png(y, models)
@@ -528,7 +531,9 @@ def _write_multiclass_report(
     with _plain_text():
         for name, pred, proba in models_mc:
             suffix = "" if name == "challenger" else "_champion"
-            pngs[f"confusion{suffix}.png"] = confusion_multiclass_png(y, pred, classes, name)
+            matrices = confusion_multiclass_pngs(y, pred, classes, name)
+            pngs[f"confusion{suffix}.png"] = matrices["counts"]
+            pngs[f"confusion{suffix}_normalized.png"] = matrices["normalized"]
             pngs[f"roc{suffix}.png"] = one_vs_rest_png(y, proba, classes, name, "roc")
             pngs[f"pr{suffix}.png"] = one_vs_rest_png(y, proba, classes, name, "pr")
     per_class = _per_class(y, models_mc, classes)

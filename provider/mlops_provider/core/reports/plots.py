@@ -115,35 +115,85 @@ def pr_png(y_pos, models, two_classes: bool) -> bytes:
     return _png(fig)
 
 
-def confusion_png(y_pos, models, positive_label: Any) -> bytes:
+def binary_confusion(y_pos, score):
+    """The 2 x 2 confusion matrix (rows: actual negative/positive; columns: predicted) at 0.5."""
     import numpy as np
 
-    fig = _new_figure(5.0 * len(models), 4.6)
-    axes = fig.subplots(1, len(models), squeeze=False)[0]
-    labels = ["negative", f"positive ({h.readable(positive_label)})"]
-    n = max(len(y_pos), 1)
-    for ax, (name, score, _color) in zip(axes, models, strict=True):
-        pred = score >= 0.5
-        cm = np.array(
-            [[np.sum(~y_pos & ~pred), np.sum(~y_pos & pred)], [np.sum(y_pos & ~pred), np.sum(y_pos & pred)]]
-        )
-        ax.imshow(cm, cmap="Blues", vmin=0)
-        top = cm.max() or 1
-        for i in range(2):
-            for j in range(2):
+    y_pos = np.asarray(y_pos, dtype=bool)
+    pred = np.asarray(score) >= 0.5
+    return np.array(
+        [[np.sum(~y_pos & ~pred), np.sum(~y_pos & pred)], [np.sum(y_pos & ~pred), np.sum(y_pos & pred)]]
+    )
+
+
+def confusion_pngs(y_pos, models, positive_label: Any) -> dict[str, bytes]:
+    """A binary classifier's confusion matrices at threshold 0.5, one matrix per figure: counts and
+    row-normalised (share of the actual class), for the challenger and (``_champion``) the champion."""
+    labels = ["negative", f"positive ({_class_label(positive_label)})"]
+    out: dict[str, bytes] = {}
+    for name, score, _color in models:
+        suffix = "" if name == "challenger" else f"_{name}"
+        cm = binary_confusion(y_pos, score)
+        for normalized in (False, True):
+            fig = confusion_figure(cm, labels, name, normalized=normalized, xlabel="Predicted (at 0.5)")
+            out[f"confusion{suffix}{'_normalized' if normalized else ''}.png"] = _png(fig)
+    return out
+
+
+# Text in a confusion matrix is never smaller than this (points; at the figures' 100 dpi 1 pt is
+# 1.39 px, so 9 pt is 12.5 px on screen at 1x).
+MIN_FONT_PT = 9.0
+
+
+def confusion_figure(cm, labels: list[str], name: str, *, normalized: bool, xlabel: str = "Predicted"):
+    """One confusion matrix in one figure: counts, or row-normalised (each actual class's row sums to
+    1). The figure grows with the number of classes instead of the text shrinking: every label is at
+    least ``MIN_FONT_PT``; cell values are written up to 15 classes."""
+    import numpy as np
+
+    cm = np.asarray(cm)
+    k = len(labels)
+    matrix = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalized else cm
+    numbers = k <= 15
+    cell = 0.62 if numbers else 0.26
+    longest = max((len(t) for t in labels), default=1)
+    margin = 1.2 + min(longest, 24) * 0.075  # room for the class names on the y axis
+    side = max(3.4, cell * k)
+    fig = _new_figure(side + margin + 1.3, side + margin + 0.5)
+    ax = fig.add_subplot()
+    im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalized else (matrix.max() or 1))
+    font = max(MIN_FONT_PT, 11.0 if k <= 4 else 10.0 if k <= 8 else MIN_FONT_PT)
+    if numbers:
+        top = 1 if normalized else (matrix.max() or 1)
+        total = max(int(cm.sum()), 1)
+        for i in range(k):
+            for j in range(k):
+                if normalized:
+                    text = f"{matrix[i, j]:.2f}"
+                elif k <= 4:
+                    text = f"{cm[i, j]:,}\n({100 * cm[i, j] / total:.1f}%)"
+                else:
+                    text = f"{cm[i, j]:,}"
                 ax.text(
                     j,
                     i,
-                    f"{cm[i, j]:,}\n({100 * cm[i, j] / n:.1f}%)",
+                    text,
                     ha="center",
                     va="center",
-                    color="white" if cm[i, j] > top / 2 else "#1d2330",
-                    fontsize=11,
+                    fontsize=font,
+                    color="white" if matrix[i, j] > top / 2 else "#1d2330",
                 )
-        ax.set_xticks([0, 1], labels)
-        ax.set_yticks([0, 1], labels, rotation=90, va="center")
-        ax.set(xlabel="Predicted (threshold 0.5)", ylabel="Actual", title=f"{name.capitalize()}")
-    return _png(fig)
+    rotate = k > 4 or longest > 14
+    ax.set_xticks(range(k), labels, rotation=45 if rotate else 0, ha="right" if rotate else "center")
+    ax.set_yticks(range(k), labels)
+    ax.tick_params(labelsize=font)
+    what = "share of the actual class (rows sum to 1)" if normalized else "counts"
+    ax.set_xlabel(xlabel, fontsize=font + 1)
+    ax.set_ylabel("Actual", fontsize=font + 1)
+    ax.set_title(f"{name.capitalize()}: {what}", fontsize=font + 2)
+    bar = fig.colorbar(im, ax=ax, shrink=0.8)
+    bar.ax.tick_params(labelsize=MIN_FONT_PT)
+    return fig
 
 
 def calibration_png(y_pos, models, two_classes: bool) -> bytes:
@@ -181,45 +231,17 @@ def _class_label(c: Any, limit: int = 24) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def confusion_multiclass_png(y, pred, classes, name: str) -> bytes:
-    """The N x N confusion matrix of one model: counts (left) and row-normalised recall (right);
-    sized and lettered so 10+ classes stay readable (cell numbers up to 15 classes)."""
-    import numpy as np
+def confusion_multiclass_pngs(y, pred, classes, name: str) -> dict[str, bytes]:
+    """The N x N confusion matrices of one model, one per figure: ``counts`` and ``normalized``
+    (row-normalised: recall of each actual class on the diagonal)."""
     from sklearn.metrics import confusion_matrix
 
-    k = len(classes)
     cm = confusion_matrix(y, pred, labels=list(classes))
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    side = max(4.6, 0.42 * k + 2.4)
-    fig = _new_figure(2 * side + 0.8, side + 0.6)
-    axes = fig.subplots(1, 2)
     labels = [_class_label(c) for c in classes]
-    font = 10 if k <= 6 else 8 if k <= 10 else 6.5
-    for ax, matrix, what, fmt in (
-        (axes[0], cm, "counts", "{:,}"),
-        (axes[1], norm, "share of the true class", "{:.2f}"),
-    ):
-        im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=matrix.max() or 1)
-        if k <= 15:
-            top = matrix.max() or 1
-            for i in range(k):
-                for j in range(k):
-                    ax.text(
-                        j,
-                        i,
-                        fmt.format(matrix[i, j]),
-                        ha="center",
-                        va="center",
-                        fontsize=font,
-                        color="white" if matrix[i, j] > top / 2 else "#1d2330",
-                    )
-        ax.set_xticks(
-            range(k), labels, rotation=60 if k > 4 else 0, ha="right" if k > 4 else "center", fontsize=font
-        )
-        ax.set_yticks(range(k), labels, fontsize=font)
-        ax.set(xlabel="Predicted", ylabel="Actual", title=f"{name.capitalize()}: {what}")
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    return _png(fig)
+    return {
+        "counts": _png(confusion_figure(cm, labels, name, normalized=False)),
+        "normalized": _png(confusion_figure(cm, labels, name, normalized=True)),
+    }
 
 
 def one_vs_rest_png(y, proba, classes, name: str, kind: str) -> bytes:
