@@ -82,6 +82,7 @@ def get_provider_info() -> dict:
             "mlops_provider.links.report.DataQualityReportLink",
             "mlops_provider.links.report.EvaluationReportLink",
             "mlops_provider.links.report.ModelVersionLink",
+            "mlops_provider.links.report.SnapshotLink",
         ],
         # [mlops] in airflow.cfg: the artifact store and registry settings (env and Variables override)
         "config": config_section(),

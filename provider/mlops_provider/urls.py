@@ -52,6 +52,23 @@ def model_version_url(model: str, version: Any, base_url: str | None = None) -> 
     return f"{_base(base_url)}{PLUGIN_PREFIX}/models/{quote(str(model), safe='')}/versions/{int(version)}"
 
 
+def model_url(model: str, base_url: str | None = None) -> str:
+    """The registry page of one model (its versions, aliases and history)."""
+    return f"{_base(base_url)}{PLUGIN_PREFIX}/models/{quote(str(model), safe='')}"
+
+
+def registry_url(base_url: str | None = None) -> str:
+    """The registry's index page."""
+    return f"{_base(base_url)}{PLUGIN_PREFIX}/"
+
+
+def snapshot_url(store: Any, snapshot_uri: str | None, base_url: str | None = None) -> str | None:
+    """A snapshot's manifest (schema, rows, sha256, source) as the registry plugin serves it."""
+    if not snapshot_uri:
+        return None
+    return artifact_url(store, f"{str(snapshot_uri).rstrip('/')}/manifest.json", base_url)
+
+
 def task_url(base_url: str, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> str:
     """The Airflow 3 UI page of a task instance (its logs), as ``RuntimeTaskInstance.log_url`` builds it."""
     url = f"{base_url.rstrip('/')}/dags/{dag_id}/runs/{quote(run_id)}/tasks/{task_id}"

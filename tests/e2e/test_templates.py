@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from urllib.parse import quote, unquote
 
 import pyarrow.parquet as pq
 import pytest
+
+from mlops_provider.core.names import run_folder as run_folder_of
 
 pytestmark = pytest.mark.e2e
 MODEL = "flights_delay"
@@ -192,6 +195,56 @@ def test_extra_links_are_recorded_for_the_ui(env, first_run):
     )
     assert "evaluation.html" in str(links[("evaluate", "_link_EvaluationReportLink")])
     assert "/mlops/models/flights_delay/versions/1" in str(links[("register", "_link_ModelVersionLink")])
+    # each extract task links the snapshot it wrote: its manifest, served from the store
+    store = env["store"]
+    for task in ("extract_train", "extract_eval"):
+        url = str(links[(task, "_link_SnapshotLink")]).strip('"')
+        key = url.split("/mlops/artifacts/", 1)[1]
+        assert key.startswith("datasets/") and key.endswith("/manifest.json"), url
+        assert store.read_json(unquote(key))["sha256"]
+
+
+def test_reports_link_back_to_their_run_model_snapshot_and_registry(env, first_run):
+    from html.parser import HTMLParser
+
+    dr, _ = first_run
+    store = env["store"]
+    run_folder = f"runs/{run_folder_of(dr.dag_id, dr.run_id)}"
+
+    class Nav(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.inside, self.links = False, {}
+            self._href = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "nav" and dict(attrs).get("id") == "report-links":
+                self.inside = True
+            if self.inside and tag == "a":
+                self._href = dict(attrs)["href"]
+
+        def handle_data(self, data):
+            if self._href:
+                self.links[data] = self._href
+                self._href = None
+
+        def handle_endtag(self, tag):
+            if tag == "nav":
+                self.inside = False
+
+    run_url = f"/dags/{dr.dag_id}/runs/{quote(dr.run_id)}"
+    for task, page, want in (
+        ("validate_eval", "validation.html", ["Run", "Snapshot", "Model registry"]),
+        ("evaluate", "evaluation.html", ["Run", "Model flights_delay", "Snapshot", "Model registry"]),
+    ):
+        nav = Nav()
+        nav.feed(store.read_bytes(f"{run_folder}/{task}/{page}").decode())
+        assert list(nav.links) == want, (task, nav.links)
+        assert nav.links["Run"].endswith(run_url)
+        assert nav.links["Model registry"].endswith("/mlops/")
+        snapshot = nav.links["Snapshot"].split("/mlops/artifacts/", 1)[1]
+        assert store.read_json(unquote(snapshot))["rows"] > 0
+    assert nav.links["Model flights_delay"].endswith("/mlops/models/flights_delay")
 
 
 GATE_DAG = """

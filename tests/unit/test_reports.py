@@ -785,3 +785,37 @@ def test_multiclass_report_on_wine_has_one_matrix_per_figure_for_each_model(stor
     want = confusion_matrix(yte, challenger.predict(Xte), labels=classes).sum(axis=1)
     support = header.index("support")
     assert [int(r[support].replace(",", "")) for r in rows] == list(want)
+
+
+# --------------------------------------------------------------------------- links back
+def test_run_report_links_point_at_the_run_model_snapshot_and_registry(store):
+    from urllib.parse import quote
+
+    from mlops_provider.core.steps.run import RunInfo
+
+    run_id = "manual__2013-07-01T00:00:00+00:00 <x>"
+    run = RunInfo("dag_a", run_id, "evaluate", ui_base_url="https://airflow.example.com/af")
+    snap = store.uri("datasets/flights/abc123")
+    links = dict(run.report_links(model="churn model/é", snapshot_uri=snap, store=store))
+    assert links == {
+        "Run": f"https://airflow.example.com/af/dags/dag_a/runs/{quote(run_id)}",
+        "Model churn model/é": "https://airflow.example.com/af/mlops/models/churn%20model%2F%C3%A9",
+        "Snapshot": "https://airflow.example.com/af/mlops/artifacts/datasets/flights/abc123/manifest.json",
+        "Model registry": "https://airflow.example.com/af/mlops/",
+    }
+    # outside Airflow (a notebook) a report has no links back
+    assert RunInfo.local().report_links(model="m", snapshot_uri=snap, store=store) == []
+
+
+def test_validation_report_opens_with_escaped_links(store):
+    from mlops_provider.core.reports import write_validation_report
+
+    report = {"success": True, "suite_name": "s", "results": [], "statistics": {}}
+    links = [("Run", '/dags/d/runs/r?a=1&b="><script>'), (SCRIPT, "/mlops/"), ("Nothing", None)]
+    uri = write_validation_report(store, "v", report, links=links)
+    text = local_path(store, uri).read_text()
+    parse_valid_html(text)
+    assert '<nav class="back" id="report-links">' in text
+    assert 'href="/dags/d/runs/r?a=1&amp;b=&quot;&gt;&lt;script&gt;"' in text
+    assert SCRIPT not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;</a>" in text
+    assert "Nothing" not in text

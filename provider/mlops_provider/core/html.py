@@ -264,7 +264,18 @@ tr.current td{background:#fffbea}
 figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.5rem}
 figure img{width:100%;height:auto;display:block}figcaption{font-size:.85rem;color:var(--muted);padding:.3rem}
 footer{padding:0 1.5rem 1.5rem;color:var(--muted);font-size:.78rem}
+nav.back{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;font-size:.88rem;margin:0 0 .6rem}
+nav.back span{color:var(--muted)}
 """
+
+
+def back_links(links) -> str:
+    """The bar a report opens with: ``(label, url)`` pairs (pairs without a URL left out)."""
+    items = [f'<a href="{escape(url)}">{escape(label)}</a>' for label, url in links or () if url]
+    if not items:
+        return ""
+    dot = " <span>\u00b7</span> "
+    return f'<nav class="back" id="report-links">{dot.join(items)}</nav>\n'
 
 
 def document(title: str, body_html: str, *, head_html: str = "", body_class: str = "") -> str:

@@ -19,6 +19,7 @@ from mlops_provider.urls import (  # noqa: F401
     artifact_url,
     configured_base_url,
     model_version_url,
+    snapshot_url,
 )
 
 if TYPE_CHECKING:
@@ -37,6 +38,12 @@ class _RecordedLink(BaseOperatorLink):
 
 class DataQualityReportLink(_RecordedLink):
     name = "Data quality report"
+
+
+class SnapshotLink(_RecordedLink):
+    """The snapshot an extract task wrote (or reused): its manifest (schema, rows, sha256, source)."""
+
+    name = "Snapshot"
 
 
 class EvaluationReportLink(_RecordedLink):

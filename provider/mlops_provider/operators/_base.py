@@ -95,6 +95,7 @@ class MlopsBaseOperator(BaseOperator):
     def run_info(self, context: Context):
         """This task instance as the core steps see it (:class:`~mlops_provider.core.steps.RunInfo`)."""
         from mlops_provider.core.steps.run import RunInfo
+        from mlops_provider.urls import configured_base_url
 
         ti = context["ti"]
         return RunInfo(
@@ -107,6 +108,7 @@ class MlopsBaseOperator(BaseOperator):
             data_interval_end=str(context.get("data_interval_end")),
             code_file=getattr(context.get("dag"), "fileloc", None),
             bundle_version=getattr(context.get("dag_run"), "bundle_version", None),
+            ui_base_url=configured_base_url(),
         )
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.links.report import SnapshotLink
 from mlops_provider.operators._base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class ExtractOperator(MlopsBaseOperator):
     template_fields: Sequence[str] = ("dataset_name", "sql", "source_uri", "artifact_root")
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql"}
+    operator_extra_links = (SnapshotLink(),)
     ui_color = "#d6ecf3"
 
     def __init__(
@@ -127,16 +129,20 @@ class ExtractOperator(MlopsBaseOperator):
             min_rows=self.min_rows,
             fetch_batch_size=self.fetch_batch_size,
         )
+        from mlops_provider.links.report import snapshot_url
+
         params, conn = self._resolve_kind(params)
         source = getattr(self, f"_{params.source_kind}_source")(params, conn)
+        store = self.store()
         result = extract_snapshot(
             params,
             source=source,
-            store=self.store(),
+            store=store,
             run=self.run_info(context),
             interval=(context.get("data_interval_start"), context.get("data_interval_end")),
             caller=self.caller,
         )
+        self.mlops_links[SnapshotLink.name] = snapshot_url(store, result.uri)
         self.lineage_record = result.lineage()
         return result.to_dict()
 

@@ -346,6 +346,7 @@ def _render_evaluation_html(
     slice_html: str,
     slice_column: str | None,
     class_html: str = "",
+    links=(),
 ) -> str:
     ok = bool(verdict.get("passed"))
     decision = verdict.get("decision") or ("promote" if ok else "reject")
@@ -382,7 +383,7 @@ def _render_evaluation_html(
         _checks_table(checks, verdict) if checks else '<p class="muted">No checks were configured.</p>'
     )
     body = (
-        f"<h1>{h.escape(title)}</h1>\n{banner}\n{h.stats(info)}\n"
+        f"{h.back_links(links)}<h1>{h.escape(title)}</h1>\n{banner}\n{h.stats(info)}\n"
         f"<h2>Checks</h2>\n{checks_html}\n"
         f"{_comparison_html(verdict)}"
         f"<h2>Metrics</h2>\n{_metrics_table(verdict.get('metrics') or {}, verdict)}\n"
@@ -437,6 +438,7 @@ def write_evaluation_report(
     title: str | None = None,
     challenger: Any = None,
     champion: Any = None,
+    links=(),
 ) -> dict[str, Any]:
     """Write the model-gate report under ``key_prefix``: PNG plots, then ``evaluation.html`` (last).
 
@@ -446,7 +448,8 @@ def write_evaluation_report(
     ``y_true``, or the predictions). A multiclass report has N x N confusion matrices (counts and
     normalised), one-vs-rest ROC and precision-recall curves, a per-class table and per-slice
     accuracy and compare metric. Rows whose label or a score is missing are left out. Returns
-    ``{"html_uri", "images": {name: uri}, "slices": [...], "per_class": [...]}``.
+    ``{"html_uri", "images": {name: uri}, "slices": [...], "per_class": [...]}``. ``links``:
+    ``(label, url)`` pairs the page opens with (its run, model, snapshot, the registry).
     """
     import numpy as np
     import pandas as pd
@@ -463,6 +466,7 @@ def write_evaluation_report(
             slice_values=slice_values,
             slice_column=slice_column,
             title=title,
+            links=links,
         )
     if challenger is not None:
         challenger_score = challenger.score
@@ -498,11 +502,13 @@ def write_evaluation_report(
     if sl is not None:
         slices, total = _slice_rows(task, y, ch, cm, sl, y_pos)
         slice_html = _slice_table(task, slices, total, slice_column, cm is not None)
-    return _publish(store, prefix, verdict, title, task, len(y), pngs, slice_html, slice_column, slices)
+    return _publish(
+        store, prefix, verdict, title, task, len(y), pngs, slice_html, slice_column, slices, links=links
+    )
 
 
 def _write_multiclass_report(
-    store, prefix, *, verdict, y_true, challenger, champion, slice_values, slice_column, title
+    store, prefix, *, verdict, y_true, challenger, champion, slice_values, slice_column, title, links=()
 ) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
@@ -555,13 +561,14 @@ def _write_multiclass_report(
         slice_column,
         slices,
         class_html=_per_class_html(per_class, champion is not None),
+        links=links,
     )
     out["per_class"] = per_class
     return out
 
 
 def _publish(
-    store, prefix, verdict, title, task, rows, pngs, slice_html, slice_column, slices, class_html=""
+    store, prefix, verdict, title, task, rows, pngs, slice_html, slice_column, slices, class_html="", links=()
 ):
     images = {}
     for name, data in pngs.items():
@@ -577,6 +584,7 @@ def _publish(
         slice_html=slice_html,
         slice_column=slice_column,
         class_html=class_html,
+        links=links,
     )
     html_key = _key(prefix, "evaluation.html")
     store.write_bytes(html_key, page.encode("utf-8"))

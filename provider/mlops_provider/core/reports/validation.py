@@ -122,7 +122,7 @@ def _expectation_row(r: Mapping[str, Any]) -> str:
     )
 
 
-def render_validation_html(report: Mapping[str, Any]) -> str:
+def render_validation_html(report: Mapping[str, Any], links=()) -> str:
     """A self-contained HTML5 page for a data-quality report (``ValidationReport.to_dict()``)."""
     ok = bool(report.get("success"))
     suite = report.get("suite_name") or "suite"
@@ -174,14 +174,16 @@ def render_validation_html(report: Mapping[str, Any]) -> str:
     )
     summary = f"<h2>Summary</h2><p>{h.escape(report.get('summary'))}</p>" if report.get("summary") else ""
     body = (
-        f"<h1>Data quality report: {h.escape(suite)}</h1>\n{banner}\n{stats}\n{summary}\n"
+        f"{h.back_links(links)}<h1>Data quality report: {h.escape(suite)}</h1>\n"
+        f"{banner}\n{stats}\n{summary}\n"
         f"<h2>Expectations ({len(results)})</h2>\n{table}"
     )
     return h.document(f"Data quality: {suite} \u2014 {'PASS' if ok else 'FAIL'}", body, body_class="report")
 
 
-def write_validation_report(store, key_prefix: str, report: Mapping[str, Any]) -> str:
-    """Write ``<key_prefix>/validation.html`` atomically through ``store``; returns its URI."""
+def write_validation_report(store, key_prefix: str, report: Mapping[str, Any], links=()) -> str:
+    """Write ``<key_prefix>/validation.html`` atomically through ``store``; returns its URI. ``links``:
+    ``(label, url)`` pairs the page opens with (its run, snapshot, the registry)."""
     key = _key(_norm_prefix(key_prefix), "validation.html")
-    store.write_bytes(key, render_validation_html(report).encode("utf-8"))
+    store.write_bytes(key, render_validation_html(report, links).encode("utf-8"))
     return store.uri(key)

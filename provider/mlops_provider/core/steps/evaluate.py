@@ -216,12 +216,15 @@ def evaluate_challenger(
         report_uri="",
         inputs=[challenger["model_uri"], (snap.data_uri, snap.columns)],
     )
-    result.report_uri = _write_report(params, judgement, result, store, run.folder)
+    links = run.report_links(model=params.model_name, snapshot_uri=snap.uri, store=store)
+    result.report_uri = _write_report(params, judgement, result, store, run.folder, links)
     store.write_json(f"{run.folder}/{VERDICT_FILE}", result.to_dict())
     return result
 
 
-def _write_report(params: EvaluateParams, judgement, result: EvaluationResult, store, folder: str) -> str:
+def _write_report(
+    params: EvaluateParams, judgement, result: EvaluationResult, store, folder: str, links=()
+) -> str:
     """The HTML report (and its plots) under ``folder``; returns its URI."""
     from mlops_provider.core.reports import write_evaluation_report
 
@@ -240,5 +243,6 @@ def _write_report(params: EvaluateParams, judgement, result: EvaluationResult, s
         slice_column=params.slice_column,
         positive_label=judgement.spec.positive_label,
         title=f"{name}: challenger vs champion v{champ_version}" if champ_version else name,
+        links=links,
     )
     return report["html_uri"]

@@ -24,6 +24,9 @@ class RunInfo:
     code_file: str | None = None  # the DAG file (its git commit / hash goes into lineage)
     bundle_version: str | None = None
     actor_kind: str = "airflow"
+    #: The Airflow UI's base URL ("" = links relative to the api-server's host; None = not in Airflow):
+    #: reports link back to their run and the registry with it.
+    ui_base_url: str | None = None
 
     @classmethod
     def local(cls, task_id: str = "step", run_id: str | None = None, code_file: str | None = None) -> RunInfo:
@@ -59,6 +62,22 @@ class RunInfo:
     @property
     def actor(self) -> str:
         return f"{self.actor_kind}:{self.dag_id}/{self.run_id}"
+
+    def report_links(self, model: str | None = None, snapshot_uri: str | None = None, store=None):
+        """The links a report opens with: its Airflow run, the model's registry page, the snapshot it
+        read and the registry (only those known; none outside Airflow)."""
+        if self.ui_base_url is None or self.actor_kind != "airflow":
+            return []
+        from mlops_provider.urls import dag_run_url, model_url, registry_url, snapshot_url
+
+        base = self.ui_base_url
+        links = [("Run", dag_run_url(base, self.dag_id, self.run_id))]
+        if model:
+            links.append((f"Model {model}", model_url(model, base)))
+        if snapshot_uri and store is not None:
+            links.append(("Snapshot", snapshot_url(store, snapshot_uri, base)))
+        links.append(("Model registry", registry_url(base)))
+        return links
 
     def lineage(self) -> dict[str, Any]:
         """Where a model came from, as the registry records it."""

@@ -85,5 +85,6 @@ def validate_snapshot(
     report = validate_dataframe(df, suite, dataset_uri=snap.uri, dataset_sha256=snap.sha256)
     report.report_uri = store.uri(f"{run.folder}/validation.json")
     store.write_json(f"{run.folder}/validation.json", report.to_dict())
-    html_uri = write_validation_report(store, run.folder, report.to_dict())
+    links = run.report_links(snapshot_uri=snap.uri, store=store)
+    html_uri = write_validation_report(store, run.folder, report.to_dict(), links=links)
     return ValidationResult(report, snap, html_uri)
