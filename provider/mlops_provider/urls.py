@@ -5,10 +5,12 @@ base_url``; nothing else."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 #: Where the registry plugin is mounted on the api-server.
 PLUGIN_PREFIX = "/mlops"
+#: The registry's page inside Airflow's UI: ``/plugin/<UI_ROUTE>`` shows it in Airflow's frame.
+UI_ROUTE = "mlops"
 #: The UI's address when ``[api] base_url`` is not set (alerts need an absolute URL).
 DEFAULT_BASE_URL = "http://localhost:8080"
 
@@ -67,6 +69,28 @@ def snapshot_url(store: Any, snapshot_uri: str | None, base_url: str | None = No
     if not snapshot_uri:
         return None
     return artifact_url(store, f"{str(snapshot_uri).rstrip('/')}/manifest.json", base_url)
+
+
+def open_in_airflow_url(path: str, base_url: str | None = None) -> str:
+    """A link from a report (sandboxed, no scripts) to a page of Airflow's UI (``path`` relative to
+    the UI root, e.g. ``/dags/...``), through the registry's ``/open`` page: it opens the page in the
+    whole window even when the report is shown inside Airflow's frame."""
+    base = _base(base_url)
+    base_path = urlsplit(base).path.rstrip("/") if base else ""
+    return f"{base}{PLUGIN_PREFIX}/open?to={quote(base_path + path, safe='')}"
+
+
+def in_airflow_ui(url: str | None, base_url: str | None = None) -> str | None:
+    """A registry URL built by these helpers, as a page of Airflow's UI: the registry shown inside
+    Airflow's frame (``<base>/plugin/mlops<base path>/mlops/...``), so a link lands in Airflow."""
+    if not url:
+        return url
+    base = _base(base_url)
+    rel = url[len(base) :] if base and url.startswith(base) else url
+    if not rel.startswith(PLUGIN_PREFIX + "/"):
+        return url
+    base_path = urlsplit(base).path.rstrip("/") if base else ""
+    return f"{base}/plugin/{UI_ROUTE}{base_path}{rel}"
 
 
 def task_url(base_url: str, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> str:

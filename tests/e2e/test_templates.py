@@ -240,7 +240,7 @@ def test_reports_link_back_to_their_run_model_snapshot_and_registry(env, first_r
         nav = Nav()
         nav.feed(store.read_bytes(f"{run_folder}/{task}/{page}").decode())
         assert list(nav.links) == want, (task, nav.links)
-        assert nav.links["Run"].endswith(run_url)
+        assert nav.links["Run"].endswith("/mlops/open?to=" + quote(run_url, safe=""))
         assert nav.links["Model registry"].endswith("/mlops/")
         snapshot = nav.links["Snapshot"].split("/mlops/artifacts/", 1)[1]
         assert store.read_json(unquote(snapshot))["rows"] > 0
@@ -311,3 +311,16 @@ def test_model_gate_skip_and_warn_keep_the_champion(env, second_run, tmp_path, m
         new = reg.list_versions(MODEL)[-1]
         assert new.version == versions[-1] + 1 and new.verdict["passed"] is False
     assert reg.get_alias(MODEL) == champion
+
+
+def test_a_version_records_the_window_it_was_judged_on(env, first_run):
+    """The model page tells versions' evaluation windows apart: the verdict names the evaluation
+    snapshot's own window (the data interval of the run that extracted it)."""
+    from mlops_provider.plugins.charts import evaluation_window, window_label
+
+    dr, _ = first_run
+    mv = env["registry"].get_version(MODEL, 1).to_dict()
+    window = mv["verdict"]["eval_dataset"]["window"]
+    assert window == [str(dr.data_interval_start), str(dr.data_interval_end)]
+    assert evaluation_window(mv) == tuple(window)
+    assert window_label(*window) == dr.data_interval_start.strftime("%b %Y")

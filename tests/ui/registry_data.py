@@ -78,11 +78,13 @@ def build_registry(root: str) -> dict[str, Any]:
     """Populate ``root`` (a file:// URI) and return what the tests need to know about it."""
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
     from sklearn.datasets import make_classification
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, average_precision_score, log_loss, roc_auc_score
     from sklearn.tree import DecisionTreeClassifier
 
+    from mlops_provider.core.datasets import write_snapshot
     from mlops_provider.core.evaluation import decide
     from mlops_provider.core.lineage import package_versions
     from mlops_provider.core.registry import ModelRegistry
@@ -126,6 +128,36 @@ def build_registry(root: str) -> dict[str, Any]:
             "rows": len(train_frame),
             "source": "sqlite warehouse",
             "query": QUERY.format(start=f"2013-{month - 4:02d}-01", end=f"2013-{month - 1:02d}-01"),
+        }
+        # the version's evaluation snapshot, a real one (manifest + Parquet) recording its window:
+        # the same rows each month here, told apart by the month column (so each has its own sha256)
+        window = [f"2013-{month - 1:02d}-01T00:00:00+00:00", f"2013-{month:02d}-01T00:00:00+00:00"]
+        snap = write_snapshot(
+            store,
+            "flight_delay_eval",
+            [pa.Table.from_pandas(eval_frame.assign(month=month - 1), preserve_index=False)],
+            source="sqlite warehouse",
+            query=QUERY.format(start=window[0][:10], end=window[1][:10]),
+            extra={
+                "dag_id": DAG_ID,
+                "run_id": run_id,
+                "data_interval_start": window[0],
+                "data_interval_end": window[1],
+                "source_kind": "sql",
+            },
+        )
+        eval_dataset = {
+            "uri": snap.uri,
+            "sha256": snap.sha256,
+            "rows": snap.rows,
+            "source": snap.source,
+            "query": snap.query,
+            "window": window,
+        }
+        info.setdefault("eval_snapshots", {})[i + 1] = {
+            "uri": snap.uri,
+            "sha256": snap.sha256,
+            "window": window,
         }
         est.fit(X_train[:, feats], y_train)
         score = est.predict_proba(X_eval[:, feats])[:, 1]

@@ -329,6 +329,7 @@ def test_a_snapshot_folder_links_its_manifest_and_data_which_resolve(env):
     hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', card)]
     key = store.key_of(snap.uri)
     assert hrefs == [
+        f"/mlops/{quote(key)}",  # the snapshot's page
         f"/mlops/artifacts/{quote(key)}/manifest.json",
         f"/mlops/artifacts/{quote(key)}/data.parquet",
     ]
@@ -341,3 +342,141 @@ def test_a_snapshot_folder_links_its_manifest_and_data_which_resolve(env):
         _ctx(Request(), store), "Evaluation data", {"uri": f"{snap.uri}/data.parquet"}
     )
     assert f'href="/mlops/artifacts/{quote(key)}/data.parquet"' in file_card
+
+
+# --------------------------------------------------------------------------- compare, snapshots, frame
+def test_model_page_shows_each_versions_window_and_the_champion_on_the_same_window(env):
+    from mlops_provider.plugins.charts import comparison
+
+    page = get(env, f"/mlops/models/{MODEL}").text
+    rows = {
+        v: page[page.index(f'<tr class="{c}" data-version="{v}"') :].split("</tr>", 1)[0]
+        for v, c in ((3, "failed"), (2, "passed current"), (1, "passed"))
+    }
+    # the evaluation window of each version, from its evaluation snapshot (June, July, August 2013)
+    for v, month in ((1, "Jun 2013"), (2, "Jul 2013"), (3, "Aug 2013")):
+        assert f'<span class="window">{month}</span>' in rows[v], rows[v]
+        assert "200 rows" in rows[v]
+    assert "first version" in rows[1]
+    # v2 was judged against v1 on v2's window: both values and the improvement, as the verdict says
+    verdict = env["registry"].get_version(MODEL, 2).verdict
+    ch, cm = verdict["metrics"]["challenger"]["roc_auc"], verdict["metrics"]["champion"]["roc_auc"]
+    assert f"v1 {cm:.4f} \u2192 {ch:.4f}" in html.unescape(rows[2])
+    assert f"({ch - cm:+.4f}" in rows[2]
+    c = comparison({"verdict": verdict}, "roc_auc")
+    assert c["improvement"] == pytest.approx(ch - cm)
+    # the chart: one filled point per version with its window, a hollow champion point where compared
+    svg = page[page.index('<svg class="metric-chart"') : page.index("</svg>")]
+    points = re.findall(r'class="version-point" data-v="(\d+)" data-window="([^"]+)"', svg)
+    assert points == [("1", "Jun 2013"), ("2", "Jul 2013"), ("3", "Aug 2013")]
+    assert re.findall(r'class="champion-point" data-v="(\d+)"', svg) == ["2", "3"]
+    assert "each on its own evaluation window" in svg
+
+
+def test_comparison_interval_maps_onto_the_metric_for_both_directions():
+    from mlops_provider.plugins.charts import comparison
+
+    def verdict(metric, direction, ch, cm, lo, hi):
+        return {
+            "verdict": {
+                "champion_version": 4,
+                "metrics": {"challenger": {metric: ch}, "champion": {metric: cm}},
+                "directions": {metric: direction},
+                "comparison": {
+                    "metric": metric,
+                    "challenger": ch,
+                    "champion": cm,
+                    "improvement": 0,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "confidence": 0.95,
+                    "method": "delong",
+                },
+            }
+        }
+
+    up = comparison(verdict("roc_auc", "higher", 0.80, 0.78, 0.005, 0.035), "roc_auc")
+    assert up["improvement"] == pytest.approx(0.02)
+    assert (up["lo"], up["hi"]) == (pytest.approx(0.785), pytest.approx(0.815))  # 0.78 + [0.005, 0.035]
+    # rmse: lower is better; an improvement of +[0.1, 0.5] means the challenger is 0.1..0.5 lower
+    down = comparison(verdict("rmse", "lower", 9.7, 10.0, 0.1, 0.5), "rmse")
+    assert down["improvement"] == pytest.approx(0.3)
+    assert (down["lo"], down["hi"]) == (pytest.approx(9.5), pytest.approx(9.9))
+    assert comparison({"verdict": {"champion_version": None}}, "rmse") is None
+
+
+@pytest.mark.parametrize(
+    "start, end, label",
+    [
+        ("2013-06-01T00:00:00+00:00", "2013-07-01T00:00:00+00:00", "Jun 2013"),
+        ("2013-12-01 00:00:00+00:00", "2014-01-01 00:00:00+00:00", "Dec 2013"),
+        ("2013-06-01T00:00:00+00:00", "2013-06-15T00:00:00+00:00", "2013-06-01 \u2192 2013-06-15"),
+        (
+            "2013-06-01T06:00:00+00:00",
+            "2013-06-02T06:00:00+00:00",
+            "2013-06-01T06:00:00+00:00 \u2192 2013-06-02T06:00:00+00:00",
+        ),
+        (None, None, "-"),
+    ],
+)
+def test_window_labels(start, end, label):
+    from mlops_provider.plugins.charts import window_label
+
+    assert window_label(start, end) == label
+
+
+def test_snapshot_page_from_the_version_page(env):
+    info = env["info"]
+    snap = info["eval_snapshots"][2]
+    page = get(env, f"/mlops/models/{MODEL}/versions/2").text
+    link = re.search(r'<a class="dataset-page" href="([^"]+)">snapshot page</a>', page)
+    assert link, "the evaluation data card links its snapshot page"
+    r = get(env, html.unescape(link.group(1)))
+    assert r.status_code == 200, r.text[:300]
+    text = r.text
+    manifest = env["store"].read_json(env["store"].key_of(snap["uri"]) + "/manifest.json")
+    assert manifest["sha256"] == snap["sha256"] and snap["sha256"] in text
+    assert "<dt>Rows</dt><dd>200</dd>" in text
+    schema = text[text.index('class="schema"') :].split("</table>", 1)[0]
+    assert re.findall(r"<td><code>([^<]+)</code></td>", schema) == [c["name"] for c in manifest["columns"]]
+    used = text[text.index('class="used-by"') :].split("</table>", 1)[0]
+    assert re.findall(r"versions/(\d+)\">v\d+</a></td><td>(\w+)</td>", used) == [("2", "evaluation")]
+    assert "Jul 2013" in text and html.escape(manifest["query"]) in text
+    for name in ("manifest.json", "data.parquet"):
+        href = f"/mlops/artifacts/{quote(env['store'].key_of(snap['uri']))}/{name}"
+        assert f'href="{href}"' in text and get(env, href).status_code == 200
+
+
+def test_snapshot_page_refuses_odd_names_and_unknown_snapshots(env):
+    sha = env["info"]["eval_snapshots"][1]["sha256"]
+    assert get(env, f"/mlops/datasets/flight_delay_eval/{sha}").status_code == 200
+    assert get(env, f"/mlops/datasets/flight_delay_eval/{sha}", token=None).status_code == 401
+    for path in (
+        f"/mlops/datasets/flight_delay_eval/{'0' * 64}",  # no such snapshot
+        "/mlops/datasets/flight_delay_eval/snapshot",  # not a sha256
+        f"/mlops/datasets/..%2F..%2Fetc/{sha}",
+        f"/mlops/datasets/flight_delay_eval/{sha.upper()}",
+    ):
+        r = get(env, path)
+        assert r.status_code == 404, (path, r.status_code)
+
+
+def test_open_page_only_opens_airflow_pages_of_this_server(env):
+    r = get(env, "/mlops/open", params={"to": f"/dags/{DAG_ID}/runs/{quote(RUN_IDS[0], safe='')}"})
+    assert r.status_code == 200
+    assert f'id="open-in-airflow" href="/dags/{DAG_ID}/runs/' in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert '<script src="/mlops/static/registry.js"></script>' in r.text
+    for bad in ("//evil.example/x", "https://evil.example/", "/mlops/models/x", "dags/x", "/\\evil", "/a\nb"):
+        r = get(env, "/mlops/open", params={"to": bad})
+        assert r.status_code == 400, (bad, r.status_code)
+        assert "evil.example/" not in r.text.split("<main>", 1)[1].split("must be", 1)[0]
+
+
+def test_the_pages_script_is_served_as_javascript(env):
+    from mlops_provider.plugins import registry_view
+
+    r = get(env, "/mlops/static/registry.js", token=None)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert r.content == registry_view.REGISTRY_JS.read_bytes() and b"data-theme" in r.content
+    assert r.headers["x-content-type-options"] == "nosniff"

@@ -81,7 +81,7 @@ def test_api_token_works_and_the_plugin_is_registered(server):
             "category": "browse",
             "icon": None,
             "icon_dark_mode": None,
-            "url_route": None,
+            "url_route": "mlops",
             "nav_top_level": False,
         }
     ]
@@ -280,8 +280,133 @@ def test_browser_nav_entry_in_the_airflow_ui(server, browser):
     browse.click()
     link = wait_for(
         d,
-        ec.visibility_of_element_located((By.CSS_SELECTOR, "a[aria-label='Model registry']")),
+        ec.visibility_of_element_located((By.XPATH, "//a[normalize-space(.)='Model registry']")),
         "the 'Model registry' entry in the Browse menu",
     )
-    assert link.get_attribute("href") == f"{server['url']}/mlops/"
+    # the entry opens the registry inside Airflow's UI (the plugin's url_route), not a separate site
+    assert link.get_attribute("href") == f"{server['url']}/plugin/mlops"
     screenshot(d, "07-airflow-browse-menu")
+
+
+def _registry_frame(d, what: str):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    d.switch_to.default_content()
+    frame = wait_for(
+        d,
+        ec.presence_of_element_located((By.CSS_SELECTOR, "iframe[title='Model registry']")),
+        what,
+        timeout=60,
+    )
+    d.switch_to.frame(frame)
+    return frame
+
+
+def test_the_registry_renders_inside_airflows_ui(server, browser, registry_info):
+    """Browse -> Model registry shows the registry in Airflow's own frame (Airflow's navigation
+    around it, its theme, the registry's breadcrumbs); extra links deep-link into that frame; a
+    snapshot page resolves from a version page; a run link opens Airflow's run page, not a nested UI."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    from mlops_provider.urls import in_airflow_ui, model_version_url
+
+    url, d = server["url"], browser
+    d.get(f"{url}/")
+    browse = wait_for(
+        d,
+        ec.element_to_be_clickable((By.CSS_SELECTOR, "button[aria-label='Browse'], [title='Browse']")),
+        "the Browse menu",
+        timeout=60,
+    )
+    browse.click()
+    wait_for(
+        d, ec.element_to_be_clickable((By.XPATH, "//a[normalize-space(.)='Model registry']")), "the entry"
+    ).click()
+    wait_for(d, ec.url_to_be(f"{url}/plugin/mlops"), "Airflow's page of the registry")
+    frame = _registry_frame(d, "the registry's frame inside Airflow's UI")
+    wait_for(
+        d, ec.presence_of_element_located((By.CSS_SELECTOR, "table.models")), "the models table in the frame"
+    )
+    # the embedded page knows it is framed: Airflow shows the navigation and the user, it keeps crumbs
+    assert "framed" in d.find_element(By.TAG_NAME, "html").get_attribute("class")
+    assert not d.find_element(By.CSS_SELECTOR, "header.top .brand").is_displayed()
+    # Airflow's URL follows the page shown in its frame
+    assert d.execute_script("return window.top.location.pathname") == "/plugin/mlops/mlops/"
+    d.switch_to.default_content()
+    # the embedding page is Airflow's: its navigation is around the frame
+    assert d.find_element(By.CSS_SELECTOR, "button[aria-label='Browse'], [title='Browse']").is_displayed()
+    assert frame.size["width"] > 800 and frame.size["height"] > 400, frame.size
+    screenshot(d, "08-registry-inside-airflow")
+
+    # a deep link, as the register task's "Model version" extra link records it, lands in the frame
+    deep = in_airflow_ui(model_version_url(MODEL, 2, url), url)
+    assert deep == f"{url}/plugin/mlops/mlops/models/{MODEL}/versions/2"
+    d.get(deep)
+    _registry_frame(d, "the frame of the deep link")
+    wait_for(
+        d, ec.presence_of_element_located((By.CSS_SELECTOR, "table.checks")), "the version page in the frame"
+    )
+    assert d.execute_script("return location.pathname") == f"/mlops/models/{MODEL}/versions/2"
+    crumbs = d.find_element(By.CSS_SELECTOR, "header.top .crumbs").text
+    assert crumbs.split(" / ") == ["Models", MODEL, "v2"], crumbs
+
+    # the evaluation data's snapshot page, from the version page
+    d.find_element(By.CSS_SELECTOR, "a.dataset-page").click()
+    wait_for(d, ec.presence_of_element_located((By.CSS_SELECTOR, "table.used-by")), "the snapshot page")
+    snap = registry_info["eval_snapshots"][2]
+    assert snap["sha256"] in d.find_element(By.TAG_NAME, "main").text
+    used = d.find_element(By.CSS_SELECTOR, "table.used-by tbody").text
+    assert MODEL in used and "v2" in used and "evaluation" in used
+    d.switch_to.default_content()
+    # Airflow's URL follows the frame, so the page can be bookmarked and shared
+    wait_for(
+        d,
+        lambda drv: drv.current_url.startswith(f"{url}/plugin/mlops/mlops/datasets/flight_delay_eval/"),
+        "Airflow's URL to follow the frame",
+    )
+    screenshot(d, "09-snapshot-page-inside-airflow")
+
+    # the model page in Airflow's dark theme: the frame follows Airflow's choice
+    d.get(f"{url}/plugin/mlops/mlops/models/{MODEL}")
+    _registry_frame(d, "the model page's frame")
+    wait_for(d, ec.presence_of_element_located((By.CSS_SELECTOR, "svg#metric-chart")), "the metric chart")
+    windows = [
+        w.get_attribute("data-window")
+        for w in d.find_elements(By.CSS_SELECTOR, "svg#metric-chart g.version-point")
+    ]
+    assert windows == ["Jun 2013", "Jul 2013", "Aug 2013"], windows
+    evaluated = [c.text for c in d.find_elements(By.CSS_SELECTOR, "table.versions td.evaluated")]
+    assert [t.splitlines()[0] for t in evaluated] == ["Aug 2013", "Jul 2013", "Jun 2013"], evaluated
+    light = d.execute_script("return getComputedStyle(document.body).backgroundColor")
+    d.switch_to.default_content()
+    d.execute_script(
+        "document.documentElement.classList.remove('light'); document.documentElement.classList.add('dark')"
+    )
+    _registry_frame(d, "the frame after switching Airflow to dark")
+    wait_for(
+        d,
+        lambda drv: drv.find_element(By.TAG_NAME, "html").get_attribute("data-theme") == "dark",
+        "the registry to follow Airflow's dark theme",
+    )
+    dark = d.execute_script("return getComputedStyle(document.body).backgroundColor")
+    assert dark != light, (light, dark)
+    d.switch_to.default_content()
+    screenshot(d, "10-model-page-dark-inside-airflow")
+    d.execute_script(
+        "document.documentElement.classList.remove('dark'); document.documentElement.classList.add('light')"
+    )
+
+    # a run link inside the frame opens Airflow's run page in Airflow itself, not a UI in the frame
+    d.get(deep)
+    _registry_frame(d, "the version page again")
+    wait_for(d, ec.element_to_be_clickable((By.CSS_SELECTOR, "a.airflow-run")), "the run link").click()
+    d.switch_to.default_content()
+    wait_for(
+        d,
+        lambda drv: drv.current_url == f"{url}/dags/{DAG_ID}/runs/{quote(RUN_IDS[1], safe='')}",
+        "Airflow to show the run page",
+    )
+    assert not d.find_elements(By.CSS_SELECTOR, "iframe[title='Model registry']")
+    screenshot(d, "11-run-link-opens-in-airflow")

@@ -798,7 +798,9 @@ def test_run_report_links_point_at_the_run_model_snapshot_and_registry(store):
     snap = store.uri("datasets/flights/abc123")
     links = dict(run.report_links(model="churn model/é", snapshot_uri=snap, store=store))
     assert links == {
-        "Run": f"https://airflow.example.com/af/dags/dag_a/runs/{quote(run_id)}",
+        # through the registry's /open page, which opens Airflow's run page in the whole window
+        "Run": "https://airflow.example.com/af/mlops/open?to="
+        + quote(f"/af/dags/dag_a/runs/{quote(run_id)}", safe=""),
         "Model churn model/é": "https://airflow.example.com/af/mlops/models/churn%20model%2F%C3%A9",
         "Snapshot": "https://airflow.example.com/af/mlops/artifacts/datasets/flights/abc123/manifest.json",
         "Model registry": "https://airflow.example.com/af/mlops/",

@@ -18,6 +18,7 @@ from mlops_provider.urls import (  # noqa: F401
     absolute_base_url,
     artifact_url,
     configured_base_url,
+    in_airflow_ui,
     model_version_url,
     snapshot_url,
 )
@@ -33,7 +34,8 @@ class _RecordedLink(BaseOperatorLink):
     name = "recorded"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        return (getattr(operator, "mlops_links", None) or {}).get(self.name) or ""
+        # the registry inside Airflow's UI (its frame), so the link lands in Airflow
+        return in_airflow_ui((getattr(operator, "mlops_links", None) or {}).get(self.name)) or ""
 
 
 class DataQualityReportLink(_RecordedLink):

@@ -1,4 +1,5 @@
-"""Server-rendered HTML of the model-registry plugin (no JavaScript, no template engine).
+"""Server-rendered HTML of the model-registry plugin (no template engine; one static script follows
+Airflow's theme and opens Airflow's pages in Airflow when the registry is shown inside its frame).
 
 Pure functions from plain dicts (``ModelVersion.to_dict()``, alias records, ``AliasEvent.to_dict()``)
 to HTML strings. Every value that comes from the registry, a form or the request goes through
@@ -24,6 +25,7 @@ from mlops_provider.core.html import escape as e
 from mlops_provider.core.html import number as fmt_num
 from mlops_provider.core.html import url_segment as q
 from mlops_provider.core.names import CHAMPION
+from mlops_provider.plugins import charts
 
 PREFERRED_METRICS = (
     "roc_auc",
@@ -106,13 +108,53 @@ def page(
     footer = f"<footer>Artifact root: <code>{e(ctx.root)}</code></footer>" if ctx.root else ""
     header = (
         f'<header class="top"><a class="brand" href="{e(ctx.prefix)}/">Model registry</a>'
-        f'<span class="crumbs">{trail}</span>{user}<a href="{e(ctx.ui_root)}/">Airflow \u2197</a></header>'
+        f'<span class="crumbs">{trail}</span>{user}'
+        f'<a class="to-airflow" href="{e(ctx.ui_root)}/">Airflow \u2197</a></header>'
     )
     return document(
         f"{title} \u00b7 Model registry",
         f"{header}\n<main>\n{flash}{body}\n</main>\n{footer}",
-        head_html='<meta name="referrer" content="same-origin">\n',
+        head_html=(
+            '<meta name="referrer" content="same-origin">\n'
+            f'<script src="{e(ctx.prefix)}/static/registry.js"></script>\n'
+            f"<style>{THEME_CSS}</style>\n"
+        ),
     )
+
+
+#: Inside Airflow's frame (``html.framed``) Airflow shows the navigation, the user and the way back,
+#: so the page keeps only its breadcrumbs; ``data-theme="dark"`` follows Airflow's dark mode.
+THEME_CSS = """
+html.framed header.top{background:transparent;color:var(--fg);padding:.6rem 1.5rem 0}
+html.framed header.top .brand,html.framed header.top .user,html.framed header.top .to-airflow{display:none}
+html.framed header.top .crumbs,html.framed header.top .crumbs a{color:var(--muted)}
+html.framed header.top .crumbs a{color:var(--brand)}
+html[data-theme=dark]{color-scheme:dark;--fg:#e4e7ec;--muted:#9aa4b2;--line:#303846;--bg:#0f1115;
+--card:#181c23;--brand:#5aa9ff;--ok-bg:#12301d;--bad-bg:#3a1514;--info-bg:#13263f;--warn-bg:#3a2a10}
+html[data-theme=dark] body{background:var(--bg);color:var(--fg)}
+html[data-theme=dark] th{background:#202632;color:#c9d1dc}
+html[data-theme=dark] code,html[data-theme=dark] pre{background:#202632;color:var(--fg)}
+html[data-theme=dark] tr.failed td,html[data-theme=dark] tr.fail td{background:#2a1716}
+html[data-theme=dark] tr.current td{background:#2b2712}
+html[data-theme=dark] .badge{background:#2a3140;color:#d5dbe4}
+html[data-theme=dark] .badge.champion{background:#4a3b0b;color:#ffd866}
+html[data-theme=dark] .badge.alias{background:#13263f;color:#8cc4ff}
+html[data-theme=dark] input[type=text],html[data-theme=dark] select{background:#11151b;color:var(--fg);
+border-color:#3a4352}
+html[data-theme=dark] button.secondary{background:transparent}
+.metric-chart{max-width:100%;height:auto;display:block}
+.metric-chart text{fill:var(--fg)}.metric-chart .window{fill:var(--muted)}
+.metric-chart .grid-line{stroke:var(--line)}
+"""
+
+
+def open_page(ctx: Ctx, path: str) -> str:
+    """Opens ``path`` (a page of Airflow's UI) in the whole window; a link when scripts cannot run."""
+    body = (
+        f'<h1>Opening Airflow</h1><p><a id="open-in-airflow" href="{e(path)}">{e(path)}</a></p>'
+        '<p class="muted small">If nothing happens, follow the link.</p>'
+    )
+    return page(ctx, "Opening Airflow", body)
 
 
 def flash_html(kind: str, text: str) -> str:
@@ -271,6 +313,7 @@ def model_page(
         ((v.get("verdict") or {}).get("compare_metric") for v in reversed(versions) if v.get("verdict")), None
     )
     metric_keys = key_metrics([v.get("metrics") or {} for v in versions], compare, limit=3)
+    chart_metric = compare if compare in metric_keys else (metric_keys[0] if metric_keys else None)
     rows = []
     for v in reversed(versions):
         verdict = v.get("verdict") or None
@@ -280,10 +323,19 @@ def model_page(
             f'<td class="num">{e(fmt_num((v.get("metrics") or {}).get(k)))}</td>' for k in metric_keys
         )
         cls = " ".join(c for c in (status, "current" if v["version"] == champion else "") if c)
+        window = charts.window_label(*charts.evaluation_window(v))
+        rows_judged = charts.eval_rows(v)
+        judged = f'<span class="window">{e(window)}</span>' + (
+            f'<div class="small muted">{e(fmt_num(rows_judged))} rows</div>'
+            if rows_judged is not None
+            else ""
+        )
         rows.append(
             f'<tr class="{cls}" data-version="{e(v["version"])}">'
             f'<td><a href="{e(ctx.version_url(name, v["version"]))}"><b>v{e(v["version"])}</b></a></td>'
-            f"<td>{timestamp(v.get('created_at'))}</td><td><code>{e(v.get('estimator'))}</code></td>{cells}"
+            f"<td>{timestamp(v.get('created_at'))}</td><td><code>{e(v.get('estimator'))}</code></td>"
+            f'<td class="evaluated">{judged}</td>{cells}'
+            f'<td class="vs-champion">{charts.comparison_cell(v, chart_metric)}</td>'
             f'<td class="status">{gate_badge(verdict)}{reason}</td>'
             f"<td>{alias_badges(by_version.get(v['version'], []))}</td></tr>"
         )
@@ -302,8 +354,18 @@ def model_page(
     body = (
         f"<h1>{e(name)} {champ_txt}</h1>{actions}"
         f"<h2>Versions ({len(versions)})</h2>"
+        + _chart_section(versions, chart_metric, champion)
         + table(
-            ["Version", "Created", "Estimator", *metric_keys, "Gate", "Aliases"],
+            [
+                "Version",
+                "Created",
+                "Estimator",
+                "Evaluated on",
+                *metric_keys,
+                f"vs champion on the same window ({chart_metric})" if chart_metric else "vs champion",
+                "Gate",
+                "Aliases",
+            ],
             rows,
             "No version is registered.",
             cls="versions",
@@ -312,6 +374,18 @@ def model_page(
         + history_table(history)
     )
     return page(ctx, name, body, [("Models", f"{ctx.prefix}/"), (name, None)], flash)
+
+
+def _chart_section(versions: list[dict[str, Any]], metric: str | None, champion: Any) -> str:
+    svg = charts.metric_chart(versions, metric, champion)
+    if not svg:
+        return ""
+    return (
+        f'<div class="card chart">{svg}<p class="small muted">Each version is measured on its own '
+        "evaluation window, so values from different windows are not comparable with each other; "
+        "the promotion decision compares the challenger with the champion of the day on the same "
+        "window (hollow point, and the interval of the improvement).</p></div>"
+    )
 
 
 # --------------------------------------------------------------------------- one version
@@ -347,7 +421,9 @@ def _dataset_links(ctx: Ctx, uri: Any) -> str:
 def dataset_card(ctx: Ctx, role: str, ds: Mapping[str, Any] | None) -> str:
     if not ds:
         return f'<div class="card"><h3>{e(role)}</h3><p class="muted">not recorded</p></div>'
+    page_url = dataset_page_url(ctx, ds.get("uri"))
     items = [
+        ("Snapshot", f'<a class="dataset-page" href="{e(page_url)}">snapshot page</a>' if page_url else ""),
         ("URI", _dataset_links(ctx, ds.get("uri"))),
         ("sha256", f'<code class="sha">{e(ds.get("sha256"))}</code>' if ds.get("sha256") else ""),
         ("Rows", e(fmt_num(ds.get("rows")))),
@@ -627,3 +703,117 @@ def version_page(
     )
     crumbs = [("Models", f"{ctx.prefix}/"), (name, ctx.model_url(name)), (f"v{number}", None)]
     return page(ctx, f"{name} v{number}", body, crumbs, flash)
+
+
+# --------------------------------------------------------------------------- one snapshot
+def dataset_page_url(ctx: Ctx, uri: Any) -> str | None:
+    """The snapshot page of a snapshot folder URI (``datasets/<name>/<sha256>``), or None."""
+    if not isinstance(uri, str) or not uri:
+        return None
+    sha = uri.rstrip("/").rsplit("/", 1)[-1]
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        return None  # not a snapshot folder (a file, or a URI outside the layout)
+    url = ctx.artifact_url(f"{uri.rstrip('/')}/manifest.json")
+    marker = f"{ctx.prefix}/artifacts/datasets/"
+    if not url or not url.startswith(marker) or not url.endswith("/manifest.json"):
+        return None
+    return f"{ctx.prefix}/datasets/{url[len(marker) : -len('/manifest.json')]}"
+
+
+MAX_SOURCE_OBJECTS = 50
+
+
+def _source_object_row(o: Any) -> str:
+    if not isinstance(o, Mapping):
+        return f"<tr><td><code>{e(o)}</code></td><td></td><td></td></tr>"
+    version = o.get("etag") or o.get("sha256") or o.get("version") or o.get("mtime") or ""
+    return (
+        f"<tr><td><code>{e(o.get('uri') or o.get('path'))}</code></td>"
+        f'<td class="num">{e(fmt_num(o.get("size")))}</td><td><code>{e(short(version, 40))}</code></td></tr>'
+    )
+
+
+def dataset_page(ctx: Ctx, manifest: Mapping[str, Any], used_by: list[dict[str, Any]]) -> str:
+    """A snapshot: what it is (manifest: rows, sha256, size, source, query/objects, the run that
+    extracted it), its schema, the versions trained or judged on it, and downloads."""
+    uri = str(manifest.get("uri") or "")
+    name, sha = manifest.get("name"), manifest.get("sha256")
+    extra = manifest.get("extra") or {}
+    dag_id, run_id = extra.get("dag_id"), extra.get("run_id")
+    start, end = extra.get("data_interval_start"), extra.get("data_interval_end")
+    window = charts.window_label(
+        None if start in (None, "None") else start, None if end in (None, "None") else end
+    )
+    summary = definitions(
+        [
+            ("URI", f"<code>{e(uri)}</code>"),
+            ("sha256", f'<code class="sha">{e(sha)}</code>'),
+            ("Rows", e(fmt_num(manifest.get("rows")))),
+            ("Columns", e(len(manifest.get("columns") or []))),
+            ("Size", e(fmt_num(manifest.get("size_bytes"))) + " bytes" if manifest.get("size_bytes") else ""),
+            ("Created", timestamp(manifest.get("created_at"))),
+            ("Source", e(manifest.get("source"))),
+            ("Source kind", e(extra.get("source_kind"))),
+            ("Window", e(window) if window != "-" else ""),
+            (
+                "Extracted by",
+                f'<a href="{e(ctx.run_url(dag_id, run_id))}">{e(dag_id)} / {e(run_id)}</a>'
+                if dag_id and run_id
+                else "",
+            ),
+        ]
+    )
+    downloads = " \u00b7 ".join(
+        link
+        for link in (
+            _link_uri(ctx, f"{uri.rstrip('/')}/manifest.json", "manifest.json"),
+            _link_uri(ctx, f"{uri.rstrip('/')}/data.parquet", "data.parquet (Parquet)"),
+        )
+        if link.startswith("<a ")
+    )
+    schema = table(
+        ["Column", "Type"],
+        [
+            f"<tr><td><code>{e(c.get('name'))}</code></td><td>{e(c.get('type'))}</td></tr>"
+            for c in manifest.get("columns") or []
+        ],
+        "no columns recorded",
+        cls="schema",
+    )
+    query = f'<h2>Query</h2><pre class="query">{e(manifest["query"])}</pre>' if manifest.get("query") else ""
+    objects = extra.get("source_objects") or []
+    objects_html = ""
+    if objects:
+        shown = objects[:MAX_SOURCE_OBJECTS]
+        rows_html = [_source_object_row(o) for o in shown]
+        more = (
+            f'<p class="muted">and {len(objects) - len(shown)} more</p>' if len(objects) > len(shown) else ""
+        )
+        objects_html = (
+            "<h2>Source objects</h2>"
+            + table(["Object", "Bytes", "Version"], rows_html, "", cls="objects")
+            + more
+        )
+    used_rows = [
+        f'<tr><td><a href="{e(ctx.model_url(u["model"]))}">{e(u["model"])}</a></td>'
+        f'<td><a href="{e(ctx.version_url(u["model"], u["version"]))}">v{e(u["version"])}</a></td>'
+        f"<td>{e(u['role'])}</td></tr>"
+        for u in used_by
+    ]
+    body = (
+        f"<h1>Snapshot {e(name)} <code>{e(short(sha, 12))}</code></h1>"
+        f'<div class="card">{summary}<p>{downloads or ""}</p></div>'
+        "<h2>Versions trained or judged on it</h2>"
+        + table(
+            ["Model", "Version", "Used for"],
+            used_rows,
+            "No registered version you may read used it.",
+            cls="used-by",
+        )
+        + "<h2>Schema</h2>"
+        + schema
+        + query
+        + objects_html
+    )
+    crumbs = [("Models", f"{ctx.prefix}/"), (f"snapshot {name} {short(sha, 12)}", None)]
+    return page(ctx, f"Snapshot {name} {short(sha, 12)}", body, crumbs)

@@ -37,6 +37,7 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -48,6 +49,7 @@ from starlette.exceptions import HTTPException
 from mlops_provider.core import html as h
 from mlops_provider.core.names import CHAMPION
 from mlops_provider.plugins import pages
+from mlops_provider.urls import UI_ROUTE
 
 try:  # the Task SDK's class; core accepts it too (it checks the class name)
     from airflow.sdk.plugins_manager import AirflowPlugin
@@ -84,11 +86,13 @@ CONTENT_TYPES = {
     ".skops": ("application/octet-stream", False),
 }
 
-# The plugin's own pages: no script at all, styles inline, forms only to this origin.
+# The plugin's own pages: only the plugin's own static script, styles inline, forms only to this origin.
 PAGE_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
-    "frame-ancestors 'self'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
 )
+#: The pages' one script (theme, links to Airflow's pages): a static file of the package, no data.
+REGISTRY_JS = Path(__file__).resolve().parent / "static" / "registry.js"
 # Reports from the artifact store are written by DAG code: render them without scripts (sandboxed,
 # but same-origin so their images, served by this plugin behind the same cookie, still load).
 ARTIFACT_CSP = (
@@ -600,6 +604,77 @@ def version_detail(name: str, version: str, request: Request, user: Any = Depend
     return _html(html_page)
 
 
+@app.get("/static/registry.js")
+def registry_js() -> Response:
+    """The pages' script: Airflow's theme inside its frame, Airflow's pages opened in Airflow."""
+    return Response(
+        REGISTRY_JS.read_bytes(),
+        media_type="text/javascript",
+        headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=300"},
+    )
+
+
+def _airflow_path(to: str, ui_root: str) -> str | None:
+    """``to`` if it is a path of Airflow's UI on this origin (not the registry's, not elsewhere)."""
+    if not isinstance(to, str) or not to.startswith("/") or to.startswith("//") or "\\" in to:
+        return None
+    if any(ord(c) < 0x20 for c in to) or to.startswith(URL_PREFIX + "/") or to == URL_PREFIX:
+        return None
+    if ui_root and not to.startswith(ui_root + "/"):
+        return None
+    return to
+
+
+@app.get("/open", response_class=HTMLResponse)
+def open_in_airflow(request: Request, to: str = "", user: Any = Depends(current_user)) -> Response:
+    """Open a page of Airflow's UI from a report: in the whole window, not inside the registry's
+    frame (reports are sandboxed without scripts; this page's script does it)."""
+    ctx = _ctx(request)
+    path = _airflow_path(to, ctx.ui_root)
+    if path is None:
+        raise HTTPException(
+            400, f"'to' must be a path of Airflow's UI on this server; got {h.short(to, 80)!r}."
+        )
+    return _html(pages.open_page(ctx, path))
+
+
+@app.get("/datasets/{name}/{sha}", response_class=HTMLResponse)
+def dataset_detail(name: str, sha: str, request: Request, user: Any = Depends(current_user)) -> Response:
+    """A snapshot's page: its manifest, schema, source, the versions trained or judged on it."""
+    from mlops_provider.core.names import is_name
+
+    if not is_name(name) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise HTTPException(404, f"No snapshot {h.short(name, 60)!r} / {h.short(sha, 70)!r}.")
+    store = _store()
+    reg = _registry(store)
+    access = Access(user)
+    folder = f"datasets/{name}/{sha}"
+
+    def load():
+        authorize_key(store, reg, f"{folder}/manifest.json", access)
+        if not store.exists(f"{folder}/manifest.json"):
+            raise HTTPException(404, f"No snapshot at {store.uri(folder)}.")
+        manifest = store.read_json(f"{folder}/manifest.json") or {}
+        uri = store.uri(folder)
+        used: list[dict[str, Any]] = []
+        for model in reg.list_models():
+            visible = visible_model(reg, model, access)
+            for mv in (visible or ([], {}, []))[0]:
+                lin = mv.get("lineage") or {}
+                for role, ds in (
+                    ("training", lin.get("train_dataset")),
+                    ("evaluation", lin.get("eval_dataset") or (mv.get("verdict") or {}).get("eval_dataset")),
+                ):
+                    if isinstance(ds, dict) and (
+                        ds.get("sha256") == sha and str(ds.get("uri", "")).rstrip("/") == uri.rstrip("/")
+                    ):
+                        used.append({"model": model, "version": mv["version"], "role": role})
+        return manifest, used
+
+    manifest, used = _registry_call(load)
+    return _html(pages.dataset_page(_ctx(request, store), manifest, used))
+
+
 @app.get("/artifacts/{key:path}")
 def artifact(key: str, request: Request, user: Any = Depends(current_user)) -> Response:
     check_key(key)
@@ -731,5 +806,8 @@ class MlopsRegistryPlugin(AirflowPlugin):
             "href": URL_PREFIX.lstrip("/") + "/",
             "destination": "nav",
             "category": "browse",
+            # rendered inside Airflow's UI (its navigation, its theme) at /plugin/mlops; the path
+            # after it is the page shown in the frame, so /plugin/mlops/mlops/models/x deep-links
+            "url_route": UI_ROUTE,
         }
     ]

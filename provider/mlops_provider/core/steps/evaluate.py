@@ -204,7 +204,7 @@ def evaluate_challenger(
         confidence=float(params.confidence),
         seed=params.seed,
         cluster_column=params.cluster_column or None,
-        eval_dataset={"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows},
+        eval_dataset=_eval_dataset(snap),
         where=f"The evaluation snapshot {snap.uri}",
         owner=caller,
     )
@@ -220,6 +220,18 @@ def evaluate_challenger(
     result.report_uri = _write_report(params, judgement, result, store, run.folder, links)
     store.write_json(f"{run.folder}/{VERDICT_FILE}", result.to_dict())
     return result
+
+
+def _eval_dataset(snap) -> dict[str, Any]:
+    """How the verdict names its evaluation data: URI, sha256, rows and, when the snapshot's extract
+    recorded it, its window (``[data_interval_start, data_interval_end)`` of that run)."""
+    out: dict[str, Any] = {"uri": snap.uri, "sha256": snap.sha256, "rows": snap.rows}
+    extra = snap.extra or {}
+    window = [extra.get("data_interval_start"), extra.get("data_interval_end")]
+    window = [None if w in (None, "", "None") else str(w) for w in window]
+    if any(window):
+        out["window"] = window
+    return out
 
 
 def _write_report(

@@ -68,10 +68,16 @@ class RunInfo:
         read and the registry (only those known; none outside Airflow)."""
         if self.ui_base_url is None or self.actor_kind != "airflow":
             return []
-        from mlops_provider.urls import dag_run_url, model_url, registry_url, snapshot_url
+        from mlops_provider.urls import (
+            dag_run_url,
+            model_url,
+            open_in_airflow_url,
+            registry_url,
+            snapshot_url,
+        )
 
         base = self.ui_base_url
-        links = [("Run", dag_run_url(base, self.dag_id, self.run_id))]
+        links = [("Run", open_in_airflow_url(dag_run_url("", self.dag_id, self.run_id), base))]
         if model:
             links.append((f"Model {model}", model_url(model, base)))
         if snapshot_uri and store is not None:
