@@ -439,3 +439,24 @@ def test_bad_parameters_name_the_parameter(field, value, match):
     values = {"model_name": "wine", "version": 1, field: value}
     with pytest.raises(InvalidParameterError, match=match):
         ReproduceParams(**values)
+
+
+def test_model_params_json_cannot_hold_are_named_as_missing(tmp_path, wine, capsys):
+    """class_weight keyed by int classes would come back from JSON keyed by text: not recorded, and
+    reproduce says so instead of training something else."""
+    from mlops_provider.core.steps.train import recipe_of
+
+    params = TrainParams(
+        "y", "sklearn.linear_model.LogisticRegression", model_params={"class_weight": {0: 1, 1: 3}}
+    )
+    recipe = recipe_of(params, ["a", "b"])
+    assert recipe["model_params"] is None and recipe["unrecorded"] == ["model_params"]
+    root = wine(tmp_path)
+    _edit_metadata(
+        root,
+        "wine",
+        1,
+        lambda r: r["lineage"]["train_recipe"].update(model_params=None, unrecorded=["model_params"]),
+    )
+    code, _, err = _run(capsys, "--root", root, "models", "reproduce", "wine", "1")
+    assert code == 2 and "lineage.train_recipe.model_params (not recordable as JSON when trained)" in err

@@ -51,7 +51,7 @@ class ReproduceParams(Params):
         temporary folder on this machine. :param keep: keep the scratch files (the model, the
         comparison) instead of removing them. :param trusted_types: extra types the model may hold."""
 
-    _step: ClassVar[str] = "reproduce_model"
+    _step: ClassVar[str] = "reproduce"
     _parameter_constraints: ClassVar = {
         "model_name": [Name()],
         "version": [Interval(int, 1, None)],
