@@ -39,6 +39,7 @@ def get_provider_info() -> dict:
                     "mlops_provider.operators.managed",
                     "mlops_provider.operators.config",
                     "mlops_provider.operators.windows",
+                    "mlops_provider.operators.reproduce",
                     "mlops_provider.notifications.operator",
                 ],
             }

@@ -128,6 +128,35 @@ def test_rerunning_a_cleared_run_reuses_everything(env, second_run):
     assert len([s for s in snapshots if not s.startswith("_")]) == 2  # one per training window
 
 
+def test_demo_version_2_reproduces_identically_from_its_lineage(env, second_run, capsys):
+    """`mlops models reproduce flights_delay 2` after the two retrains: the same model bytes, the same
+    metrics on the recorded evaluation month, nothing left in the artifact root."""
+    import json
+
+    from mlops_provider.cli import main
+
+    store, reg = env["store"], env["registry"]
+    before = sorted(p for p in __import__("pathlib").Path(store.root_path).rglob("*") if p.is_file())
+    code = main(["--root", store.root, "models", "reproduce", MODEL, "2", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    v2 = reg.get_version(MODEL, 2)
+    assert doc["identical"] is True and doc["differences"] == []
+    assert doc["reproduced"]["model_sha256"] == store.sha256(store.key_of(v2.model_uri))
+    assert doc["reproduced"]["metrics"]["roc_auc"] == v2.metrics["roc_auc"]
+    recipe = doc["recorded"]["recipe"]  # what training recorded to be trained again
+    assert set(recipe["features"]) == set(v2.spec["numeric"] + v2.spec["categorical"])
+    assert recipe["model_params"] == {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31}
+    assert (recipe["seed"], recipe["positive_label"], recipe["label_column"]) == (42, 1, "late")
+    assert doc["reproduced"]["rows"] == v2.lineage["train_rows"]
+    after = sorted(p for p in __import__("pathlib").Path(store.root_path).rglob("*") if p.is_file())
+    assert after == before
+    print(
+        f"reproduced {MODEL} v2 in {doc['seconds']:.1f}s (training {doc['reproduced']['train_seconds']:.1f}s)"
+    )
+
+
 def test_batch_score_next_month_with_the_champion(env, second_run):
     dr, states = run(env, "mlops_batch_score", "2013-09-01")
     assert dr.state == "success", states

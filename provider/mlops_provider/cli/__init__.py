@@ -7,6 +7,7 @@
     mlops [--root URI] models promote NAME VERSION --reason TEXT [--alias champion] [--actor WHO] [--json]
     mlops [--root URI] models rollback NAME [--to VERSION] --reason TEXT [--alias champion]
                                             [--actor WHO] [--json]
+    mlops [--root URI] models reproduce NAME VERSION [--tolerance 1%] [--scratch URI] [--keep] [--json]
     mlops [--root URI] maintenance sweep [--older-than SECONDS] [--dry-run] [--json]
     mlops templates list [--json]
     mlops templates copy NAME --to DIR [--model MODEL_NAME] [--force] [--json]
@@ -15,7 +16,8 @@
 then ``file://$AIRFLOW_HOME/mlops`` (see :func:`mlops_provider.hooks.artifacts.resolve_root`).
 
 Human output is aligned text tables; ``--json`` prints one JSON document on stdout. Errors print
-one line ``mlops: error: ...`` on stderr and exit with status 2; success exits 0.
+one line ``mlops: error: ...`` on stderr and exit with status 2; success exits 0;
+``models reproduce`` exits 1 when the version came out different beyond the tolerance.
 
 Only the standard library is imported at module level: the registry (and, when ``--root`` is not
 given, Airflow for the Variable lookup) is imported when a command runs.
@@ -31,6 +33,7 @@ from mlops_provider.cli.models import (
     DEFAULT_ALIAS,
     cmd_list,
     cmd_promote,
+    cmd_reproduce,
     cmd_rollback,
     cmd_show,
     cmd_sweep,
@@ -135,6 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_rollback)
 
+    p = actions.add_parser(
+        "reproduce",
+        help="train a version again from its lineage and compare (exit 1 when it differs)",
+        parents=[root_opt, json_opt],
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument(
+        "--tolerance",
+        default="1%",
+        help="largest relative metric difference still called the same: 1%% or 0.01 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--scratch",
+        metavar="URI",
+        help="train into this folder under the artifact root's runs/ (default: a temporary folder)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the scratch files (model, comparison)")
+    p.set_defaults(func=cmd_reproduce)
+
     tmpl = commands.add_parser("templates", help="the DAG templates shipped with the package")
     tactions = tmpl.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     p = tactions.add_parser("list", help="each template with one line", parents=[json_opt])
@@ -178,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CliError(f"choose a command: models, templates, maintenance (see '{PROG} --help')")
         if not hasattr(args, "func"):
             actions = {"maintenance": "sweep", "templates": "list, copy"}.get(
-                args.command, "list, show, promote, rollback"
+                args.command, "list, show, promote, rollback, reproduce"
             )
             raise CliError(f"choose an action: {actions} (see '{PROG} {args.command} --help')")
         args.root = getattr(args, "root", None)

@@ -495,3 +495,90 @@ def cmd_sweep(args) -> int:
         f"(untouched for more than {older:g} s)"
     )
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- reproduce
+EXIT_DIFFERENT = 1  # `models reproduce`: the version came out different beyond the tolerance
+
+
+def _tolerance(text: str) -> float:
+    """``1%`` or ``0.01``: a relative tolerance in [0, 1]."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise CliError(
+            f"--tolerance must be a fraction in [0, 1] such as 0.01, or a percentage such as 1% "
+            f"(got {raw[:40]!r})"
+        )
+    return value
+
+
+def cmd_reproduce(args) -> int:
+    """Train a version again from its lineage and compare; exit 0 when it is the same, 1 when not."""
+    from mlops_provider.core.steps.reproduce import ReproduceParams, reproduce
+
+    version = _version_number(args.version)
+    tolerance = _tolerance(args.tolerance)
+    registry = _open_registry(args)
+    _check_model(registry, args.name)
+    params = ReproduceParams.build(
+        f"'{PROG} models reproduce'",
+        model_name=args.name,
+        version=version,
+        tolerance=tolerance,
+        scratch=args.scratch,
+        keep=args.keep,
+    )
+    result = reproduce(params, registry=registry, store=registry.store, caller=f"'{PROG} models reproduce'")
+    code = EXIT_OK if result.reproducible else EXIT_DIFFERENT
+    if args.json:
+        _print_json({"root": registry.store.root, **result.to_dict()})
+        return code
+    print(result.summary)
+    print(f"  recorded model sha256    {result.recorded['model_sha256']}")
+    print(f"  reproduced model sha256  {result.reproduced['model_sha256']}  ({result.seconds:.1f} s)")
+    recorded, reproduced = result.recorded["metrics"], result.reproduced["metrics"]
+    if recorded:
+        by_name = {d["name"]: d for d in result.differences if d["kind"] == "metric"}
+        print()
+        print(f"Metrics on the evaluation snapshot {(result.recorded['eval_dataset'] or {}).get('uri', '-')}")
+        rows = []
+        for name in sorted(recorded):
+            d = by_name.get(name)
+            rows.append(
+                (
+                    name,
+                    recorded[name],
+                    reproduced.get(name),
+                    "same" if d is None else _pct(d["relative"]),
+                    "yes" if d is None or d["within_tolerance"] else "NO",
+                )
+            )
+        print(
+            format_table(("METRIC", "RECORDED", "REPRODUCED", "DIFFERENCE", f"WITHIN {tolerance:.2%}"), rows)
+        )
+    others = [d for d in result.differences if d["kind"] != "metric"]
+    print()
+    print("Differences")
+    if others:
+        print(
+            format_table(
+                ("KIND", "NAME", "RECORDED", "REPRODUCED"),
+                [(d["kind"], d["name"], d["recorded"], d["reproduced"]) for d in others],
+                max_widths={"RECORDED": 70, "REPRODUCED": 70},
+            )
+        )
+    else:
+        print("  (none besides the metrics above)" if recorded else "  (none)")
+    for what in result.missing:
+        print(f"{PROG}: note: not recorded with the version: {what}", file=sys.stderr)
+    if result.scratch_uri:
+        print(f"\nkept in {result.scratch_uri}")
+    return code
+
+
+def _pct(rel: Any) -> str:
+    return "undefined" if rel is None else f"{rel:+.4%}"

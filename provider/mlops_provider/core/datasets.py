@@ -21,6 +21,7 @@ from typing import Any
 from mlops_provider.core.errors import (
     CorruptArtifactError,
     EmptyDatasetError,
+    IntegrityError,
     NotFoundError,
 )
 from mlops_provider.core.names import check_name
@@ -206,6 +207,30 @@ def iter_batches(
             if isinstance(err, (GeneratorExit, KeyboardInterrupt)):
                 raise
             raise CorruptArtifactError(f"{store.uri(key)} could not be read as Parquet: {err}") from err
+
+
+def read_verified_dataframe(store: ArtifactStore, uri: str, expected_sha256: str, what: str = "snapshot"):
+    """The rows of the snapshot at ``uri`` as a DataFrame, once its Parquet file's sha256 is
+    ``expected_sha256`` (what a model version recorded). The bytes checked are the bytes parsed (read
+    once); any other sha256 raises :class:`IntegrityError` naming the snapshot, expected and got."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from mlops_provider.core.serialization import sha256_bytes
+
+    key = _data_key(store, uri)
+    data = store.read_bytes(key)
+    got = sha256_bytes(data)
+    if got != expected_sha256:
+        raise IntegrityError(
+            f"The {what} {store.uri(key)} has sha256 {got}, but {expected_sha256} was recorded; "
+            "its bytes changed since then, so it is not the data the version was made from."
+        )
+    try:
+        return pq.read_table(io.BytesIO(data)).to_pandas()
+    except Exception as err:
+        raise CorruptArtifactError(f"{store.uri(key)} could not be read as Parquet: {err}") from err
 
 
 def _data_key(store: ArtifactStore, uri: str) -> str:

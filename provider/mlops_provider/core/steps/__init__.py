@@ -15,6 +15,7 @@ step                      parameters                  operator
 ``score_batch``           ``ScoreParams``             ``BatchScoreOperator``
 ``detect_drift``          ``DriftParams``             ``DetectDriftOperator``
 ``evaluate_champion``     ``ChampionCheckParams``     ``EvaluateChampionOperator``
+``reproduce``             ``ReproduceParams``         ``ReproduceModelOperator``
 ========================  ==========================  =====================================
 
 Importing this package is cheap: each step imports pandas, scikit-learn or Great Expectations
@@ -35,6 +36,7 @@ from mlops_provider.core.steps.drift import (
 from mlops_provider.core.steps.evaluate import EvaluateParams, EvaluationResult, evaluate_challenger
 from mlops_provider.core.steps.extract import ExtractParams, SnapshotResult, extract_snapshot, sql_source
 from mlops_provider.core.steps.register import RegisterParams, RegisterResult, register_and_promote
+from mlops_provider.core.steps.reproduce import ReproduceParams, ReproduceResult, reproduce
 from mlops_provider.core.steps.run import RunInfo
 from mlops_provider.core.steps.score import (
     GatherParams,
@@ -67,6 +69,8 @@ __all__ = [
     "PartitionParams",
     "RegisterParams",
     "RegisterResult",
+    "ReproduceParams",
+    "ReproduceResult",
     "ResolveParams",
     "RunInfo",
     "ScoreParams",
@@ -85,6 +89,7 @@ __all__ = [
     "list_input_partitions",
     "partition_dataset",
     "register_and_promote",
+    "reproduce",
     "resolve_model_version",
     "score_batch",
     "sql_source",

@@ -115,6 +115,7 @@ def register_and_promote(
         "data_interval_start": info["data_interval_start"],
         "data_interval_end": info["data_interval_end"],
         "seed": trained.get("seed"),
+        "train_recipe": trained.get("recipe"),  # what `mlops models reproduce` trains again
         "packages": package_versions(),
         "code": info["code"],
         "bundle_version": info["bundle_version"],

@@ -84,11 +84,13 @@ class TrainResult:
     model_sha256: str
     model_bytes: int
     snapshot: Any  # core.datasets.DatasetSnapshot trained on
+    recipe: dict[str, Any] | None = None  # what to train again: see :func:`recipe_of`
 
     def to_dict(self) -> dict[str, Any]:
         snap = self.snapshot
         out = self.fit.to_dict()
         out.update(
+            recipe=self.recipe,
             model_uri=self.model_uri,
             model_sha256=self.model_sha256,
             model_bytes=self.model_bytes,
@@ -135,6 +137,36 @@ def _gate_check(params: TrainParams, caller: str):
     return before_fit
 
 
+def _as_json(value: Any) -> Any:
+    """``value`` if it survives a JSON round trip unchanged, else None (not recordable)."""
+    import json
+
+    try:
+        back = json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return None
+    return back if back == value else None
+
+
+def recipe_of(params: TrainParams, features: list[str]) -> dict[str, Any]:
+    """What a version records to be trained again (``mlops models reproduce``): the parameters as
+    given, with the feature columns resolved. ``model_params`` that JSON cannot hold exactly (an
+    object, a dict with int keys) are recorded as None and listed in ``unrecorded``."""
+    model_params = params.model_params
+    recorded = _as_json(dict(model_params)) if model_params is not None else None
+    return {
+        "label_column": params.label_column,
+        "estimator": params.estimator,
+        "model_params": recorded,
+        "features": list(features),
+        "categorical": list(params.categorical) if params.categorical is not None else None,
+        "seed": params.seed,
+        "positive_label": _as_json(params.positive_label),
+        "trusted_types": list(params.trusted_types or []),
+        "unrecorded": ["model_params"] if model_params is not None and recorded is None else [],
+    }
+
+
 def train(
     params: TrainParams, *, dataset: Any, store, run: RunInfo, caller: str | None = None
 ) -> TrainResult:
@@ -171,7 +203,7 @@ def train(
     data = dump_model(model, params.trusted_types or ())
     key = f"{run.folder}/model.skops"
     sha = store.write_bytes(key, data)
-    result = TrainResult(fit, model, store.uri(key), sha, len(data), snap)
+    result = TrainResult(fit, model, store.uri(key), sha, len(data), snap, recipe_of(params, list(features)))
     store.write_json(f"{run.folder}/train.json", result.to_dict())
     log.info(
         "Trained %s on %d rows in %.1fs; model %s (sha256 %s)",
