@@ -449,12 +449,16 @@ def test_an_unreadable_registry_removes_nothing(root, capsys):
 
 
 # --------------------------------------------------------------------------- object store
-def test_gc_on_s3_removes_the_orphan_and_keeps_what_a_version_references(s3_root, monkeypatch, capsys):
+@pytest.mark.parametrize("kind", ["s3", "gs"])
+def test_gc_on_an_object_store_removes_the_orphan_and_keeps_what_a_version_references(
+    kind, request, monkeypatch, capsys
+):
     import pyarrow as pa
 
     from mlops_provider.hooks.artifacts import ArtifactStoreHook
 
-    store = ArtifactStoreHook(s3_root, "mlops_s3").get_store()
+    obj_root = request.getfixturevalue(f"{kind.replace('gs', 'gcs')}_root")
+    store = ArtifactStoreHook(obj_root, "mlops_s3" if kind == "s3" else "mlops_gcs").get_store()
     table = pa.table({"x": list(range(50)), "y": [i % 2 for i in range(50)]})
     used = write_snapshot(store, "s3data", [table], source="test")
     orphan = write_snapshot(store, "s3data", [table.slice(0, 10)], source="test")
@@ -468,10 +472,10 @@ def test_gc_on_s3_removes_the_orphan_and_keeps_what_a_version_references(s3_root
         lineage={"train_dataset": {"uri": used.uri}, "dag_id": "dag", "run_id": "kept"},
     )
     monkeypatch.setenv("MLOPS_STALE_TEMPORARY_SECONDS", "0")  # objects cannot be aged: no grace
-    dry = _gc(capsys, s3_root, "--keep-runs", "0", "--older-than", "0")
+    dry = _gc(capsys, obj_root, "--keep-runs", "0", "--older-than", "0")
     assert _reported(dry)[0] == {store.key_of(orphan.uri), "runs/dag/old"}
     assert store.exists(f"{store.key_of(orphan.uri)}/manifest.json")
-    done = _gc(capsys, s3_root, "--keep-runs", "0", "--older-than", "0", "--apply")
+    done = _gc(capsys, obj_root, "--keep-runs", "0", "--older-than", "0", "--apply")
     assert _reported(done)[0] == _reported(dry)[0]
     assert not store.exists(f"{store.key_of(orphan.uri)}/manifest.json")
     assert not store.exists(f"{store.key_of(orphan.uri)}/data.parquet")

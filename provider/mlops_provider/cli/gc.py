@@ -67,9 +67,9 @@ def cmd_gc(args) -> int:
         days = gc.check_days(args.older_than)
     except InvalidInputError as err:
         raise CliError(str(err)) from None
-    t0 = time.perf_counter()
     registry = _open_registry(args)  # the root check (hooks.artifacts.check_root) applies
     store = registry.store
+    t0 = time.perf_counter()
     try:
         plan = gc.plan(store, registry, keep_runs=keep_runs, older_than_days=days)
         if args.apply:
