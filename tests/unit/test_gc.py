@@ -271,6 +271,14 @@ def test_text_output_lists_items_with_verbose(root, history, capsys):
     assert "total" in out
 
 
+def test_a_store_copied_elsewhere_keeps_its_references(root, history, tmp_path, capsys):
+    """Its records still name the old root's URIs: references are matched by their layout key."""
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved, symlinks=True)
+    units, temps = _reported(_gc(capsys, moved))
+    assert units == history["orphans"] and temps == history["temporaries"]
+
+
 # --------------------------------------------------------------------------- apply
 def test_apply_removes_exactly_the_orphans_and_stale_temporaries(root, history, capsys):
     before = files_of(root)
