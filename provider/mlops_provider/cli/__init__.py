@@ -9,6 +9,7 @@
                                             [--actor WHO] [--json]
     mlops [--root URI] models reproduce NAME VERSION [--tolerance 1%] [--scratch URI] [--keep] [--json]
     mlops [--root URI] maintenance sweep [--older-than SECONDS] [--dry-run] [--json]
+    mlops [--root URI] gc [--keep-runs N] [--older-than DAYS] [--dry-run | --apply] [--verbose] [--json]
     mlops templates list [--json]
     mlops templates copy NAME --to DIR [--model MODEL_NAME] [--force] [--json]
 
@@ -28,6 +29,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from mlops_provider.cli import gc as gc_cli
 from mlops_provider.cli._common import EXIT_ERROR, EXIT_OK, PROG, CliError, _Parser, format_table
 from mlops_provider.cli.models import (
     DEFAULT_ALIAS,
@@ -187,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     p.set_defaults(func=cmd_sweep)
+    gc_cli.add_parser(commands, [root_opt, json_opt])
     return parser
 
 
@@ -198,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exit_:  # --help
             return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_ERROR
         if not getattr(args, "command", None):
-            raise CliError(f"choose a command: models, templates, maintenance (see '{PROG} --help')")
+            raise CliError(f"choose a command: models, templates, maintenance, gc (see '{PROG} --help')")
         if not hasattr(args, "func"):
             actions = {"maintenance": "sweep", "templates": "list, copy"}.get(
                 args.command, "list, show, promote, rollback, reproduce"

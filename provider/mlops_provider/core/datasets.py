@@ -130,6 +130,7 @@ def write_snapshot(
     key = f"datasets/{name}/{sha}"
     if store.exists(f"{key}/{MANIFEST}"):
         store.delete(staging)
+        _mark_used(store, f"{key}/{MANIFEST}")
         snap = read_manifest(store, store.uri(key))
         snap.reused = True
         return snap
@@ -150,6 +151,18 @@ def write_snapshot(
     manifest.pop("reused")
     store.write_json(f"{key}/{MANIFEST}", manifest)
     return snap
+
+
+def _mark_used(store: ArtifactStore, manifest_key: str) -> None:
+    """Give a reused snapshot's manifest a fresh modification time, so retention (``mlops gc``)
+    sees the snapshot as in use by the run that just reused it (same bytes, atomic rewrite)."""
+    import os
+
+    with contextlib.suppress(OSError):
+        if store.is_local:
+            os.utime(store.path(manifest_key))
+        else:
+            store.write_bytes(manifest_key, store.read_bytes(manifest_key))
 
 
 def read_manifest(store: ArtifactStore, uri: str) -> DatasetSnapshot:
