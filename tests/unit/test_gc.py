@@ -317,6 +317,19 @@ def test_after_apply_every_version_loads_and_its_snapshots_verify(root, capsys):
     assert registry.get_alias("cancer") is not None and len(registry.history("cancer")) >= 4
 
 
+def test_after_apply_the_champions_reproduce_from_their_lineage(root, capsys):
+    """What gc keeps is enough to rebuild the champions: `mlops models reproduce` after `--apply`."""
+    _gc(capsys, root, "--apply")
+    registry = ModelRegistry(ArtifactStore(f"file://{root}"))
+    for name in ("cancer", "wine"):
+        champion = registry.get_alias(name) or max(v.version for v in registry.list_versions(name))
+        code = main(["--root", f"file://{root}", "models", "reproduce", name, str(champion), "--json"])
+        out, err = capsys.readouterr()
+        doc = json.loads(out[out.index("{") :])
+        assert code == 0, (name, err, doc.get("differences"))
+        assert doc["identical"] is True, doc["differences"]
+
+
 def test_after_apply_drift_and_scoring_still_work(root, capsys):
     _gc(capsys, root, "--apply")
     store = ArtifactStore(f"file://{root}")
