@@ -233,6 +233,56 @@ def test_extra_links_are_recorded_for_the_ui(env, first_run):
         assert store.read_json(unquote(key))["sha256"]
 
 
+def test_every_extra_link_lands_on_a_page_that_answers_200(env, first_run):
+    """Each recorded link opens the registry inside Airflow's frame (/plugin/mlops/...); the page the
+    frame shows is served by the registry plugin (in-process, behind a real JWT) with 200."""
+    import secrets
+
+    from airflow.api_fastapi.app import create_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from mlops_provider.plugins.registry_view import URL_PREFIX, app
+
+    dr, _ = first_run
+    with create_session() as session:
+        rows = (
+            session.query(XComModel.task_id, XComModel.key, XComModel.value)
+            .filter(
+                XComModel.dag_id == dr.dag_id, XComModel.run_id == dr.run_id, XComModel.key.like("_link_%")
+            )
+            .all()
+        )
+    urls = {(task, key): str(value).strip('"') for task, key, value in rows}
+    expected = {
+        ("extract_train", "_link_SnapshotLink"),
+        ("extract_eval", "_link_SnapshotLink"),
+        ("validate_train", "_link_DataQualityReportLink"),
+        ("validate_eval", "_link_DataQualityReportLink"),
+        ("evaluate", "_link_EvaluationReportLink"),
+        ("register", "_link_ModelVersionLink"),
+    }
+    assert expected <= set(urls), sorted(urls)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLOPS_ARTIFACT_ROOT", env["store"].root)
+        mp.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(32))
+        auth = create_auth_manager()
+        auth.init()
+        jwt = auth.generate_jwt(SimpleAuthManagerUser(username="alice", role="admin"))
+        server = FastAPI()
+        server.mount(URL_PREFIX, app)
+        with TestClient(server) as client:
+            for key in sorted(expected):
+                url = urls[key]
+                assert "/plugin/mlops/" in url, (key, url)  # lands inside Airflow's UI
+                page = "/" + url.split("/plugin/mlops/", 1)[1]  # what Airflow's frame loads
+                r = client.get(page, headers={"Authorization": f"Bearer {jwt}"})
+                assert r.status_code == 200, (key, page, r.status_code, r.text[:200])
+
+
 def test_reports_link_back_to_their_run_model_snapshot_and_registry(env, first_run):
     from html.parser import HTMLParser
 
