@@ -45,11 +45,10 @@ def run_dag(dag, logical_date: dt.datetime):
     would show that month-long (or, for 2013, 13-year) span as its duration in the grid. The run's
     start is set back to when it started here."""
     from airflow.models.dagrun import DagRun
-    from airflow.utils import timezone
     from airflow.utils.session import create_session
     from sqlalchemy import update
 
-    started = timezone.utcnow()
+    started = dt.datetime.now(dt.timezone.utc)
     dr = dag.test(logical_date=logical_date)
     with create_session() as session:
         session.execute(

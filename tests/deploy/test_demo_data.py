@@ -18,17 +18,13 @@ DATE_COLUMNS = {"year", "month", "day", "sched_dep_at"}
 
 
 @pytest.fixture(scope="module")
-def rebased(tmp_path_factory) -> tuple:
-    """(path, DataFrame by id) of a warehouse re-based onto the year before today."""
+def rebased(demo_warehouse) -> tuple:
+    """(path, DataFrame by id) of the demo warehouse, re-based onto the year before today."""
     import pandas as pd
 
-    from mlops_provider.examples.nycflights import seed_warehouse
-
-    path = tmp_path_factory.mktemp("demo") / "warehouse.db"
-    seed_warehouse(path, rebase_to=TODAY)
-    with sqlite3.connect(path) as con:
+    with sqlite3.connect(demo_warehouse) as con:
         df = pd.read_sql("SELECT * FROM flights ORDER BY id", con)
-    return path, df
+    return demo_warehouse, df
 
 
 @pytest.fixture(scope="module")
