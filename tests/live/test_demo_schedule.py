@@ -45,6 +45,6 @@ def test_unpausing_the_scheduled_template_runs_last_month_on_the_demo_data(
     took = dt.datetime.fromisoformat(run["end_date"]) - dt.datetime.fromisoformat(run["start_date"])
     assert dt.timedelta(0) < took < dt.timedelta(minutes=30)
     assert [r["dag_run_id"] for r in stack.dag_runs(DAG_ID)] == [run["dag_run_id"]]  # one run, no catchup
-    version = ModelRegistry(ArtifactStore(root)).list_versions("flights_delay")
-    assert [v.version for v in version] == [1]
-    assert version[0].metrics["roc_auc"] > 0.65
+    versions = ModelRegistry(ArtifactStore(root)).list_versions("flights_delay")
+    assert [v.version for v in versions] == [1]  # trained and registered from last month's data
+    assert 0.55 < versions[0].metrics["roc_auc"] < 1
