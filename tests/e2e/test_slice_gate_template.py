@@ -69,3 +69,30 @@ def test_scheduled_template_slice_gate_fails_naming_the_slice(airflow_db, wareho
     registry = ModelRegistry(store)
     assert registry.get_alias("flights_delay") is None
     assert [v.version for v in registry.list_versions("flights_delay")] == [1]
+
+
+def test_bad_slice_gate_fails_check_config_before_any_extract(
+    airflow_db, warehouse, tmp_path, monkeypatch, capfd
+):
+    from tests.conftest import REPO
+    from tests.helpers import dag_bag_of
+
+    monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", f"file://{tmp_path}/artifacts")
+    src = (REPO / "provider/mlops_provider/templates/mlops_retrain_scheduled.py").read_text()
+    bad = {"column": "carrier", "metric": "roc_auc", "min": 0.6, "min_rows": 0}
+    src = src.replace('DAG_ID = "mlops_retrain_scheduled"', 'DAG_ID = "mlops_retrain_bad_slice_gate"')
+    src = src.replace("SLICE_GATES = []", f"SLICE_GATES = [{bad!r}]")
+    bag = dag_bag_of(tmp_path / "dags", monkeypatch, "mlops-bad-slice-gate", {"bad_slice_gate.py": src})
+    dr = bag.dags["mlops_retrain_bad_slice_gate"].test(
+        logical_date=dt.datetime(2013, 7, 1, tzinfo=dt.timezone.utc)
+    )
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert dr.state == "failed" and states["check_config"] == "failed", states
+    assert states["extract_train"] == states["extract_eval"] == states["train"] == "upstream_failed"
+    cap = capfd.readouterr()
+    out = cap.out + cap.err
+    assert (
+        "The 'slice_gates[0].min_rows' parameter of CheckRetrainConfigOperator (task 'check_config') "
+        "must be an int >= 1. Got 0 instead." in out
+    )
+    assert not (tmp_path / "artifacts" / "datasets").exists()
