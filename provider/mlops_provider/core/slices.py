@@ -355,7 +355,7 @@ def gate_checks(gate: SliceGate, rows: list[dict[str, Any]], has_champion: bool)
     if gate.min_ratio is not None:
         lo = min(gated, key=lambda r: r["challenger"])
         hi = max(gated, key=lambda r: r["challenger"])
-        ratio = lo["challenger"] / hi["challenger"] if hi["challenger"] > 0 else float("nan")
+        ratio = lo["challenger"] / hi["challenger"] if hi["challenger"] > 0 else 1.0  # all zero: equal
         checks.append(
             Check(
                 "slice",

@@ -401,3 +401,43 @@ def test_regression_refuses_positive_rate():
                 slice_gates=[{"column": "carrier", "metric": "positive_rate", "min": 0.1}],
             )
         )
+
+
+# --------------------------------------------------------------------------- the rules on given tables
+def rows_of(values):
+    return [
+        {
+            "value": k,
+            "rows": n,
+            "challenger": ch,
+            "champion": cm,
+            "status": "gated" if n >= 100 else "too few rows",
+        }
+        for k, n, ch, cm in values
+    ]
+
+
+def test_error_metric_ceiling_and_gap_use_its_direction():
+    from mlops_provider.core.slices import gate_checks, normalize_slice_gates
+
+    (gate,) = normalize_slice_gates(
+        [{"column": "c", "metric": "log_loss", "max": 0.6, "max_gap": 0.1}], "binary"
+    )
+    table = rows_of([("a", 500, 0.40, 0.45), ("b", 400, 0.70, 0.50), ("c", 50, 2.0, 0.4)])
+    ceiling, gap = gate_checks(gate, table, has_champion=True)
+    assert (ceiling.op, ceiling.slice["value"], ceiling.challenger, ceiling.passed) == (
+        "<=",
+        "b",
+        0.70,
+        False,
+    )
+    assert gap.challenger == pytest.approx(0.30) and gap.champion == pytest.approx(0.05)
+    assert gap.slice["worst"]["value"] == "b" and not gap.passed  # widened by 0.25 > 0.1; "c" too small
+
+
+def test_rate_ratio_of_all_zero_rates_is_one():
+    from mlops_provider.core.slices import gate_checks, normalize_slice_gates
+
+    (gate,) = normalize_slice_gates([{"column": "c", "metric": "positive_rate", "min_ratio": 0.8}], "binary")
+    (check,) = gate_checks(gate, rows_of([("a", 500, 0.0, None), ("b", 400, 0.0, None)]), has_champion=False)
+    assert check.challenger == 1.0 and check.passed
