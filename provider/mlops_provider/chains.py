@@ -34,6 +34,7 @@ def retrain_chain(
     on_data_gate_fail: str = "fail",
     on_model_gate_fail: str = "warn",
     slice_column: str | None = None,
+    slice_gates: Any = None,
     cluster_column: str | None = None,
     alert_channels: Any = ({"type": "log"},),
     require_approval: bool = False,
@@ -72,6 +73,7 @@ def retrain_chain(
         promote_if=promote_if,
         min_improvement=min_improvement,
         positive_label=positive_label,
+        slice_gates=slice_gates,
         retries=0,
     )
     extract_train = ExtractOperator(
@@ -129,6 +131,7 @@ def retrain_chain(
         bootstrap=bootstrap,
         on_fail=on_model_gate_fail,
         slice_column=slice_column,
+        slice_gates=slice_gates,
         cluster_column=cluster_column,
         **io,
     )
@@ -164,7 +167,9 @@ def retrain_chain(
         approve_promotion = ApprovalOperator(
             task_id="approve_promotion",
             subject=f"Promote the new {model_name} version?",
-            body="{{ ti.xcom_pull(task_ids='evaluate')['summary'] }}",
+            # the verdict, and with slice gates the per-slice table (value, rows, both models)
+            body="{{ ti.xcom_pull(task_ids='evaluate')['summary'] }}\n\n"
+            "{{ ti.xcom_pull(task_ids='evaluate').get('slice_table', '') }}",
             response_timeout=dt.timedelta(days=2),
         )
         evaluate >> approve_promotion >> register

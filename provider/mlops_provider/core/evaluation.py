@@ -162,7 +162,7 @@ def compute_metrics(
 
 @dataclass
 class Check:
-    kind: str  # "threshold" | "champion"
+    kind: str  # "threshold" | "champion" | "slice"
     metric: str
     op: str
     threshold: float
@@ -172,9 +172,14 @@ class Check:
     passed: bool
     ci_low: float | None = None  # champion check: the improvement's confidence interval
     ci_high: float | None = None
+    slice: dict[str, Any] | None = None  # slice checks: column, rule, the slice's value and rows
 
     def describe(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
+        if self.kind == "slice":
+            from mlops_provider.core.slices import describe
+
+            return describe(self)
         if self.kind == "champion":
             ci = (
                 f", improvement CI [{self.ci_low:+.4f}, {self.ci_high:+.4f}]"
@@ -210,6 +215,7 @@ class Verdict:
     directions: dict[str, str] = field(default_factory=dict)  # metric -> "higher" | "lower" (is better)
     positive_label: Any = None
     classes: list[Any] = field(default_factory=list)
+    slices: list[dict[str, Any]] = field(default_factory=list)  # per slice gate: its per-slice table
 
     @property
     def failed_checks(self) -> list[Check]:
@@ -254,6 +260,8 @@ def decide(
     eval_dataset: dict[str, Any] | None = None,
     positive_label: Any = None,
     classes: list[Any] | None = None,
+    slice_checks: list[Check] | None = None,
+    slices: list[dict[str, Any]] | None = None,
     owner: str = "EvaluateModelOperator",
 ) -> Verdict:
     """Pure decision from metrics (no model needed): the unit-testable heart of the gate.
@@ -292,6 +300,12 @@ def decide(
             )
     else:
         passed, reason = _first_version(bootstrap, limits, checks)
+    failed_slices = [c for c in slice_checks or [] if not c.passed]
+    checks.extend(slice_checks or [])
+    if failed_slices:
+        why = "challenger fails slice gate(s): " + "; ".join(c.describe() for c in failed_slices)
+        reason = why if passed else f"{reason}; {why}"
+        passed = False
     names = list(challenger_metrics) + [k for k in (champion_metrics or {}) if k not in challenger_metrics]
     directions = _directions(names)
     return Verdict(
@@ -315,6 +329,7 @@ def decide(
         directions=directions,
         positive_label=positive_label,
         classes=list(classes or []),
+        slices=list(slices or []),
     )
 
 
@@ -473,6 +488,7 @@ def judge(
     eval_dataset: dict[str, Any] | None = None,
     where: str = "The evaluation data",
     owner: str = "EvaluateModelOperator",
+    slice_gates: Any = None,
 ) -> Judgement:
     """Score the challenger (and the champion ``(model, version, spec)``) on the labelled rows of
     ``df``, measure both with the task's metrics, estimate the improvement's confidence interval on
@@ -493,6 +509,9 @@ def judge(
             f"The 'confidence' parameter of {owner} must be a float in [0.5, 1). Got {confidence!r} instead."
         )
     names = metric_names(task, gate["thresholds"], gate["compare_metric"])
+    from mlops_provider.core.slices import evaluate_gates, normalize_slice_gates
+
+    gates = normalize_slice_gates(slice_gates, task, owner, columns=list(df.columns), classes=spec.classes)
     if cluster_column is not None and cluster_column not in df.columns:
         raise InvalidParameterError(
             f"The 'cluster_column' parameter of {owner} must be a column of the evaluation data "
@@ -529,6 +548,9 @@ def judge(
             seed=seed,
             groups=labelled[cluster_column].to_numpy() if cluster_column else None,
         ).to_dict()
+    slice_checks, slices = evaluate_gates(
+        gates, labelled, ch_enc, _aligned(champ_enc, ch_enc) if champion is not None else None
+    )
     verdict = decide(
         model=model,
         task=task,
@@ -544,6 +566,8 @@ def judge(
         eval_dataset=eval_dataset,
         positive_label=spec.positive_label,
         classes=spec.classes,
+        slice_checks=slice_checks,
+        slices=slices,
         owner=owner,
     )
     return Judgement(verdict, labelled, y, ch_preds, champ_preds, spec)

@@ -335,6 +335,10 @@ _FAILED_OP = {">=": "<", "<=": ">", ">": "<=", "<": ">="}
 
 
 def _check_phrase(c: dict[str, Any], champion_version: Any = None) -> str:
+    if c.get("kind") == "slice":
+        from mlops_provider.core.slices import describe
+
+        return describe(c)
     op = c.get("op") if c.get("passed") else _FAILED_OP.get(c.get("op"), "vs")
     metric, ch, delta = c.get("metric"), compact(c.get("challenger")), compact(c.get("delta"), signed=True)
     if c.get("kind") == "champion":
@@ -350,6 +354,13 @@ def _check_phrase(c: dict[str, Any], champion_version: Any = None) -> str:
             f"(delta {delta}, needs {c.get('op')} {compact(c.get('threshold'))}{ci})"
         )
     return f"{metric} {ch} {op} {compact(c.get('threshold'))} (delta {delta})"
+
+
+def _metric_label(c: dict[str, Any]) -> str:
+    """The check's metric; for a slice check also the slice (column, value, rows)."""
+    from mlops_provider.core.slices import check_label
+
+    return check_label(c)
 
 
 def _gate_headline(g: dict[str, Any]) -> str:
@@ -454,7 +465,7 @@ def _text(p: dict[str, Any]) -> str:
             lines.append("Checks:")
             for c in g["checks"]:
                 lines.append(
-                    f"  - {c.get('metric')} [{c.get('kind')}]: "
+                    f"  - {_metric_label(c)} [{c.get('kind')}]: "
                     f"needs {c.get('op')} {compact(c.get('threshold'))}; "
                     f"challenger {compact(c.get('challenger'))}, champion {compact(c.get('champion'))}, "
                     f"delta {compact(c.get('delta'), signed=True)} "
@@ -621,7 +632,7 @@ def _html_body(p: dict[str, Any]) -> str:
                 )
                 out.append(
                     row(
-                        e(str(c.get("metric"))),
+                        e(_metric_label(c)),
                         e(str(c.get("kind"))),
                         e(f"{c.get('op')} {compact(c.get('threshold'))}"),
                         e(compact(c.get("champion"))),
@@ -722,7 +733,7 @@ def slack_message(alert: GateAlert) -> dict[str, Any]:
             )
             for c in g["checks"]:
                 lines.append(
-                    f"• {'✅' if c.get('passed') else '❌'} {esc(c.get('metric'))} [{esc(c.get('kind'))}]: "
+                    f"• {'✅' if c.get('passed') else '❌'} {esc(_metric_label(c))} [{esc(c.get('kind'))}]: "
                     f"needs {esc(c.get('op'))} {compact(c.get('threshold'))}; "
                     f"challenger {compact(c.get('challenger'))}, "
                     f"champion {compact(c.get('champion'))}, delta {compact(c.get('delta'), signed=True)}"

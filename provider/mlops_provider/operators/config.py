@@ -30,6 +30,10 @@ class CheckRetrainConfigOperator(MlopsBaseOperator):
     :param promote_if: ``"better"`` or ``"significantly_better"`` (templated).
     :param min_improvement: a number >= 0 (templated).
     :param positive_label: the positive class of a binary label, or empty (templated).
+    :param slice_gates: the model gate's slice and fairness gates (templated; see
+        :mod:`mlops_provider.core.slices`).
+    :param columns: the evaluation data's columns when known before extraction (the slice gates'
+        columns are then checked here; else by the evaluate task before scoring).
     :return: ``{"task", "estimator", "thresholds", "compare_metric", "promote_if", "min_improvement",
         "gate_metrics"}`` (``task`` is ``"classification"`` or ``"regression"``; whether a
         classifier is binary or multiclass is known only from its labels, and checked by the train
@@ -46,6 +50,7 @@ class CheckRetrainConfigOperator(MlopsBaseOperator):
         "promote_if",
         "min_improvement",
         "positive_label",
+        "slice_gates",
         "artifact_root",
     )
     ui_color = "#eef3e2"
@@ -62,6 +67,8 @@ class CheckRetrainConfigOperator(MlopsBaseOperator):
         promote_if: Any = "better",
         min_improvement: Any = 0.0,
         positive_label: Any = None,
+        slice_gates: Any = None,
+        columns: list[str] | None = None,
         artifact_root: str | None = None,
         **kwargs: Any,
     ):
@@ -75,6 +82,8 @@ class CheckRetrainConfigOperator(MlopsBaseOperator):
         self.promote_if = promote_if
         self.min_improvement = min_improvement
         self.positive_label = positive_label
+        self.slice_gates = slice_gates
+        self.columns = columns
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.steps.config import ConfigParams, check_config
@@ -90,5 +99,7 @@ class CheckRetrainConfigOperator(MlopsBaseOperator):
             promote_if=self.promote_if,
             min_improvement=self.min_improvement,
             positive_label=self.positive_label,
+            slice_gates=self.slice_gates or None,
+            columns=self.columns,
         )
         return check_config(params, caller=self.caller).to_dict()

@@ -32,6 +32,11 @@ class EvaluateModelOperator(MlopsBaseOperator):
     :param on_fail: ``"fail"`` | ``"skip"`` | ``"warn"`` when the verdict does not pass.
     :param slice_column: a column of the evaluation data (e.g. ``"carrier"``) whose values get
         per-slice metrics in the HTML report.
+    :param slice_gates: slice and fairness gates (templated), e.g. ``[{"column": "carrier", "metric":
+        "roc_auc", "min": 0.6, "max_gap": 0.08, "min_rows": 300}]`` or ``[{"column": "origin",
+        "metric": "positive_rate", "min_ratio": 0.8}]``: the challenger fails the gate if a slice with
+        ``min_rows`` rows is below ``min``, or the best-to-worst spread widens by more than
+        ``max_gap`` compared with the champion (:mod:`mlops_provider.core.slices`).
     :param cluster_column: a column of the evaluation data whose rows are correlated within a value
         (e.g. the departure date: one day's flights share its weather): the improvement's confidence
         interval then resamples whole groups, so it reflects day-to-day variation, not only row noise.
@@ -54,6 +59,7 @@ class EvaluateModelOperator(MlopsBaseOperator):
         "promote_if",
         "bootstrap",
         "on_fail",
+        "slice_gates",
         "artifact_root",
     )
     ui_color = "#f6e3f3"
@@ -73,6 +79,7 @@ class EvaluateModelOperator(MlopsBaseOperator):
         on_fail: str = "fail",
         alias: str = CHAMPION,
         slice_column: str | None = None,
+        slice_gates: Any = None,
         cluster_column: str | None = None,
         trusted_types: list[str] | None = None,
         resamples: int = 1000,
@@ -93,6 +100,7 @@ class EvaluateModelOperator(MlopsBaseOperator):
         self.on_fail = on_fail
         self.alias = alias
         self.slice_column = slice_column
+        self.slice_gates = slice_gates
         self.cluster_column = cluster_column
         self.trusted_types = trusted_types
         self.resamples = resamples
@@ -114,6 +122,7 @@ class EvaluateModelOperator(MlopsBaseOperator):
             on_fail=self.on_fail,
             alias=self.alias,
             slice_column=self.slice_column,
+            slice_gates=self.slice_gates or None,
             cluster_column=self.cluster_column,
             trusted_types=self.trusted_types,
             resamples=self.resamples,

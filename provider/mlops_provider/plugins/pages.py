@@ -470,6 +470,44 @@ def checks_table(verdict: Mapping[str, Any]) -> str:
     )
 
 
+def slice_gates_section(verdict: Mapping[str, Any]) -> str:
+    """The slice gates' per-slice tables (value, rows, challenger, champion, status), failing
+    slices named first in the checks above."""
+    from mlops_provider.core.slices import check_label
+
+    out = []
+    failed = {
+        (c["slice"].get("column"), repr(c["slice"].get("value")))
+        for c in verdict.get("checks") or []
+        if c.get("kind") == "slice" and not c.get("passed") and c.get("slice")
+    }
+    for t in verdict.get("slices") or []:
+        rows = []
+        for r in t.get("slices") or []:
+            bad = (t.get("column"), repr(r.get("value"))) in failed
+            rows.append(
+                f'<tr class="{"failed" if bad else ""}"><td>{e(r.get("value"))}</td>'
+                f'<td class="num">{e(fmt_num(r.get("rows")))}</td>'
+                f'<td class="num">{e(fmt_num(r.get("challenger")))}</td>'
+                f'<td class="num">{e(fmt_num(r.get("champion")))}</td><td>{e(r.get("status"))}</td></tr>'
+            )
+        rules = ", ".join(
+            f"{k} {t[k]}" for k in ("min", "max", "max_gap", "min_ratio") if t.get(k) is not None
+        )
+        out.append(
+            f"<h3>Slice gate: {e(t.get('label'))}</h3>"
+            f'<p class="muted">{e(rules)}; slices under {e(t.get("min_rows"))} rows are not gated.</p>'
+            + table([str(t.get("column")), "Rows", "Challenger", "Champion", "Status"], rows, "No slices.")
+        )
+    failing = [
+        check_label(c)
+        for c in verdict.get("checks") or []
+        if c.get("kind") == "slice" and not c.get("passed")
+    ]
+    head = f'<p class="bad">Failing slices: {e("; ".join(failing))}</p>' if failing else ""
+    return head + "".join(out)
+
+
 def metrics_table(verdict: Mapping[str, Any] | None, metrics: Mapping[str, Any]) -> str:
     both = (verdict or {}).get("metrics") or {}
     challenger = both.get("challenger") or metrics or {}
@@ -584,6 +622,7 @@ def version_page(
             )
             + "<h3>Checks</h3>"
             + checks_table(verdict)
+            + slice_gates_section(verdict)
         )
     else:
         gate = '<p class="muted">This version was registered without a model-gate verdict.</p>'

@@ -39,6 +39,7 @@ PROMOTE_IF = "better"  # or "significantly_better"
 MIN_IMPROVEMENT = 0.0
 ON_DATA_GATE_FAIL, ON_MODEL_GATE_FAIL = "fail", "warn"  # "fail" | "skip" | "warn": warn registers unpromoted
 SLICE_COLUMN, CLUSTER_COLUMN = "carrier", None  # cluster: e.g. a date column (the interval resamples days)
+SLICE_GATES = []  # slice/fairness gates, e.g. [{"column": "carrier", "metric": "roc_auc", "min": 0.6}]
 ALERT_CHANNELS = [{"type": "log"}]
 SELECT = (f"SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date, {', '.join(FEATURES)}, "
           f"CASE WHEN arr_delay > 15 THEN 1 ELSE 0 END AS {LABEL} FROM flights")
@@ -64,8 +65,7 @@ with DAG(
     description=f"Retrain {MODEL_NAME} when new data lands or a retrain is requested",
     schedule=(NEW_DATA | RETRAIN_REQUESTED),
     start_date=dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc),
-    catchup=False,
-    max_active_runs=1,
+    catchup=False, max_active_runs=1,
     render_template_as_native_obj=True,
     params={
         "model_params": Param(MODEL_PARAMS, type="object", description=f"Parameters of {ESTIMATOR}"),
@@ -92,9 +92,9 @@ with DAG(
         train_sql="{{ ti.xcom_pull(task_ids='plan')['train_sql'] }}",
         eval_sql="{{ ti.xcom_pull(task_ids='plan')['eval_sql'] }}",
         eval_source_uri="{{ ti.xcom_pull(task_ids='plan')['eval_uri'] }}", slice_column=SLICE_COLUMN,
-        cluster_column=CLUSTER_COLUMN,
-        positive_label="{{ params.positive_label }}", compare_metric="{{ params.compare_metric }}",
-        promote_if="{{ params.promote_if }}", on_data_gate_fail=ON_DATA_GATE_FAIL,
+        cluster_column=CLUSTER_COLUMN, slice_gates=SLICE_GATES, positive_label="{{ params.positive_label }}",
+        compare_metric="{{ params.compare_metric }}", promote_if="{{ params.promote_if }}",
+        on_data_gate_fail=ON_DATA_GATE_FAIL,
         on_model_gate_fail=ON_MODEL_GATE_FAIL, alert_channels=ALERT_CHANNELS,
     )
     plan >> [tasks["extract_train"], tasks["extract_eval"]]

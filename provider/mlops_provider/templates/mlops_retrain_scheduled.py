@@ -36,6 +36,7 @@ MIN_IMPROVEMENT = 0.0  # the challenger must beat the champion by more than this
 ON_DATA_GATE_FAIL = "fail"  # "fail" | "skip" | "warn" when a data-quality expectation fails
 ON_MODEL_GATE_FAIL = "warn"  # "fail" | "skip" | "warn": warn registers the challenger unpromoted
 SLICE_COLUMN = "carrier"  # per-slice metrics in the evaluation report
+SLICE_GATES = []  # slice/fairness gates, e.g. [{"column": "carrier", "metric": "roc_auc", "min": 0.6}]
 CLUSTER_COLUMN = "dep_date"  # rows correlated within a value (one day's flights): the interval resamples days
 ALERT_CHANNELS = [{"type": "log"}]  # + {"type": "email", "to": [...]}, {"type": "slack", ...}, sns, webhook
 REQUIRE_APPROVAL = False  # True: a person approves each promotion (human-in-the-loop UI), seeing the verdict
@@ -94,5 +95,5 @@ with DAG(
                   positive_label="{{ params.positive_label }}", compare_metric="{{ params.compare_metric }}",
                   promote_if="{{ params.promote_if }}", bootstrap="promote",
                   on_data_gate_fail=ON_DATA_GATE_FAIL, on_model_gate_fail=ON_MODEL_GATE_FAIL,
-                  slice_column=SLICE_COLUMN, cluster_column=CLUSTER_COLUMN,
+                  slice_column=SLICE_COLUMN, slice_gates=SLICE_GATES, cluster_column=CLUSTER_COLUMN,
                   alert_channels=ALERT_CHANNELS, require_approval=REQUIRE_APPROVAL)

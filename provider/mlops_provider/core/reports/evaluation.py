@@ -247,6 +247,8 @@ def _delta_class(metric: str, delta: Any, verdict: Mapping[str, Any] | None = No
 
 
 def _checks_table(checks: list[Mapping[str, Any]], verdict: Mapping[str, Any] | None = None) -> str:
+    from mlops_provider.core.slices import check_label
+
     rows = []
     for c in checks:
         ok = bool(c.get("passed"))
@@ -259,7 +261,7 @@ def _checks_table(checks: list[Mapping[str, Any]], verdict: Mapping[str, Any] | 
             )
         rows.append(
             f'<tr class="{"pass" if ok else "fail"}">'
-            f"<td>{h.escape(c.get('kind'))}</td><td><code>{h.escape(metric)}</code></td><td>{h.escape(c.get('op'))}</td>"
+            f"<td>{h.escape(c.get('kind'))}</td><td><code>{h.escape(check_label(c))}</code></td><td>{h.escape(c.get('op'))}</td>"
             f"{h.number_cell(c.get('threshold'))}{h.number_cell(c.get('challenger'))}{h.number_cell(c.get('champion'))}"
             f"{h.number_cell(c.get('delta'), signed=True, cls=_delta_class(metric, c.get('delta'), verdict))}"
             f'<td class="status"{ci}>{"passed" if ok else "FAILED"}</td></tr>'

@@ -25,7 +25,9 @@ class ConfigParams(Params):
     the model gate's absolute thresholds by metric name. :param compare_metric: the champion
     comparison's metric (None: the task's default). :param promote_if: ``"better"`` or
     ``"significantly_better"``. :param min_improvement: the smallest improvement that promotes.
-    :param positive_label: a binary label's positive class, or None."""
+    :param positive_label: a binary label's positive class, or None. :param slice_gates: the slice
+    and fairness gates (:mod:`mlops_provider.core.slices`). :param columns: the evaluation data's
+    columns if known before extraction (the slice gates' columns are then checked too)."""
 
     _step: ClassVar[str] = "check_config"
     _parameter_constraints: ClassVar = {
@@ -44,6 +46,8 @@ class ConfigParams(Params):
     promote_if: Literal["better", "significantly_better"] = "better"
     min_improvement: float = 0.0
     positive_label: Any = None
+    slice_gates: list[Any] | None = None
+    columns: list[str] | None = None
 
     def __post_init__(self) -> None:
         # what forms send: a seed of 7.0, an empty compare metric or positive label
@@ -66,6 +70,7 @@ class ConfigResult:
     promote_if: str
     min_improvement: float
     gate_metrics: list[str] = field(default_factory=list)
+    slice_gates: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -95,6 +100,13 @@ def check_config(params: ConfigParams, *, caller: str | None = None) -> ConfigRe
         promote_if=params.promote_if,
         owner=owner,
     )
+    from mlops_provider.core.slices import normalize_slice_gates
+
+    if task == "classification" and positive is not None:
+        kind = "binary"
+    else:
+        kind = task  # a classifier without a positive label: binary or multiclass, known at training
+    slices = normalize_slice_gates(params.slice_gates, kind, owner, columns=params.columns)
     gate_metrics = list(gate["thresholds"])
     if params.compare_metric:
         gate_metrics = list(dict.fromkeys([*gate_metrics, gate["compare_metric"]]))
@@ -108,6 +120,7 @@ def check_config(params: ConfigParams, *, caller: str | None = None) -> ConfigRe
         promote_if=gate["promote_if"],
         min_improvement=float(params.min_improvement),
         gate_metrics=gate_metrics,
+        slice_gates=[g.to_dict() for g in slices],
     )
     log.info("Settings checked: %s %s; gate %s", task, params.estimator, result.to_dict())
     return result

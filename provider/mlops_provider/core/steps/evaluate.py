@@ -36,6 +36,8 @@ class EvaluateParams(Params):
     :param on_fail: what the caller does with a failed verdict (the step itself never raises on one).
     :param alias: the champion's alias.
     :param slice_column: a column whose values get per-slice metrics in the report.
+    :param slice_gates: slice and fairness gates, e.g. ``[{"column": "carrier", "metric": "roc_auc",
+        "min": 0.6, "max_gap": 0.08, "min_rows": 300}]`` (:mod:`mlops_provider.core.slices`).
     :param cluster_column: a column whose rows are correlated within a value; the improvement's
         interval then resamples whole groups.
     :param trusted_types: extra types the model files may hold.
@@ -65,6 +67,7 @@ class EvaluateParams(Params):
     on_fail: Literal["fail", "skip", "warn"] = "fail"
     alias: str = CHAMPION
     slice_column: str | None = None
+    slice_gates: list[Any] | None = None
     cluster_column: str | None = None
     trusted_types: list[str] | None = None
     resamples: int = 1000
@@ -74,9 +77,11 @@ class EvaluateParams(Params):
     def validate(self, caller: str) -> None:
         """The declared constraints, then the metric names (known scorers; close matches named)."""
         from mlops_provider.core import metrics as M
+        from mlops_provider.core.slices import normalize_slice_gates
 
         super().validate(caller)
         M.normalize_thresholds(self.thresholds, None, caller)
+        normalize_slice_gates(self.slice_gates, None, caller)
         if self.compare_metric is not None:
             M.resolve(self.compare_metric, "compare_metric", caller)
 
@@ -101,6 +106,10 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         out = self.verdict.to_dict()
         out.update(challenger=self.challenger, verdict_uri=self.verdict_uri, alias=self.alias)
+        if self.verdict.slices:  # what an approver reads (chains.retrain_chain's approval body)
+            from mlops_provider.core.slices import markdown_table
+
+            out["slice_table"] = markdown_table(self.verdict.slices)
         out["report_html_uri"] = self.report_uri
         return out
 
@@ -158,6 +167,7 @@ def evaluate_challenger(
     from mlops_provider.core.evaluation import judge
     from mlops_provider.core.modeling import FeatureSpec
     from mlops_provider.core.serialization import load_model
+    from mlops_provider.core.slices import normalize_slice_gates
 
     caller = caller or params._step
     challenger = check_trained(challenger, caller)
@@ -169,9 +179,14 @@ def evaluate_challenger(
         promote_if=params.promote_if,
         owner=caller,
     )  # before any I/O
+    normalize_slice_gates(params.slice_gates, spec.kind, caller, classes=spec.classes)
     uri = dataset_uri(dataset, caller)
     snap = read_manifest(store, uri)
     df = read_dataframe(store, snap.uri)
+    # the slice columns against the snapshot, before any model is loaded or scored
+    gates = normalize_slice_gates(
+        params.slice_gates, spec.kind, caller, columns=df.columns, classes=spec.classes
+    )
     if params.slice_column and params.slice_column not in df.columns:
         raise InvalidParameterError(
             f"The 'slice_column' parameter of {caller} must be a column of the evaluation data "
@@ -207,6 +222,7 @@ def evaluate_challenger(
         eval_dataset=_eval_dataset(snap),
         where=f"The evaluation snapshot {snap.uri}",
         owner=caller,
+        slice_gates=params.slice_gates,
     )
     result = EvaluationResult(
         verdict=judgement.verdict,
@@ -217,7 +233,7 @@ def evaluate_challenger(
         inputs=[challenger["model_uri"], (snap.data_uri, snap.columns)],
     )
     links = run.report_links(model=params.model_name, snapshot_uri=snap.uri, store=store)
-    result.report_uri = _write_report(params, judgement, result, store, run.folder, links)
+    result.report_uri = _write_report(params, judgement, result, store, run.folder, gates, links)
     store.write_json(f"{run.folder}/{VERDICT_FILE}", result.to_dict())
     return result
 
@@ -235,7 +251,7 @@ def _eval_dataset(snap) -> dict[str, Any]:
 
 
 def _write_report(
-    params: EvaluateParams, judgement, result: EvaluationResult, store, folder: str, links=()
+    params: EvaluateParams, judgement, result: EvaluationResult, store, folder: str, gates=(), links=()
 ) -> str:
     """The HTML report (and its plots) under ``folder``; returns its URI."""
     from mlops_provider.core.reports import write_evaluation_report
@@ -244,6 +260,7 @@ def _write_report(
     del verdict["report_html_uri"]  # not known yet: the report shows the verdict without it
     champ_version = judgement.verdict.champion_version
     name = params.model_name
+    column = params.slice_column or (gates[0].column if gates else None)
     report = write_evaluation_report(
         store,
         folder,
@@ -251,8 +268,8 @@ def _write_report(
         y_true=judgement.y,
         challenger=judgement.challenger,
         champion=judgement.champion,
-        slice_values=judgement.labelled[params.slice_column].to_numpy() if params.slice_column else None,
-        slice_column=params.slice_column,
+        slice_values=judgement.labelled[column].to_numpy() if column else None,
+        slice_column=column,
         positive_label=judgement.spec.positive_label,
         title=f"{name}: challenger vs champion v{champ_version}" if champ_version else name,
         links=links,
