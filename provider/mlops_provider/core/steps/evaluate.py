@@ -89,6 +89,7 @@ class EvaluationResult:
     verdict_uri: str
     report_uri: str  # the HTML report
     inputs: list[Any] = field(default_factory=list)
+    judged: dict[str, Any] = field(default_factory=dict)  # core.registration_check.write_judged_sample
 
     @property
     def passed(self) -> bool:
@@ -101,6 +102,8 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         out = self.verdict.to_dict()
         out.update(challenger=self.challenger, verdict_uri=self.verdict_uri, alias=self.alias)
+        if self.judged:
+            out["judged"] = self.judged
         out["report_html_uri"] = self.report_uri
         return out
 
@@ -157,6 +160,7 @@ def evaluate_challenger(
     from mlops_provider.core.datasets import read_dataframe, read_manifest
     from mlops_provider.core.evaluation import judge
     from mlops_provider.core.modeling import FeatureSpec
+    from mlops_provider.core.registration_check import write_judged_sample
     from mlops_provider.core.serialization import load_model
 
     caller = caller or params._step
@@ -215,6 +219,15 @@ def evaluate_challenger(
         verdict_uri=store.uri(f"{run.folder}/{VERDICT_FILE}"),
         report_uri="",
         inputs=[challenger["model_uri"], (snap.data_uri, snap.columns)],
+    )
+    result.judged = write_judged_sample(
+        store,
+        run.folder,
+        judgement.labelled,
+        spec,
+        judgement.challenger,
+        seed=params.seed,
+        trusted_types=trusted,
     )
     result.report_uri = _write_report(params, judgement, result, store, run.folder)
     store.write_json(f"{run.folder}/{VERDICT_FILE}", result.to_dict())

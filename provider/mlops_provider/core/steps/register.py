@@ -95,9 +95,13 @@ def register_and_promote(
     ``params.model_name`` with its lineage, then move ``params.alias`` to it if ``verdict`` passed and
     the alias still points where the evaluation saw it (compare-and-set).
 
-    The model file must still have the sha256 training recorded. Registering again for the same
+    The model file must still have the sha256 training recorded, and, loaded through the safe
+    loader in a fresh process, predict on the evaluation's judged sample what the judged model
+    predicted (:mod:`mlops_provider.core.registration_check`); otherwise nothing is registered.
+    Registering again for the same
     ``run.run_key`` returns the version registered before."""
     from mlops_provider.core.lineage import package_versions
+    from mlops_provider.core.registration_check import check_registered_model
     from mlops_provider.core.registry import StaleAliasError
     from mlops_provider.core.serialization import sha256_bytes
 
@@ -107,6 +111,16 @@ def register_and_promote(
             f"{trained['model_uri']} has sha256 {sha256_bytes(data)}, but training recorded "
             f"{trained['model_sha256']}; refusing to register a model file that changed after training."
         )
+    check = check_registered_model(
+        model=params.model_name,
+        model_bytes=data,
+        sha256=trained["model_sha256"],
+        model_uri=trained["model_uri"],
+        spec=trained.get("spec"),
+        judged=(verdict or {}).get("judged"),
+        store=store,
+    )
+    log.info("Registration check: %s", check)
     info = run.lineage()
     lineage = {
         "train_dataset": trained.get("dataset"),
@@ -121,6 +135,7 @@ def register_and_promote(
         "model_sha256": trained["model_sha256"],
         "train_seconds": trained.get("train_seconds"),
         "train_rows": trained.get("rows"),
+        "registration_check": check,
     }
     name, alias = params.model_name, params.alias
     mv, created = registry.register(
