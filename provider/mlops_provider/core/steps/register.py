@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from mlops_provider.core.errors import IntegrityError, InvalidParameterError
 from mlops_provider.core.names import CHAMPION
-from mlops_provider.core.params import Name, Params
+from mlops_provider.core.params import Name, NonEmptyStr, Params
 from mlops_provider.core.steps.run import RunInfo
 
 log = logging.getLogger(__name__)
@@ -21,12 +21,18 @@ class RegisterParams(Params):
     the verdict passed. :param alias: the alias to move. :param tags: metadata stored with the version."""
 
     _step: ClassVar[str] = "register_and_promote"
-    _parameter_constraints: ClassVar = {"model_name": [Name()], "alias": [Name()]}
+    _parameter_constraints: ClassVar = {
+        "model_name": [Name()],
+        "alias": [Name()],
+        "intended_use": [NonEmptyStr()],
+    }
 
     model_name: str
     promote: bool = True
     alias: str = CHAMPION
     tags: dict[str, Any] | None = None
+    intended_use: str | None = None
+    limitations: list[str] | None = None
 
 
 @dataclass
@@ -101,6 +107,7 @@ def register_and_promote(
     Registering again for the same
     ``run.run_key`` returns the version registered before."""
     from mlops_provider.core.lineage import package_versions
+    from mlops_provider.core.model_card import build_card
     from mlops_provider.core.registration_check import check_registered_model
     from mlops_provider.core.registry import StaleAliasError
     from mlops_provider.core.serialization import sha256_bytes
@@ -136,6 +143,7 @@ def register_and_promote(
         "train_seconds": trained.get("train_seconds"),
         "train_rows": trained.get("rows"),
         "registration_check": check,
+        "model_card": {"intended_use": params.intended_use, "limitations": list(params.limitations or [])},
     }
     name, alias = params.model_name, params.alias
     mv, created = registry.register(
@@ -149,9 +157,12 @@ def register_and_promote(
         spec=trained.get("spec"),
         params=trained.get("params"),
         tags=params.tags,
+        card=lambda v: build_card(v.to_dict(), promotion="decided after registration"),
     )
     log.info("%s %s v%d (%s)", "Registered" if created else "Reusing", name, mv.version, mv.uri)
     promoted, why = _promote(params, mv.version, verdict, registry, run, StaleAliasError)
+    events = [e.to_dict() for e in registry.history(name) if e.version == mv.version]
+    registry.write_card(name, mv.version, build_card(mv.to_dict(), events=events, promotion=why))
     return RegisterResult(
         version=mv,
         created=created,
