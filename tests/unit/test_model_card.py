@@ -136,3 +136,19 @@ def test_hostile_fields_are_escaped_when_rendered():
     assert html.count("&lt;script&gt;") >= 4  # estimator, params, classes, intended use, limitations
     assert re.search(r"<h3>Intended use</h3>\s*<p>\*\*&lt;script&gt;", html)
     assert "a|b" in html  # a pipe in a value does not break the card's structure
+
+
+def test_mlops_models_card_prints_the_stored_card(store, capsys):
+    from mlops_provider.cli import main
+
+    X, y = load_breast_cancer(return_X_y=True)
+    data = dump_model(DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y))
+    registry = ModelRegistry(store)
+    spec = {"task": "classification", "label": "y"}
+    registry.register("cancer", data, spec=spec, card=lambda v: build_card(v.to_dict()))
+    registry.register("cancer", data, spec=spec)  # v2: registered without a card
+    capsys.readouterr()
+    assert main(["models", "card", "cancer", "1", "--root", store.root]) == 0
+    assert capsys.readouterr().out == registry.read_card("cancer", 1)
+    assert main(["models", "card", "cancer", "2", "--root", store.root]) != 0
+    assert "cancer v2 has no model card" in capsys.readouterr().err

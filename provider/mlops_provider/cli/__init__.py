@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from mlops_provider.cli._common import EXIT_ERROR, EXIT_OK, PROG, CliError, _Parser, format_table
 from mlops_provider.cli.models import (
     DEFAULT_ALIAS,
+    cmd_card,
     cmd_list,
     cmd_promote,
     cmd_rollback,
@@ -134,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", metavar="VERSION", help="version to roll back to (default: the one before the current)"
     )
     p.set_defaults(func=cmd_rollback)
+
+    p = actions.add_parser(
+        "card", help="print a version's model card (Markdown)", parents=[root_opt, json_opt]
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("version", metavar="VERSION")
+    p.set_defaults(func=cmd_card)
 
     tmpl = commands.add_parser("templates", help="the DAG templates shipped with the package")
     tactions = tmpl.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)

@@ -147,8 +147,8 @@ def run_fresh_process(
             )
         except subprocess.TimeoutExpired as err:
             raise RegisteredModelMismatchError(
-                f"The model file did not load and score {0 if sample is None else 'the sample'} in a fresh "
-                f"process within {TIMEOUT_SECONDS} s; nothing was registered."
+                f"The model file did not load (and score the judged sample) in a fresh process within "
+                f"{TIMEOUT_SECONDS} s; nothing was registered."
             ) from err
         report = {}
         if os.path.exists(req["report_path"]):
