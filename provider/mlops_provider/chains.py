@@ -38,6 +38,8 @@ def retrain_chain(
     cluster_column: str | None = None,
     alert_channels: Any = ({"type": "log"},),
     require_approval: bool = False,
+    intended_use: str | None = None,
+    limitations: list[str] | None = None,
     io_retries: int = 2,
     io_retry_delay: dt.timedelta = dt.timedelta(minutes=1),
 ) -> dict[str, Any]:
@@ -52,7 +54,8 @@ def retrain_chain(
     Every step that reads or writes the store or a source retries ``io_retries`` times (storage or
     network outages); bad input and failed gates are not retried (they raise
     ``AirflowFailException``), and every step is idempotent, so a retry never duplicates a snapshot,
-    a model version or a promotion."""
+    a model version or a promotion. ``intended_use`` and ``limitations`` go into each registered
+    version's model card."""
     from mlops_provider.notifications.operator import GateAlertOperator
     from mlops_provider.operators.config import CheckRetrainConfigOperator
     from mlops_provider.operators.evaluate import EvaluateModelOperator
@@ -136,7 +139,12 @@ def retrain_chain(
         **io,
     )
     register = RegisterModelOperator(
-        task_id="register", model_name=model_name, evaluation=evaluate.output, **io
+        task_id="register",
+        model_name=model_name,
+        evaluation=evaluate.output,
+        intended_use=intended_use,
+        limitations=limitations,
+        **io,
     )
     gates = ["validate_train", "validate_eval", "evaluate"]
     GateAlertOperator.check_settings(gates, list(alert_channels), owner="retrain_chain (alert_channels)")

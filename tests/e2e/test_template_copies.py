@@ -52,6 +52,8 @@ SLICE_COLUMN = "origin"
 CLUSTER_COLUMN = "dep_date"
 ALERT_CHANNELS = [{{"type": "log"}}]
 REQUIRE_APPROVAL = False
+INTENDED_USE = None
+LIMITATIONS = []
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
 START_DATE = dt.datetime(2013, 4, 1, tzinfo=dt.timezone.utc)
 SELECT = (f"SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date, {{', '.join(FEATURES)}}, "

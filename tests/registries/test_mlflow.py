@@ -260,6 +260,9 @@ def test_operators_train_evaluate_register_and_score_through_mlflow(warehouse, s
     reg = MlflowRegistry(store, tracking_uri=mlflow_db["uri"])
     assert reg.get_version(name, 2).verdict["champion_version"] == 1
     assert reg.get_version(name, 1).lineage["train_dataset"]["sha256"] == train_snap["sha256"]
+    # the registration check ran in a fresh process and the card is kept on the artifact store
+    assert reg.get_version(name, 2).lineage["registration_check"]["rows_differing"] == 0
+    assert reg.read_card(name, 2).startswith(f"# Model card: {name} v2")
     scored = BatchScoreOperator(
         task_id="score", model_name=name, dataset=eval_snap, passthrough=["flight_id"], **reg_kw
     ).execute(context_for("score", "manual__3"))

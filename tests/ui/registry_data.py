@@ -87,6 +87,7 @@ def build_registry(root: str) -> dict[str, Any]:
     from mlops_provider.core.datasets import write_snapshot
     from mlops_provider.core.evaluation import decide
     from mlops_provider.core.lineage import package_versions
+    from mlops_provider.core.model_card import build_card
     from mlops_provider.core.registry import ModelRegistry
     from mlops_provider.core.serialization import dump_model
     from mlops_provider.core.storage import ArtifactStore
@@ -205,6 +206,10 @@ def build_registry(root: str) -> dict[str, Any]:
                 "git_dirty": False,
             },
             "model_sha256": hashlib.sha256(data).hexdigest(),
+            "model_card": {
+                "intended_use": f"Flags late flights. {ESTIMATOR_XSS}",
+                "limitations": [ESTIMATOR_XSS],
+            },
         }
         mv, _ = registry.register(
             MODEL,
@@ -218,12 +223,17 @@ def build_registry(root: str) -> dict[str, Any]:
             params={
                 k: v for k, v in est.get_params().items() if isinstance(v, (int, float, str, type(None)))
             },
+            card=lambda v: build_card(v.to_dict(), promotion="decided after registration"),
         )
         version_html = _evaluation_html(MODEL, mv.version, verdict)
         store.write_bytes(f"{folder}/evaluate/evaluation.html", version_html.encode())
         if verdict["passed"]:
             registry.promote(MODEL, mv.version, actor=f"airflow:{DAG_ID}/{run_id}", reason=verdict["reason"])
             champion_metrics, champion_version = metrics, mv.version
+        events = [e.to_dict() for e in registry.history(MODEL) if e.version == mv.version]
+        registry.write_card(
+            MODEL, mv.version, build_card(mv.to_dict(), events=events, promotion="gate failed")
+        )
         info["versions"][mv.version] = {
             "run_id": run_id,
             "folder": folder,

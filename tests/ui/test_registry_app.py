@@ -161,6 +161,21 @@ def test_version_page_lineage_checks_and_reports(env):
     assert ":" not in folder.split("/")[-1]  # the run folder is the safe run id
 
 
+def test_version_page_shows_the_model_card_escaped(env):
+    """The card's numbers are the version's recorded metrics; hostile fields stay text."""
+    for version, info in env["info"]["versions"].items():
+        page = get(env, f"/mlops/models/{MODEL}/versions/{version}").text
+        card = page[page.index('id="model-card"') :]
+        assert f"Model card: {MODEL} v{version}" in card
+        for metric, value in info["metrics"].items():
+            cell = str(value) if isinstance(value, int) else f"{value:.4f}"
+            assert f"<tr><td>{metric}</td><td>{cell}</td>" in card, metric
+        assert ESTIMATOR_XSS not in card and html.escape(ESTIMATOR_XSS) in card
+        promoted = "<td>promote</td><td>airflow:" in card
+        assert promoted == info["passed"]
+    assert "<code>" + html.escape(ESTIMATOR_XSS) + "</code>" in page  # v3's estimator, in the card
+
+
 def test_unknown_models_and_versions_are_404(env):
     assert get(env, "/mlops/models/nope").status_code == 404
     assert get(env, "/mlops/models/%2e%2e").status_code == 404

@@ -33,6 +33,7 @@ from mlops_provider.cli import gc as gc_cli
 from mlops_provider.cli._common import EXIT_ERROR, EXIT_OK, PROG, CliError, _Parser, format_table
 from mlops_provider.cli.models import (
     DEFAULT_ALIAS,
+    cmd_card,
     cmd_list,
     cmd_promote,
     cmd_reproduce,
@@ -159,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--keep", action="store_true", help="keep the scratch files (model, comparison)")
     p.set_defaults(func=cmd_reproduce)
+
+    p = actions.add_parser(
+        "card", help="print a version's model card (Markdown)", parents=[root_opt, json_opt]
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("version", metavar="VERSION")
+    p.set_defaults(func=cmd_card)
 
     tmpl = commands.add_parser("templates", help="the DAG templates shipped with the package")
     tactions = tmpl.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)

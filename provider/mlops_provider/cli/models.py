@@ -582,3 +582,22 @@ def cmd_reproduce(args) -> int:
 
 def _pct(rel: Any) -> str:
     return "undefined" if rel is None else f"{rel:+.4%}"
+
+# --------------------------------------------------------------------------- mlops models card
+def cmd_card(args) -> int:
+    """Print a version's model card (Markdown), as stored next to the version at registration."""
+    registry = _open_registry(args)
+    _check_model(registry, args.name)
+    number = _version_number(args.version)
+    mv = registry.get_version(args.name, number)
+    card = registry.read_card(args.name, mv.version)
+    if card is None:
+        raise CliError(
+            f"{args.name} v{mv.version} has no model card (registered before cards existed, or not by the "
+            "register step)"
+        )
+    if args.json:
+        _print_json({"model": args.name, "version": mv.version, "card": card})
+    else:
+        sys.stdout.write(card)
+    return EXIT_OK

@@ -52,6 +52,17 @@ class ModelExecutionError(MlopsError):
     raise again (or, for a crafted file, run it again), so the task fails without retries."""
 
 
+class RegisteredModelMismatchError(MlopsError):
+    """The model file about to be registered, loaded in a fresh process, predicts differently from
+    the model the evaluation judged (or cannot be scored there). Nothing is registered. Carries
+    ``model``, ``rows_checked``, ``rows_differing`` and ``max_diff`` when predictions were compared."""
+
+    model: str | None = None
+    rows_checked: int = 0
+    rows_differing: int = 0
+    max_diff: float = 0.0
+
+
 class NotFoundError(MlopsError, LookupError):
     """A model, version, alias or dataset does not exist."""
 

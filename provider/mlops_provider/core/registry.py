@@ -39,6 +39,7 @@ import re
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ from mlops_provider.core.storage import ArtifactStore
 
 MAX_ALIAS_ATTEMPTS = 50
 ANY = object()  # "whatever the alias points at" for set_alias(expected_current=...)
+CARD = "model_card.md"
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
@@ -237,9 +239,14 @@ class BaseModelRegistry(ABC):
         spec: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         tags: dict[str, Any] | None = None,
+        card: Callable[[ModelVersion], str] | None = None,
     ) -> tuple[ModelVersion, bool]:
         """Add a version; returns ``(version, created)``. The same ``run_key`` with the same bytes
-        returns the existing version (a rerun registers nothing twice; a mirror is repaired)."""
+        returns the existing version (a rerun registers nothing twice; a mirror is repaired).
+
+        ``card`` makes the version's model card (:mod:`mlops_provider.core.model_card`) from the
+        numbered version; it is stored as ``model_card.md`` next to it, before the version is
+        committed where the backend allows (the artifact store's ``metadata.json``)."""
         owner = f"{type(self).__name__}.register"
         check_name(name, "model_name", owner)
         data = check_model_bytes(model_bytes, owner)
@@ -263,7 +270,29 @@ class BaseModelRegistry(ABC):
             params=params,
             tags=tags,
         )
-        return self._create_version(name, data, record), True
+        if card is not None and self.card_before_commit:
+            return self._create_version(name, data, record, card=card), True
+        mv = self._create_version(name, data, record)
+        if card is not None:
+            self.write_card(name, mv.version, card(mv))
+        return mv, True
+
+    # ----------------------------------------------------------------- model cards
+    #: whether :meth:`_create_version` takes ``card=`` and writes it before committing the version
+    card_before_commit = False
+
+    def card_key(self, name: str, version: int) -> str:
+        """The store key of a version's model card (in the version's folder on the artifact store)."""
+        number = check_version(version, "version", "the model registry")
+        return f"{self._model_key(name)}/versions/{number}/{CARD}"
+
+    def write_card(self, name: str, version: int, text: str) -> None:
+        self.store.write_bytes(self.card_key(name, version), text.encode("utf-8"))
+
+    def read_card(self, name: str, version: int) -> str | None:
+        """The version's model card (Markdown), or None for a version registered without one."""
+        key = self.card_key(name, version)
+        return self.store.read_bytes(key).decode("utf-8", "replace") if self.store.exists(key) else None
 
     def load(self, name: str, ref: int | str = CHAMPION, trusted_types=()) -> tuple[Any, ModelVersion]:
         """Load a version's model safely: sha256 pinned by its metadata, skops trusted list."""
@@ -521,7 +550,15 @@ class ModelRegistry(BaseModelRegistry):
             )
         return self._read_version(key)
 
-    def _create_version(self, name: str, data: bytes, record: dict[str, Any]) -> ModelVersion:
+    card_before_commit = True
+
+    def _create_version(
+        self,
+        name: str,
+        data: bytes,
+        record: dict[str, Any],
+        card: Callable[[ModelVersion], str] | None = None,
+    ) -> ModelVersion:
         version = self._claim(name, record.get("run_key"))
         vkey = self._version_key(name, version)
         self.store.write_bytes(f"{vkey}/model.skops", data)
@@ -529,6 +566,8 @@ class ModelRegistry(BaseModelRegistry):
             version=version, uri=self.store.uri(vkey), model_uri=self.store.uri(f"{vkey}/model.skops")
         )
         mv = ModelVersion(**record)
+        if card is not None:  # before the commit marker: a visible version always has its card
+            self.write_card(name, version, card(mv))
         self.store.write_json(f"{vkey}/metadata.json", mv.to_dict())
         return mv
 

@@ -23,13 +23,24 @@ class RegisterModelOperator(MlopsBaseOperator):
     :param promote: move ``alias`` to the new version when the verdict passed (default True).
     :param alias: the alias to move (default ``"champion"``).
     :param tags: free-form metadata stored with the version.
+    :param intended_use: what the model is for, written in the version's model card (default:
+        derived from the model's name and label).
+    :param limitations: known limitations listed in the model card.
 
     Re-running the task for the same DAG run returns the version it registered before. Promotion
     is refused if the champion changed since the evaluation (the comparison would be stale).
     :return: the version record plus ``created`` and ``promoted``.
     """
 
-    template_fields: Sequence[str] = ("model_name", "evaluation", "model", "tags", "artifact_root")
+    template_fields: Sequence[str] = (
+        "model_name",
+        "evaluation",
+        "model",
+        "tags",
+        "intended_use",
+        "limitations",
+        "artifact_root",
+    )
     ui_color = "#f3f0d6"
     operator_extra_links = (ModelVersionLink(),)
 
@@ -42,6 +53,8 @@ class RegisterModelOperator(MlopsBaseOperator):
         promote: bool = True,
         alias: str = CHAMPION,
         tags: dict[str, Any] | None = None,
+        intended_use: str | None = None,
+        limitations: list[str] | None = None,
         artifact_root: str | None = None,
         **kwargs: Any,
     ):
@@ -52,13 +65,21 @@ class RegisterModelOperator(MlopsBaseOperator):
         self.promote = promote
         self.alias = alias
         self.tags = tags
+        self.intended_use = intended_use
+        self.limitations = limitations
 
     def execute_step(self, context: Context) -> dict[str, Any]:
         from mlops_provider.core.steps.register import RegisterParams, register_and_promote, split_evaluation
         from mlops_provider.links.report import model_version_url
 
         params = self.params_for(
-            RegisterParams, model_name=self.model_name, promote=self.promote, alias=self.alias, tags=self.tags
+            RegisterParams,
+            model_name=self.model_name,
+            promote=self.promote,
+            alias=self.alias,
+            tags=self.tags,
+            intended_use=self.intended_use or None,
+            limitations=self.limitations or None,
         )
         trained, verdict = split_evaluation(
             self.as_dict(self.evaluation, "evaluation"),

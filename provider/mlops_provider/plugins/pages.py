@@ -574,6 +574,15 @@ def reports_section(
     return f'<h2>Reports</h2><div class="card">{top}{run}</div>'
 
 
+def model_card_section(card: str | None) -> str:
+    """The version's model card (its Markdown rendered with every character escaped)."""
+    from mlops_provider.core.model_card import card_html
+
+    if not card:
+        return '<h2 id="model-card">Model card</h2><p class="muted">This version has no model card.</p>'
+    return f'<h2 id="model-card">Model card</h2><div class="card model-card">{card_html(card)}</div>'
+
+
 def version_page(
     ctx: Ctx,
     mv: dict[str, Any],
@@ -583,6 +592,7 @@ def version_page(
     run_folder: str | None,
     versions: list[dict[str, Any]],
     flash: str = "",
+    card: str | None = None,
 ) -> str:
     name, number = mv["model"], mv["version"]
     verdict = mv.get("verdict") or None
@@ -739,6 +749,7 @@ def version_page(
         + reports_section(ctx, verdict, run_files, run_folder)
         + lineage
         + extra
+        + model_card_section(card)
     )
     crumbs = [("Models", f"{ctx.prefix}/"), (name, ctx.model_url(name)), (f"v{number}", None)]
     return page(ctx, f"{name} v{number}", body, crumbs, flash)

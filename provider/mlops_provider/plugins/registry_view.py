@@ -592,14 +592,14 @@ def version_detail(name: str, version: str, request: Request, user: Any = Depend
             raise HTTPException(404, f"Model {name!r} has no version {number} that you may read.")
         visible = visible_model(reg, name, access)
         versions, aliases, _ = visible if visible is not None else ([mv], {}, [])
-        return mv, aliases, versions
+        return mv, aliases, versions, reg.read_card(name, number)
 
-    mv, aliases, versions = _registry_call(load)
+    mv, aliases, versions, card = _registry_call(load)
     here = [a for a, rec in aliases.items() if rec.get("version") == number]
     champion = (aliases.get(CHAMPION) or {}).get("version")
     files, folder = run_folder_files(store, mv.get("lineage") or {})
     html_page = pages.version_page(
-        _ctx(request, store), mv, here, champion, files, folder, versions, _flash(request)
+        _ctx(request, store), mv, here, champion, files, folder, versions, _flash(request), card=card
     )
     return _html(html_page)
 

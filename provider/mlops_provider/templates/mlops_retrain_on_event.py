@@ -35,12 +35,12 @@ MODEL_PARAMS = {"max_iter": 100, "learning_rate": 0.1}
 TRAIN_MONTHS = 3
 THRESHOLDS = {"roc_auc": 0.65}  # absolute gates by scikit-learn scorer name or alias
 COMPARE_METRIC = None  # None: roc_auc (binary), log_loss (multiclass), rmse (regression)
-PROMOTE_IF = "better"  # or "significantly_better"
-MIN_IMPROVEMENT = 0.0
+PROMOTE_IF, MIN_IMPROVEMENT = "better", 0.0  # or "significantly_better"; the gain must exceed MIN_IMPROVEMENT
 ON_DATA_GATE_FAIL, ON_MODEL_GATE_FAIL = "fail", "warn"  # "fail" | "skip" | "warn": warn registers unpromoted
 SLICE_COLUMN, CLUSTER_COLUMN = "carrier", None  # cluster: e.g. a date column (the interval resamples days)
 SLICE_GATES = []  # slice/fairness gates, e.g. [{"column": "carrier", "metric": "roc_auc", "min": 0.6}]
 ALERT_CHANNELS = [{"type": "log"}]
+INTENDED_USE, LIMITATIONS = None, []  # model card (None: derived from MODEL_NAME, LABEL)
 SELECT = (f"SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date, {', '.join(FEATURES)}, "
           f"CASE WHEN arr_delay > 15 THEN 1 ELSE 0 END AS {LABEL} FROM flights")
 # one window's labelled rows: the plan task fills {start} and {end} (ISO dates) for train and eval
@@ -92,9 +92,9 @@ with DAG(
         train_sql="{{ ti.xcom_pull(task_ids='plan')['train_sql'] }}",
         eval_sql="{{ ti.xcom_pull(task_ids='plan')['eval_sql'] }}",
         eval_source_uri="{{ ti.xcom_pull(task_ids='plan')['eval_uri'] }}", slice_column=SLICE_COLUMN,
-        cluster_column=CLUSTER_COLUMN, slice_gates=SLICE_GATES, positive_label="{{ params.positive_label }}",
+        cluster_column=CLUSTER_COLUMN, slice_gates=SLICE_GATES, intended_use=INTENDED_USE,
+        limitations=LIMITATIONS, positive_label="{{ params.positive_label }}",
         compare_metric="{{ params.compare_metric }}", promote_if="{{ params.promote_if }}",
-        on_data_gate_fail=ON_DATA_GATE_FAIL,
-        on_model_gate_fail=ON_MODEL_GATE_FAIL, alert_channels=ALERT_CHANNELS,
+        on_data_gate_fail=ON_DATA_GATE_FAIL, on_model_gate_fail=ON_MODEL_GATE_FAIL, alert_channels=ALERT_CHANNELS,
     )
     plan >> [tasks["extract_train"], tasks["extract_eval"]]

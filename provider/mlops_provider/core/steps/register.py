@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from mlops_provider.core.errors import IntegrityError, InvalidParameterError
 from mlops_provider.core.names import CHAMPION
-from mlops_provider.core.params import Name, Params
+from mlops_provider.core.params import Name, NonEmptyStr, Params
 from mlops_provider.core.steps.run import RunInfo
 
 log = logging.getLogger(__name__)
@@ -21,12 +21,18 @@ class RegisterParams(Params):
     the verdict passed. :param alias: the alias to move. :param tags: metadata stored with the version."""
 
     _step: ClassVar[str] = "register_and_promote"
-    _parameter_constraints: ClassVar = {"model_name": [Name()], "alias": [Name()]}
+    _parameter_constraints: ClassVar = {
+        "model_name": [Name()],
+        "alias": [Name()],
+        "intended_use": [NonEmptyStr()],
+    }
 
     model_name: str
     promote: bool = True
     alias: str = CHAMPION
     tags: dict[str, Any] | None = None
+    intended_use: str | None = None
+    limitations: list[str] | None = None
 
 
 @dataclass
@@ -95,9 +101,14 @@ def register_and_promote(
     ``params.model_name`` with its lineage, then move ``params.alias`` to it if ``verdict`` passed and
     the alias still points where the evaluation saw it (compare-and-set).
 
-    The model file must still have the sha256 training recorded. Registering again for the same
+    The model file must still have the sha256 training recorded, and, loaded through the safe
+    loader in a fresh process, predict on the evaluation's judged sample what the judged model
+    predicted (:mod:`mlops_provider.core.registration_check`); otherwise nothing is registered.
+    Registering again for the same
     ``run.run_key`` returns the version registered before."""
     from mlops_provider.core.lineage import package_versions
+    from mlops_provider.core.model_card import build_card
+    from mlops_provider.core.registration_check import check_registered_model
     from mlops_provider.core.registry import StaleAliasError
     from mlops_provider.core.serialization import sha256_bytes
 
@@ -107,6 +118,16 @@ def register_and_promote(
             f"{trained['model_uri']} has sha256 {sha256_bytes(data)}, but training recorded "
             f"{trained['model_sha256']}; refusing to register a model file that changed after training."
         )
+    check = check_registered_model(
+        model=params.model_name,
+        model_bytes=data,
+        sha256=trained["model_sha256"],
+        model_uri=trained["model_uri"],
+        spec=trained.get("spec"),
+        judged=(verdict or {}).get("judged"),
+        store=store,
+    )
+    log.info("Registration check: %s", check)
     info = run.lineage()
     lineage = {
         "train_dataset": trained.get("dataset"),
@@ -122,6 +143,8 @@ def register_and_promote(
         "model_sha256": trained["model_sha256"],
         "train_seconds": trained.get("train_seconds"),
         "train_rows": trained.get("rows"),
+        "registration_check": check,
+        "model_card": {"intended_use": params.intended_use, "limitations": list(params.limitations or [])},
     }
     name, alias = params.model_name, params.alias
     mv, created = registry.register(
@@ -135,9 +158,12 @@ def register_and_promote(
         spec=trained.get("spec"),
         params=trained.get("params"),
         tags=params.tags,
+        card=lambda v: build_card(v.to_dict(), promotion="decided after registration"),
     )
     log.info("%s %s v%d (%s)", "Registered" if created else "Reusing", name, mv.version, mv.uri)
     promoted, why = _promote(params, mv.version, verdict, registry, run, StaleAliasError)
+    events = [e.to_dict() for e in registry.history(name) if e.version == mv.version]
+    registry.write_card(name, mv.version, build_card(mv.to_dict(), events=events, promotion=why))
     return RegisterResult(
         version=mv,
         created=created,
