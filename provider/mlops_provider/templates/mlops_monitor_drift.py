@@ -39,7 +39,9 @@ MAX_CALIBRATION_ERROR = 0.01  # recalibrate the probabilities on the evaluation 
 # the label where it is already known (NULL until then): gives the realised metrics (None: no label)
 LABEL_SQL = "CASE WHEN arr_delay IS NULL THEN NULL WHEN arr_delay > 15 THEN 1 ELSE 0 END AS late"
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")  # monthly, for the month just ended
-WINDOW_SQL = f"SELECT id AS flight_id, {', '.join(FEATURES + ([LABEL_SQL] if LABEL_SQL else []))}" + """
+MODEL_ONLY_COLUMNS = ["month"]  # the champion's other inputs: the estimate needs every feature it uses
+WINDOW_COLUMNS = FEATURES + MODEL_ONLY_COLUMNS + ([LABEL_SQL] if LABEL_SQL else [])
+WINDOW_SQL = f"SELECT id AS flight_id, {', '.join(WINDOW_COLUMNS)}" + """
  FROM flights
  WHERE sched_dep_at >= '{{ data_interval_start | ds }}'
    AND sched_dep_at < '{{ data_interval_end | ds }}' ORDER BY id"""

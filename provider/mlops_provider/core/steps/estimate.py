@@ -368,6 +368,10 @@ def _realised(model, df, spec, where: str) -> tuple[dict[str, float] | None, int
 
     if spec.label not in df.columns or not df[spec.label].notna().any():
         return None, 0
+    df = df.loc[df[spec.label].notna()]
+    labels = df[spec.label]
+    if labels.dtype.kind == "f" and (labels % 1 == 0).all():  # 0/1 with NULLs arrive as 0.0/1.0
+        df = df.assign(**{spec.label: labels.astype("int64")})
     _, y, preds = score_frame(model, df, spec, where)
     try:
         enc = encode(y, preds, spec, where)
