@@ -48,6 +48,16 @@ def test_binary_interval_is_the_spread_of_realised_values(binary):
         assert sims[m].mean() == pytest.approx(np.mean([r[m] for r in realised]), abs=3 * spread)
 
 
+def test_binary_closed_form_standard_errors_match_the_spread_of_realised_values(binary):
+    p, ys = binary
+    se = cbpe.standard_errors_binary(p, p >= 0.5, p)
+    sims = cbpe.simulate(p, (p >= 0.5).astype(int), p, draws=1000, seed=7)
+    realised = [realised_binary(p, y) for y in ys]
+    for m in ("accuracy", "f1", "roc_auc"):
+        assert se[m] == pytest.approx(sims[m].std(ddof=1), rel=0.1), m  # 1000 draws: +-5% noise
+        assert se[m] == pytest.approx(np.std([r[m] for r in realised], ddof=1), rel=0.35), m
+
+
 @pytest.fixture(scope="module")
 def multiclass():
     rng = np.random.default_rng(2)

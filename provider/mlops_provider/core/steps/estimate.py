@@ -67,7 +67,8 @@ class EstimateParams(Params):
         champion's metric on its reference (evaluation) snapshot.
     :param max_calibration_error: recalibrate on the reference when its expected calibration
         error (10 equal-count bins, worst class) is above this.
-    :param draws: label sets drawn for the interval.
+    :param draws: label sets drawn for the interval of a multiclass model (a binary one's is
+        computed in closed form).
     :param seed: their seed.
     :param alias: the champion's alias.
     :param trusted_types: extra types the model file may hold."""
@@ -400,7 +401,7 @@ def estimate_performance(
 
     import numpy as np
 
-    from mlops_provider.core.cbpe import METRICS, simulate
+    from mlops_provider.core.cbpe import METRICS, simulate, standard_errors_binary
     from mlops_provider.core.datasets import read_dataframe, read_manifest
     from mlops_provider.core.modeling import FeatureSpec, check_columns
 
@@ -428,11 +429,18 @@ def estimate_performance(
     out = _outputs(model, df, spec, where)
     P = _calibrated(out, state.get("calibrators"))
     estimates = _expected(out, P)
-    sims = simulate(P, out.pred, out.raw, draws=int(params.draws), seed=int(params.seed))
+    if out.kind == "binary":
+        ses = standard_errors_binary(P, out.pred, out.raw)
+    else:
+        sims = simulate(P, out.pred, out.raw, draws=int(params.draws), seed=int(params.seed))
+        ses = {
+            m: float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else float("nan")
+            for m, v in sims.items()
+        }
     estimated = {}
     for m in METRICS[spec.kind]:
         value = estimates[m]
-        se = float(np.nanstd(sims[m], ddof=1)) if np.isfinite(sims[m]).sum() > 1 else float("nan")
+        se = ses[m]
         lo, hi = value - Z95 * se, value + Z95 * se
         estimated[m] = {
             "value": value,
@@ -467,8 +475,12 @@ def estimate_performance(
             {m: realised[m] - estimated[m]["value"] for m in realised} if realised is not None else None
         ),
         "rows": len(df),
-        "interval": f"95%: estimate +- 1.96 se, se from {int(params.draws)} label sets drawn from the "
-        "calibrated probabilities",
+        "interval": "95%: estimate +- 1.96 se, se of the realised metric if the labels were drawn from the "
+        + (
+            "calibrated probabilities (closed form)"
+            if out.kind == "binary"
+            else f"calibrated probabilities ({int(params.draws)} label sets drawn)"
+        ),
         "calibration": {
             "uri": state_uri,
             "status": state_status,
