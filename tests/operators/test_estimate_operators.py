@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from airflow.sdk.exceptions import AirflowSkipException
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from mlops_provider.core.events import RetrainRequest, parse_triggering_events
@@ -148,3 +149,26 @@ def test_evening_departures_lower_the_estimate_and_request_a_retrain(flights):
     assert req.scores["estimated"] == pytest.approx(out["estimate"])
     assert req.scores["lower"] <= req.scores["estimated"] <= req.scores["upper"]
     assert req.report_uri == out["report_uri"]
+
+
+def test_a_regressor_champion_skips_the_task_with_its_reason(tmp_path, monkeypatch):
+    from sklearn.datasets import load_diabetes
+
+    from mlops_provider.core.storage import ArtifactStore
+    from tests.unit.steps.test_estimate import champion
+    from tests.unit.steps.test_evaluate import frames, snapshot
+
+    root = f"file://{tmp_path}/root"
+    monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", root)
+    store = ArtifactStore(root)
+    train_df, eval_df = frames(load_diabetes)
+    champion(store, "diabetes", train_df, eval_df, "sklearn.linear_model.Ridge")
+    window = snapshot(store, "diabetes_window", eval_df.drop(columns="target"))
+    op = EstimatePerformanceOperator(task_id="estimate", model_name="diabetes", dataset=window)
+    with pytest.raises(AirflowSkipException, match="CBPE estimates the performance of classifiers"):
+        op.execute(ctx("estimate"))
+    strict = EstimatePerformanceOperator(
+        task_id="estimate_strict", model_name="diabetes", dataset=window, skip_regressors=False
+    )
+    with pytest.raises(Exception, match="regressor"):
+        strict.execute(ctx("estimate_strict"))
