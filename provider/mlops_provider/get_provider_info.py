@@ -35,6 +35,7 @@ def get_provider_info() -> dict:
                     "mlops_provider.operators.register",
                     "mlops_provider.operators.batch_score",
                     "mlops_provider.operators.drift",
+                    "mlops_provider.operators.estimate",
                     "mlops_provider.operators.partitions",
                     "mlops_provider.operators.managed",
                     "mlops_provider.operators.config",

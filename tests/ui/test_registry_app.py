@@ -495,3 +495,43 @@ def test_the_pages_script_is_served_as_javascript(env):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     assert r.content == registry_view.REGISTRY_JS.read_bytes() and b"data-theme" in r.content
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_model_page_shows_estimated_vs_realised_performance(env):
+    """Estimates (CBPE) recorded by the monitoring DAG appear next to their realised values; an entry
+    of an unknown version is not shown, and text from the store is escaped."""
+    from mlops_provider.core.steps.estimate import append_estimate
+
+    def entry(key, version, realised, window_start):
+        estimate = {"value": 0.71, "se": 0.004, "lower": 0.702, "upper": 0.718}
+        return {
+            "window_key": key,
+            "model": MODEL,
+            "champion_version": version,
+            "metric": "accuracy",
+            "reference": 0.74,
+            "estimate": 0.71,
+            "lower": 0.702,
+            "upper": 0.718,
+            "drop": 0.03,
+            "retrain": True,
+            "estimated": {"accuracy": estimate},
+            "realised": {"accuracy": realised} if realised is not None else None,
+            "error": {"accuracy": realised - 0.71} if realised is not None else None,
+            "window": {"start": window_start, "end": "<script>x</script>"},
+        }
+
+    store = env["store"]
+    append_estimate(store, MODEL, entry("aaaaaaaaaaaa", 2, 0.69, "2013-08-01T00:00:00+00:00"))
+    append_estimate(store, MODEL, entry("bbbbbbbbbbbb", 2, None, "2013-09-01T00:00:00+00:00"))
+    append_estimate(store, MODEL, entry("cccccccccccc", 99, 0.5, "2013-10-01T00:00:00+00:00"))
+    try:
+        page = get(env, f"/mlops/models/{MODEL}").text
+    finally:  # the registry data is shared with other tests
+        store.delete(f"drift/{MODEL}/estimates", recursive=True)
+    section = page[page.index("<h2>Estimated vs realised performance</h2>") : page.index("<h2>Alias history")]
+    assert "2013-08-01" in section and "2013-09-01" in section and "2013-10-01" not in section
+    assert "0.6900" in section and "-0.0200" in section and "not yet" in section
+    assert "[0.7020, 0.7180]" in section and "retrain requested" in section
+    assert "over 1 window(s) with labels: 0.0200" in section
+    assert "<script>x" not in section

@@ -84,7 +84,8 @@ def bad(key, value=..., drop=False):
         (bad("champion_version", "3"), r"'champion_version' key .* Got '3' \(str\)"),
         (
             bad("reason", "boredom"),
-            r"'reason' key .* one of \['drift', 'performance', 'manual'\]\. Got 'boredom'",
+            r"'reason' key .* one of \['drift', 'performance', 'estimated_performance', 'manual'\]\. "
+            r"Got 'boredom'",
         ),
         (
             bad("drifted_features", "temp"),

@@ -29,7 +29,7 @@ from mlops_provider.core.names import CHAMPION as CHAMPION_ALIAS
 from mlops_provider.core.names import check_name, is_name
 
 SCHEMA_VERSION = 1
-REASONS = ("drift", "performance", "manual")
+REASONS = ("drift", "performance", "estimated_performance", "manual")
 ASSET_KINDS = ("retrain-requested", "champion")
 RETRAIN_REQUESTED = "retrain-requested"
 CHAMPION = "champion"  # the asset kind x-mlops://<model>/champion (the alias is names.CHAMPION)
@@ -164,7 +164,7 @@ class RetrainRequest:
     TYPE: ClassVar[str] = "retrain_requested"
 
     model: str
-    reason: str  # "drift" | "performance" | "manual"
+    reason: str  # "drift" | "performance" | "estimated_performance" | "manual"
     champion_version: int | None = None
     window: dict[str, str] | None = None  # {"start": ISO, "end": ISO}
     drifted_features: list[str] = field(default_factory=list)

@@ -304,6 +304,7 @@ def model_page(
     aliases: dict[str, dict[str, Any]],
     history: list[dict[str, Any]],
     flash: str = "",
+    estimates: list[dict[str, Any]] | None = None,
 ) -> str:
     champion = (aliases.get(CHAMPION) or {}).get("version")
     by_version: dict[Any, list[str]] = {}
@@ -370,6 +371,7 @@ def model_page(
             "No version is registered.",
             cls="versions",
         )
+        + estimates_section(ctx, name, estimates or [])
         + "<h2>Alias history</h2>"
         + history_table(history)
     )
@@ -385,6 +387,60 @@ def _chart_section(versions: list[dict[str, Any]], metric: str | None, champion:
         "evaluation window, so values from different windows are not comparable with each other; "
         "the promotion decision compares the challenger with the champion of the day on the same "
         "window (hollow point, and the interval of the improvement).</p></div>"
+    )
+
+
+def _window_label(entry: Mapping[str, Any]) -> str:
+    window = entry.get("window")
+    if isinstance(window, Mapping):
+        return f"{str(window.get('start'))[:10]} \u2192 {str(window.get('end'))[:10]}"
+    return short(str(entry.get("window_sha256") or "")[:12], 12)
+
+
+def estimates_section(ctx: Ctx, name: str, entries: list[dict[str, Any]]) -> str:
+    """Performance estimated before labels (CBPE) next to the realised value once labels arrived,
+    newest window first (``drift/<model>/estimates/history``); nothing without estimates."""
+    if not entries:
+        return ""
+    rows, errors = [], []
+    for ent in reversed(entries):
+        metric = ent.get("metric")
+        est = ((ent.get("estimated") or {}).get(metric)) or {}
+        realised = (ent.get("realised") or {}).get(metric)
+        error = (ent.get("error") or {}).get(metric)
+        if isinstance(error, (int, float)):
+            errors.append(abs(error))
+        interval = (
+            f'<div class="muted">[{e(fmt_num(est.get("lower")))}, {e(fmt_num(est.get("upper")))}]</div>'
+            if est.get("lower") is not None
+            else ""
+        )
+        version = ent.get("champion_version")
+        rows.append(
+            f"<tr><td>{e(_window_label(ent))}</td>"
+            f'<td><a href="{e(ctx.version_url(name, version))}">v{e(version)}</a></td>'
+            f"<td><code>{e(metric)}</code></td>"
+            f'<td class="num">{e(fmt_num(ent.get("reference")))}</td>'
+            f'<td class="num">{e(fmt_num(ent.get("estimate")))}{interval}</td>'
+            f'<td class="num">{e(fmt_num(realised)) if realised is not None else "not yet"}</td>'
+            f'<td class="num">{e(fmt_num(error, signed=True))}</td>'
+            f"<td>{'retrain requested' if ent.get('retrain') else ''}</td>"
+            f"<td>{_link_uri(ctx, ent.get('report_uri'), 'report')}</td></tr>"
+        )
+    summary = (
+        f'<p class="muted">Mean |realised \u2212 estimated| over {len(errors)} window(s) with labels: '
+        f"{e(fmt_num(sum(errors) / len(errors)))}</p>"
+        if errors
+        else '<p class="muted">No window has its labels yet.</p>'
+    )
+    return (
+        "<h2>Estimated vs realised performance</h2>"
+        + summary
+        + table(
+            ["Window", "Version", "Metric", "Reference", "Estimated (95%)", "Realised", "Error", "", ""],
+            rows,
+            cls="estimates",
+        )
     )
 
 

@@ -569,7 +569,30 @@ def model_detail(name: str, request: Request, user: Any = Depends(current_user))
         return visible
 
     versions, aliases, history = _registry_call(load)
-    return _html(pages.model_page(_ctx(request, store), name, versions, aliases, history, _flash(request)))
+    page = pages.model_page(
+        _ctx(request, store),
+        name,
+        versions,
+        aliases,
+        history,
+        _flash(request),
+        _estimates(store, name, versions),
+    )
+    return _html(page)
+
+
+def _estimates(store, name: str, versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The performance estimates of ``name``'s readable versions (none if they cannot be read)."""
+    import logging
+
+    from mlops_provider.core.steps.estimate import estimate_history
+
+    readable = {v.get("version") for v in versions}
+    try:
+        return [h for h in estimate_history(store, name) if h.get("champion_version") in readable]
+    except (OSError, ValueError) as err:
+        logging.getLogger(__name__).warning("Could not read the performance estimates of %s: %s", name, err)
+        return []
 
 
 @app.get("/models/{name}/versions/{version}", response_class=HTMLResponse)

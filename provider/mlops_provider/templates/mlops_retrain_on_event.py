@@ -95,6 +95,6 @@ with DAG(
         cluster_column=CLUSTER_COLUMN, slice_gates=SLICE_GATES, intended_use=INTENDED_USE,
         limitations=LIMITATIONS, positive_label="{{ params.positive_label }}",
         compare_metric="{{ params.compare_metric }}", promote_if="{{ params.promote_if }}",
-        on_data_gate_fail=ON_DATA_GATE_FAIL, on_model_gate_fail=ON_MODEL_GATE_FAIL, alert_channels=ALERT_CHANNELS,
-    )
+        on_data_gate_fail=ON_DATA_GATE_FAIL, on_model_gate_fail=ON_MODEL_GATE_FAIL,
+        alert_channels=ALERT_CHANNELS)
     plan >> [tasks["extract_train"], tasks["extract_eval"]]

