@@ -583,6 +583,7 @@ def cmd_reproduce(args) -> int:
 def _pct(rel: Any) -> str:
     return "undefined" if rel is None else f"{rel:+.4%}"
 
+
 # --------------------------------------------------------------------------- mlops models card
 def cmd_card(args) -> int:
     """Print a version's model card (Markdown), as stored next to the version at registration."""
