@@ -175,7 +175,8 @@ def retrain_params(
         positive_label, type=["null", "string", "integer", "boolean"], title="Positive label",
         description="The class of a binary label that precision, recall, F1 and ROC AUC are about; "
         "empty for multiclass or regression.")  # fmt: skip
-    fields = {**hyperparameter_fields(estimator, hyperparameters), **threshold_fields(thresholds)}
+    hyper, gates = hyperparameter_fields(estimator, hyperparameters), threshold_fields(thresholds)
+    fields = {**hyper, **gates}
     out["compare_metric"] = Param(
         compare_metric, type=["null", "string"], title="Compare metric", section="Model gate",
         description="The metric compared with the champion's on the same evaluation data (a scikit-learn "
@@ -190,7 +191,7 @@ def retrain_params(
         section="Model gate",
         description="How much the challenger must beat the champion by on the compare metric, in the "
         "metric's units (ties never promote): a number >= 0.")  # fmt: skip
-    clash = sorted(set(fields) & set(out))
+    clash = sorted((set(fields) & set(out)) | (set(hyper) & set(gates)))
     if clash:
         raise InvalidParameterError(
             f"HYPERPARAMETERS or THRESHOLDS in {_WHERE} name {clash}, which the form uses for its own fields."

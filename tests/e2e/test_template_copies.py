@@ -293,7 +293,7 @@ def test_settings_that_cannot_work_fail_before_any_extract(copies, thresholds, c
     metric is a form field. Either one that cannot work fails the first task."""
     from airflow.dag_processing.dagbag import DagBag
 
-    model = f"flights_bad_gate_{len(message)}"
+    model = f"flights_bad_gate_{__import__('hashlib').sha256(message.encode()).hexdigest()[:8]}"
     config = REGRESSION_CONFIG.replace('"flights_arr_delay"', f'"{model}"').replace(
         '{"rmse": 55.0, "mae": {"max": 40.0}}', repr(thresholds)
     )
