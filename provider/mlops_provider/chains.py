@@ -23,9 +23,9 @@ def retrain_chain(
     eval_source_uri: str | None = None,
     train_source_uri: str | None = None,
     estimator: str = "sklearn.ensemble.HistGradientBoostingClassifier",
-    model_params: Any = "{{ params.model_params }}",
+    model_params: Any = None,
     seed: Any = "{{ params.seed }}",
-    thresholds: Any = "{{ params.thresholds }}",
+    thresholds: Any = None,
     min_improvement: Any = "{{ params.min_improvement }}",
     positive_label: Any = None,
     compare_metric: Any = None,
@@ -49,7 +49,10 @@ def retrain_chain(
     positive label, the gate's metrics, promotion rule) before anything is extracted; the train task
     checks the gate's metrics against the labels (binary or multiclass) before it fits. The Jinja
     defaults read the DAG's Params of the same names (the templates define them); the other gate
-    settings take a value or a Jinja string (the templates pass their Params).
+    settings take a value or a Jinja string (the templates pass their Params). ``model_params`` and
+    ``thresholds`` default to the DAG's typed form fields (:func:`mlops_provider.forms.retrain_params`:
+    one per hyperparameter, one per gate metric) gathered into dicts, or else to its ``model_params``
+    and ``thresholds`` Params.
 
     Every step that reads or writes the store or a source retries ``io_retries`` times (storage or
     network outages); bad input and failed gates are not retried (they raise
@@ -65,6 +68,8 @@ def retrain_chain(
     from mlops_provider.operators.validate import ValidateDataOperator
 
     io = {"retries": io_retries, "retry_delay": io_retry_delay}
+    if model_params is None or thresholds is None:
+        model_params, thresholds = _from_form(model_params, thresholds)
     check = CheckRetrainConfigOperator(
         task_id="check_config",
         model_name=model_name,
@@ -183,6 +188,22 @@ def retrain_chain(
         evaluate >> approve_promotion >> register
         tasks["approve_promotion"] = approve_promotion
     return tasks
+
+
+def _from_form(model_params: Any, thresholds: Any) -> tuple[Any, Any]:
+    """The current DAG's form fields gathered into ``model_params`` / ``thresholds`` (Jinja)."""
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    from mlops_provider.forms import form_values
+
+    dag = DagContext.get_current()
+    params = dag.params if dag is not None else {}
+    hyper, gates = form_values(params) if dag is not None else (None, None)
+    if model_params is None:
+        model_params = hyper or ("{{ params.model_params }}" if "model_params" in params else None)
+    if thresholds is None:
+        thresholds = gates or ("{{ params.thresholds }}" if "thresholds" in params else None)
+    return model_params, thresholds
 
 
 def _month_add(day: dt.date, months: int) -> dt.date:

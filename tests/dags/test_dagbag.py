@@ -47,7 +47,14 @@ def test_template_conventions(bag, dag_id):
 
 def test_retrain_wiring_and_params(bag):
     dag = bag.dags["mlops_retrain_scheduled"]
-    assert set(dag.params) >= {"train_months", "model_params", "thresholds", "min_improvement", "seed"}
+    assert set(dag.params) >= {
+        "train_months",
+        "max_iter",
+        "learning_rate",
+        "min_roc_auc",
+        "min_improvement",
+        "seed",
+    }
     up = {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
     assert up["train"] == {"extract_train", "validate_train"}
     assert up["evaluate"] == {"train", "extract_eval", "validate_eval"}

@@ -40,7 +40,7 @@ FEATURES = ["carrier", "origin", "dest", "hour", "distance", "month", "day_of_we
             "temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib"]
 CATEGORICAL = ["carrier", "origin", "dest"]
 ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"
-MODEL_PARAMS = {{"max_iter": 50}}
+HYPERPARAMETERS = {{"max_iter": 50}}
 TRAIN_MONTHS = 3
 THRESHOLDS = {{"accuracy": 0.4, "f1_macro": 0.3}}
 COMPARE_METRIC = None
@@ -169,7 +169,7 @@ def multiclass_runs(copies):
         copies,
         "flights_delay_class_retrain_scheduled",
         "2013-08-01",
-        run_conf={"model_params": {"max_iter": 1}},
+        run_conf={"max_iter": 1},
     )
     return first, weak
 
@@ -263,7 +263,7 @@ def test_a_regression_copy_is_gated_on_errors_lower_is_better(copies):
         copies,
         "flights_arr_delay_retrain_scheduled",
         "2013-08-01",
-        run_conf={"model_params": {"max_iter": 1}},
+        run_conf={"max_iter": 1},
     )
     assert dr2.state == "success", states2
     reg, store = copies["registry"], copies["store"]
@@ -286,24 +286,38 @@ def test_a_regression_copy_is_gated_on_errors_lower_is_better(copies):
 @pytest.mark.parametrize(
     "thresholds, compare, message",
     [
-        ({"roc_auc": 0.6}, "null", "does not fit a regression model"),
-        ({"rmse_typo": 40}, "null", "unknown metric 'rmse_typo'"),
-        ({"mae": {"min": 10}}, "null", "better: use {'max': x}"),
-        ({"rmse": 60}, '"accuracy"', "'compare_metric' parameter"),
+        ({"roc_auc": 0.6}, None, "does not fit a regression model"),
+        ({"rmse_typo": 40}, None, "unknown metric 'rmse_typo'"),
+        ({"rmse": 60}, "accuracy", "'compare_metric' parameter"),
     ],
 )
 def test_settings_that_cannot_work_fail_before_any_extract(copies, thresholds, compare, message, capfd):
-    import json
+    """The gate's metrics are the config block's (THRESHOLDS: one form field each); the compare
+    metric is a form field. Either one that cannot work fails the first task."""
+    from airflow.dag_processing.dagbag import DagBag
 
-    dr, states = run(
-        copies,
-        "flights_arr_delay_retrain_scheduled",
-        "2013-09-01",
-        run_conf={"thresholds": thresholds, "compare_metric": json.loads(compare)},
+    model = f"flights_bad_gate_{__import__('hashlib').sha256(message.encode()).hexdigest()[:8]}"
+    config = REGRESSION_CONFIG.replace('"flights_arr_delay"', f'"{model}"').replace(
+        '{"rmse": 55.0, "mae": {"max": 40.0}}', repr(thresholds)
     )
+    copy_template(copies["folder"], "mlops_retrain_scheduled", model, config)
+    path = copies["folder"] / f"{model}_retrain_scheduled.py"
+    dag = DagBag(dag_folder=str(path)).dags[f"{model}_retrain_scheduled"]
+    dr = dag.test(logical_date=utc("2013-09-01"), run_conf={"compare_metric": compare})
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert states["check_config"] == "failed" and dr.state == "failed"
     assert states["extract_train"] == states["extract_eval"] == states["train"] == "upstream_failed"
     assert message in capfd.readouterr().out
+
+
+def test_a_threshold_against_its_metrics_direction_fails_the_parse(tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    config = REGRESSION_CONFIG.replace('"mae": {"max": 40.0}', '"mae": {"min": 10}')
+    copy_template(tmp_path, "mlops_retrain_scheduled", "flights_arr_delay", config)
+    errors = DagBag(dag_folder=str(tmp_path)).import_errors
+    (error,) = errors.values()
+    assert "THRESHOLDS['mae']" in error and "lower mae is better" in error and "use {'max': x}" in error
 
 
 def test_two_copies_for_two_models_coexist_in_one_folder(tmp_path):

@@ -101,6 +101,23 @@ def _coerce(value: Any, default: Any) -> Any:
     return value
 
 
+def _int_as_float(est, name: str, value: Any) -> Any:
+    """A whole number where the estimator takes only a non-integer float (``max_features=1`` of a
+    HistGradientBoosting model, whose range is (0, 1]) is that float: JSON, and so a form, sends 1.0
+    as 1. An int the estimator admits is left alone (RandomForest's ``max_features=1``: one feature)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return value
+    constraints = getattr(est, "_parameter_constraints", {}).get(name)
+    if not constraints:
+        return value
+    from sklearn.utils._param_validation import Hidden, make_constraint
+
+    made = [make_constraint(c.constraint if isinstance(c, Hidden) else c) for c in constraints]
+    if not any(c.is_satisfied_by(value) for c in made) and any(c.is_satisfied_by(float(value)) for c in made):
+        return float(value)
+    return value
+
+
 def make_estimator(
     path: str, params: dict[str, Any] | None, seed: int | None, owner: str = "TrainModelOperator"
 ):
@@ -122,6 +139,7 @@ def make_estimator(
             f"parameter(s) of {cls.__name__}. Valid parameters: {sorted(valid)}."
         )
     params = {k: _coerce(v, valid[k]) for k, v in params.items()}
+    params = {k: _int_as_float(est, k, v) for k, v in params.items()}
     if seed is not None and "random_state" in valid and "random_state" not in params:
         params["random_state"] = int(seed)
     est.set_params(**params)

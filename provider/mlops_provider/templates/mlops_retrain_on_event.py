@@ -8,10 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from airflow.sdk import DAG, Asset, AssetWatcher, Param
+from airflow.sdk import DAG, Asset, AssetWatcher
 
 from mlops_provider.chains import retrain_chain
 from mlops_provider.core.names import check_name
+from mlops_provider.forms import retrain_params
 from mlops_provider.operators.windows import PlanEventRetrainOperator
 from mlops_provider.triggers.new_data import NewDataTrigger
 
@@ -31,7 +32,7 @@ FEATURES = ["carrier", "origin", "dest", "hour", "distance", "month", "day_of_we
             "temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib"]
 CATEGORICAL = ["carrier", "origin", "dest"]
 ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"
-MODEL_PARAMS = {"max_iter": 100, "learning_rate": 0.1}
+HYPERPARAMETERS = {"max_iter": 100, "learning_rate": 0.1}  # one typed form field each
 TRAIN_MONTHS = 3
 THRESHOLDS = {"roc_auc": 0.65}  # absolute gates by scikit-learn scorer name or alias
 COMPARE_METRIC = None  # None: roc_auc (binary), log_loss (multiclass), rmse (regression)
@@ -67,20 +68,9 @@ with DAG(
     start_date=dt.datetime(2013, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False, max_active_runs=1,
     render_template_as_native_obj=True,
-    params={
-        "model_params": Param(MODEL_PARAMS, type="object", description=f"Parameters of {ESTIMATOR}"),
-        "thresholds": Param(THRESHOLDS, type="object",
-                            description="Absolute gates by scikit-learn scorer name"),
-        "compare_metric": Param(COMPARE_METRIC, type=["null", "string"],
-                                description="Metric compared with the champion"),
-        "promote_if": Param(PROMOTE_IF, enum=["better", "significantly_better"],
-                            description="What beating the champion means"),
-        "min_improvement": Param(MIN_IMPROVEMENT, type="number", minimum=0,
-                                 description="Margin over the champion"),
-        "positive_label": Param(POSITIVE_LABEL, type=["null", "string", "integer", "boolean"],
-                                description="Positive class of a binary label"),
-        "seed": Param(42, type="integer", minimum=0, description="Random seed of the estimator"),
-    },
+    params=retrain_params(ESTIMATOR, HYPERPARAMETERS, THRESHOLDS, compare_metric=COMPARE_METRIC,
+                          promote_if=PROMOTE_IF, min_improvement=MIN_IMPROVEMENT,
+                          positive_label=POSITIVE_LABEL),
     tags=["mlops", "retraining", "event-driven",
           check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from mlops_provider.chains import retrain_chain
 from mlops_provider.core.names import check_name
+from mlops_provider.forms import retrain_params
 from mlops_provider.macros import MACROS
 
 # ------------------------------------------------------------------ configuration
@@ -26,7 +27,9 @@ FEATURES = ["carrier", "origin", "dest", "hour", "distance", "month", "day_of_we
             "temp", "dewp", "humid", "wind_dir", "wind_speed", "precip", "pressure", "visib"]
 CATEGORICAL = ["carrier", "origin", "dest"]
 ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"
-MODEL_PARAMS = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31}
+# one typed form field each (range, choices, description from the estimator); others keep their defaults
+HYPERPARAMETERS = {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31, "l2_regularization": 0.0,
+                   "early_stopping": "auto"}
 TRAIN_MONTHS = 3
 # absolute gates by scikit-learn scorer name or alias (f1_macro, log_loss, rmse...)
 THRESHOLDS = {"roc_auc": 0.65}
@@ -73,22 +76,9 @@ with DAG(
     render_template_as_native_obj=True,
     user_defined_macros=MACROS,
     default_args={"retries": 0, "execution_timeout": dt.timedelta(hours=2)},
-    params={
-        "train_months": Param(TRAIN_MONTHS, type="integer", minimum=1, maximum=24,
-                              description="Months of history to train on"),
-        "model_params": Param(MODEL_PARAMS, type="object", description=f"Parameters of {ESTIMATOR}"),
-        "thresholds": Param(THRESHOLDS, type="object",
-                            description='Absolute gates by scikit-learn scorer name, e.g. {"roc_auc": 0.7}'),
-        "compare_metric": Param(COMPARE_METRIC, type=["null", "string"],
-                                description="Metric compared with the champion (empty: the task's default)"),
-        "promote_if": Param(PROMOTE_IF, enum=["better", "significantly_better"],
-                            description="What beating the champion means"),
-        "min_improvement": Param(MIN_IMPROVEMENT, type="number", minimum=0,
-                                 description="Margin over the champion"),
-        "positive_label": Param(POSITIVE_LABEL, type=["null", "string", "integer", "boolean"],
-                                description="Positive class of a binary label"),
-        "seed": Param(42, type="integer", minimum=0, description="Random seed of the estimator"),
-    },
+    params=retrain_params(ESTIMATOR, HYPERPARAMETERS, THRESHOLDS, train_months=TRAIN_MONTHS,
+                          compare_metric=COMPARE_METRIC, promote_if=PROMOTE_IF,
+                          min_improvement=MIN_IMPROVEMENT, positive_label=POSITIVE_LABEL),
     tags=["mlops", "retraining", check_name(MODEL_NAME, "MODEL_NAME", "the configuration block")],
 ) as dag:
     retrain_chain(model_name=MODEL_NAME, conn_id=CONN_ID, train_sql=TRAIN_SQL, eval_sql=EVAL_SQL, label=LABEL,
