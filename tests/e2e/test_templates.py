@@ -147,7 +147,13 @@ def test_demo_version_2_reproduces_identically_from_its_lineage(env, second_run,
     assert doc["reproduced"]["metrics"]["roc_auc"] == v2.metrics["roc_auc"]
     recipe = doc["recorded"]["recipe"]  # what training recorded to be trained again
     assert set(recipe["features"]) == set(v2.spec["numeric"] + v2.spec["categorical"])
-    assert recipe["model_params"] == {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31}
+    assert recipe["model_params"] == {  # the template's HYPERPARAMETERS, through the typed form fields
+        "max_iter": 100,
+        "learning_rate": 0.1,
+        "max_leaf_nodes": 31,
+        "l2_regularization": 0.0,
+        "early_stopping": "auto",
+    }
     assert (recipe["seed"], recipe["positive_label"], recipe["label_column"]) == (42, 1, "late")
     assert doc["reproduced"]["rows"] == v2.lineage["train_rows"]
     after = sorted(p for p in __import__("pathlib").Path(store.root_path).rglob("*") if p.is_file())
