@@ -49,6 +49,7 @@ MIN_IMPROVEMENT = 0.0
 ON_DATA_GATE_FAIL = "fail"
 ON_MODEL_GATE_FAIL = "warn"
 SLICE_COLUMN = "origin"
+SLICE_GATES = []
 CLUSTER_COLUMN = "dep_date"
 ALERT_CHANNELS = [{{"type": "log"}}]
 REQUIRE_APPROVAL = False
