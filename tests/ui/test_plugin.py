@@ -74,7 +74,7 @@ def test_ui_extension_points_are_valid():
         "Model registry",
         "mlops/",
         "nav",
-        None,
+        "mlops",  # shown inside Airflow's UI at /plugin/mlops
     )
 
 

@@ -324,7 +324,9 @@ def test_the_registry_renders_inside_airflows_ui(server, browser, registry_info)
     wait_for(
         d, ec.element_to_be_clickable((By.XPATH, "//a[normalize-space(.)='Model registry']")), "the entry"
     ).click()
-    wait_for(d, ec.url_to_be(f"{url}/plugin/mlops"), "Airflow's page of the registry")
+    wait_for(
+        d, lambda drv: drv.current_url.startswith(f"{url}/plugin/mlops"), "Airflow's page of the registry"
+    )
     frame = _registry_frame(d, "the registry's frame inside Airflow's UI")
     wait_for(
         d, ec.presence_of_element_located((By.CSS_SELECTOR, "table.models")), "the models table in the frame"
@@ -333,7 +335,11 @@ def test_the_registry_renders_inside_airflows_ui(server, browser, registry_info)
     assert "framed" in d.find_element(By.TAG_NAME, "html").get_attribute("class")
     assert not d.find_element(By.CSS_SELECTOR, "header.top .brand").is_displayed()
     # Airflow's URL follows the page shown in its frame
-    assert d.execute_script("return window.top.location.pathname") == "/plugin/mlops/mlops/"
+    wait_for(
+        d,
+        lambda drv: drv.execute_script("return window.top.location.pathname") == "/plugin/mlops/mlops/",
+        "Airflow's URL to follow the page in its frame",
+    )
     d.switch_to.default_content()
     # the embedding page is Airflow's: its navigation is around the frame
     assert d.find_element(By.CSS_SELECTOR, "button[aria-label='Browse'], [title='Browse']").is_displayed()
